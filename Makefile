@@ -1,0 +1,82 @@
+# imagefs - see README.md. `make run` mounts the catalog, `make test` tests.
+
+PKGS     := fuse3 sqlite3
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -MMD -MP
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS   += $(PKG_LIBS) -lpthread
+
+SRCS     := $(wildcard fs/*.c backend/*.c mountopts/*.c)
+ASM      := backend/embed.S
+OBJS     := $(SRCS:%.c=build/%.o) $(ASM:%.S=build/%.o)
+ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
+UNIT_SRCS := tests/unit.c fs/names.c fs/info.c backend/kinds.c
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=undefined
+
+MNT      ?= $(CURDIR)/mnt
+PYTEST   ?= /usr/bin/python3 -m pytest
+
+.PHONY: all deps run stop test unit pytest pytest-asan bench check-style clean
+
+all: imagefs
+
+imagefs: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+build/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/%.o: %.S backend/schema.sql backend/seed.sql
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
+
+build/asan/imagefs: $(ASAN_OBJS)
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -c -o $@ $<
+
+build/asan/%.o: %.S backend/schema.sql backend/seed.sql
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
+
+build/unit: $(UNIT_SRCS) fs/names.h fs/info.h backend/backend.h tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS)
+
+deps:
+	@scripts/install-deps
+
+run: deps all
+	@scripts/run "$(MNT)"
+
+stop:
+	fusermount3 -u "$(MNT)"
+
+unit: build/unit
+	build/unit
+
+pytest: imagefs
+	IMAGEFS_BIN=$(CURDIR)/imagefs $(PYTEST) -q tests
+
+pytest-asan: build/asan/imagefs
+	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(PYTEST) -q tests
+
+test: deps
+	$(MAKE) all build/asan/imagefs build/unit
+	$(MAKE) unit
+	$(MAKE) pytest
+	$(MAKE) pytest-asan
+
+bench: imagefs
+	scripts/bench
+
+clean:
+	rm -rf build imagefs
+
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)

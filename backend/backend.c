@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * backend.c - choose the implementation the configuration names.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "../mountopts/config.h"
+
+int backend_open(const struct config *cfg, struct backend **out)
+{
+	if (!strcmp(cfg->backend, "local"))
+		return local_open(cfg, out);
+	fprintf(stderr, "imagefs: unknown backend: %s\n", cfg->backend);
+	return -EINVAL;
+}

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * backend.h - the one interface between the filesystem and an image service.
+ *
+ * A backend is a struct backend_ops table plus a struct backend that is the
+ * first member of each implementation (like the kernel's VFS operation
+ * tables). fs/ includes only this header.
+ *
+ * Every call returns 0 or a negative errno. The rules of the image service
+ * (quotas, daily operations, copy regions, sharing) live in the backend: the
+ * local backend checks and applies each of them in one SQLite transaction.
+ */
+#ifndef IMAGEFS_BACKEND_H
+#define IMAGEFS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IMAGEFS_VERSION "0.1.0"
+
+/* Limits of names and texts, in bytes where not said otherwise. */
+#define NAME_MAX_CHARS	60	/* image name, in characters */
+#define DESC_MAX_CHARS	256	/* description, in characters */
+#define UIN_MAX_DIGITS	15	/* account numbers */
+#define INFO_MAX_BYTES	65536	/* a written info text */
+
+/* What an image is, as the mounting account sees it. */
+enum image_kind {
+	KIND_PUBLIC,
+	KIND_MARKET,
+	KIND_CUSTOM,	/* my own image */
+	KIND_SHARED,	/* another account's image shared with me */
+	KIND_COUNT
+};
+
+/* The folder names of the kinds, in the order of enum image_kind. */
+extern const char *const kind_names[KIND_COUNT];
+
+struct region {
+	int64_t row;		/* stable small number, 1.. */
+	char name[32];		/* ap-guangzhou */
+	char title[96];
+	int mainland;
+	int copy;		/* supports image duplication */
+};
+
+/* One image with every attribute of the info file (DESIGN.md section 2). */
+struct image {
+	int64_t row;		/* catalog row id: stable, the inode base */
+	enum image_kind kind;
+	int pending;		/* made by mkdir, not yet committed */
+	int dup;		/* an earlier holder (by id) has this name here */
+	char id[16];		/* img-xxxxxxxx, "" while pending */
+	char name[256];
+	char region[32];
+	char owner[96];
+	char os_name[128];
+	char os_type[16];
+	char platform[32];
+	char arch[16];
+	int bits;		/* 0 when unknown */
+	int size_gb;		/* 0 when unknown */
+	char state[16];
+	int progress;		/* percent, -1 when none */
+	int64_t created;	/* unix seconds */
+	int64_t mtime;		/* last change, unix seconds */
+	char description[1024];
+	char source[1100];
+	char provider[128];
+	char price[64];
+	char shared_with[1024];	/* custom: accounts, sorted, comma separated */
+	char error[512];
+};
+
+/* A folder of images: public/, market/, custom/ or shared/<peer>/. */
+struct folder {
+	const char *region;
+	enum image_kind kind;
+	const char *peer;	/* KIND_SHARED: the account sharing with me */
+};
+
+/* An account that has a folder in <region>/shared/. */
+struct peer {
+	char uin[UIN_MAX_DIGITS + 1];
+	int64_t key;		/* stable while mounted: the uin as a number */
+	int images;		/* images it shares with me (subdirectories) */
+};
+
+/* A share I made: my image <row> shared with <peer>. */
+struct share {
+	int64_t row;		/* stable share id */
+	int64_t image;		/* the image's row */
+	char name[256];		/* the image's name */
+};
+
+/* Slots and operations of one region (df -i, user.imagefs.* xattrs). */
+struct usage {
+	int images;		/* custom images, pending ones included */
+	int images_max;
+	int ops;		/* operations charged today */
+	int ops_max;
+	int shares_max;
+	int copy;		/* the region supports image duplication */
+};
+
+/* What a pending image becomes when its info text is committed. */
+struct spec {
+	int dry_run;			/* check every rule, change nothing */
+	const char *description;	/* NULL: default */
+	const char *instance;		/* INSTANCE=ins-... */
+	const char *import_url;		/* IMPORT_URL=... */
+	const char *os_name, *os_type, *platform, *arch;	/* may be NULL */
+};
+
+/* A change another daemon must show: an image renamed, added, removed. */
+struct change {
+	int64_t seq;
+	int64_t image;		/* row, 0 when only a folder changed */
+	const char *region;
+	const char *owner;	/* the image's owner, or NULL */
+	const char *old_name;	/* NULL when the image is new */
+	const char *new_name;	/* NULL when the image is gone */
+	const char *peer;	/* share changes: the other account */
+};
+
+/* Callbacks of the listing calls: return non-zero to stop early. */
+typedef int (*image_cb)(void *ctx, const struct image *img);
+typedef int (*peer_cb)(void *ctx, const struct peer *peer);
+typedef int (*share_cb)(void *ctx, const struct share *share);
+typedef int (*change_cb)(void *ctx, const struct change *change);
+
+struct backend;
+
+struct backend_ops {
+	const char *name;
+	void (*close)(struct backend *b);
+
+	/* regions, in row order; *n is set to how many (at most max) */
+	int (*regions)(struct backend *b, struct region *out, int max, int *n);
+	/* the images of a folder with row > after, in row order */
+	int (*list)(struct backend *b, const struct folder *f, int64_t after,
+		    image_cb cb, void *ctx);
+	/* the images of a folder named exactly name, first holder first */
+	int (*find)(struct backend *b, const struct folder *f, const char *name,
+		    image_cb cb, void *ctx);
+	/* one image by row; -ENOENT when the account cannot see it */
+	int (*get)(struct backend *b, int64_t row, struct image *out);
+	/* how many images a folder holds */
+	int (*count)(struct backend *b, const struct folder *f, int *n);
+	/* the accounts with a folder in region/shared/, key > after, in order */
+	int (*peers)(struct backend *b, const char *region, int64_t after,
+		     peer_cb cb, void *ctx);
+	/* my images of region shared with peer, share row > after */
+	int (*shares)(struct backend *b, const char *region, const char *peer,
+		      int64_t after, share_cb cb, void *ctx);
+	/* one share by row */
+	int (*get_share)(struct backend *b, int64_t row, char *region,
+			 size_t region_size, char *peer, size_t peer_size,
+			 struct share *out);
+	int (*usage)(struct backend *b, const char *region, struct usage *u);
+
+	/* mutations: each checks every rule and applies it atomically */
+	int (*create_pending)(struct backend *b, const char *region,
+			      const char *name, int64_t *row);
+	int (*commit)(struct backend *b, int64_t row, const struct spec *spec);
+	/* make pending row a copy of image source_id (spec: description) */
+	int (*copy)(struct backend *b, int64_t row, const char *source_id,
+		    const struct spec *spec);
+	/* -EAGAIN when the daily limit of the image's region is reached */
+	int (*check_ops)(struct backend *b, const char *region);
+	int (*rename)(struct backend *b, int64_t row, const char *name);
+	int (*set_description)(struct backend *b, int64_t row,
+			       const char *description);
+	/* delete a committed image (its directory stays, pending) or drop
+	 * a pending one */
+	int (*remove)(struct backend *b, int64_t row);
+	int (*share)(struct backend *b, int64_t row, const char *peer);
+	int (*unshare)(struct backend *b, int64_t row, const char *peer);
+	int (*add_peer)(struct backend *b, const char *region, const char *peer);
+	int (*remove_peer)(struct backend *b, const char *region,
+			   const char *peer);
+	/* remember why the last operation on an image failed */
+	int (*set_error)(struct backend *b, int64_t row, const char *error);
+
+	/*
+	 * Changes made by other processes since *seq, oldest first; *seq is
+	 * advanced. Safe to call from a thread other than the one that makes
+	 * the calls above. *seq = -1 asks for the current position only.
+	 */
+	int (*changes)(struct backend *b, int64_t *seq, change_cb cb,
+		       void *ctx);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	const char *account;	/* the uin the mount acts as */
+};
+
+struct config;
+
+/* Open the backend the configuration names. */
+int backend_open(const struct config *cfg, struct backend **out);
+
+/* The implementations. */
+int local_open(const struct config *cfg, struct backend **out);
+
+#endif /* IMAGEFS_BACKEND_H */

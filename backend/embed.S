@@ -1,0 +1,14 @@
+/*
+ * embed.S - the catalog's schema and seed, kept as SQL files in the
+ * repository and linked into the daemon as NUL-terminated strings.
+ */
+	.section .rodata
+	.global imagefs_schema_sql
+imagefs_schema_sql:
+	.incbin "backend/schema.sql"
+	.byte 0
+	.global imagefs_seed_sql
+imagefs_seed_sql:
+	.incbin "backend/seed.sql"
+	.byte 0
+	.section .note.GNU-stack,"",@progbits

@@ -1,0 +1,698 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * local.c - the embedded image service: one SQLite catalog file that holds
+ * every region, image, share and limit, and enforces every rule of the seed
+ * inside one BEGIN IMMEDIATE transaction, so that several daemons on one
+ * file never break a limit.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "backend.h"
+#include "local.h"
+#include "../mountopts/config.h"
+
+#define SCHEMA_VERSION 1
+
+extern const char imagefs_schema_sql[];
+extern const char imagefs_seed_sql[];
+
+/* How an image row is read: the columns of row_to_image(), in order. */
+#define IMAGE_COLS							\
+	"i.row, i.id, i.region, "					\
+	"CASE WHEN i.kind = 'custom' AND i.owner <> ?1 THEN 'shared' "	\
+	"ELSE i.kind END, "						\
+	"i.owner, i.name, i.os_name, i.os_type, i.platform, i.arch, "	\
+	"i.bits, i.size_gb, i.state, i.progress, i.created, i.mtime, "	\
+	"i.description, i.source, i.provider, i.price, i.error, "	\
+	"CASE WHEN i.kind = 'custom' AND i.owner = ?1 THEN "		\
+	"(SELECT group_concat(account, ',') FROM (SELECT account "	\
+	"FROM shares WHERE image = i.row ORDER BY account)) END, "	\
+	"EXISTS (SELECT 1 FROM images j WHERE j.region = i.region "	\
+	"AND j.kind = i.kind AND j.name = i.name AND (i.kind <> 'custom' " \
+	"OR (j.owner = i.owner AND (j.owner = ?1 OR EXISTS (SELECT 1 "	\
+	"FROM shares t WHERE t.image = j.row AND t.account = ?1)))) "	\
+	"AND " SORT_KEY("j") " < " SORT_KEY("i") ") "
+
+/* First holder of a name: by image id, pending images (no id) last. */
+#define SORT_KEY(t) "coalesce(" t ".id, printf('~%020d', " t ".row))"
+
+/* The images of folder (?2 region, ?3 kind, ?5 owner) that ?1 may see. */
+#define FOLDER_WHERE							\
+	"i.region = ?2 AND i.kind = ?3 "				\
+	"AND (?3 <> 'custom' OR i.owner = ?5) "				\
+	"AND (?5 = ?1 OR EXISTS (SELECT 1 FROM shares t "		\
+	"WHERE t.image = i.row AND t.account = ?1)) "
+
+/* The accounts with a folder in ?2/shared/ for ?1. */
+#define PEERS_SQL							\
+	"SELECT peer FROM peers WHERE account = ?1 AND region = ?2 "	\
+	"UNION SELECT s.account FROM shares s JOIN images i "		\
+	"ON i.row = s.image WHERE i.owner = ?1 AND i.region = ?2 "	\
+	"UNION SELECT i.owner FROM shares s JOIN images i "		\
+	"ON i.row = s.image WHERE s.account = ?1 AND i.region = ?2"
+
+static const char *const sql_text[Q_COUNT_ALL] = {
+	[Q_REGIONS] = "SELECT row, name, title, mainland, copy FROM regions "
+		      "ORDER BY row",
+	[Q_GET] = "SELECT " IMAGE_COLS "FROM images i WHERE i.row = ?2 "
+		  "AND (i.kind <> 'custom' OR i.owner = ?1 OR EXISTS (SELECT 1 "
+		  "FROM shares t WHERE t.image = i.row AND t.account = ?1))",
+	[Q_LIST] = "SELECT " IMAGE_COLS "FROM images i WHERE " FOLDER_WHERE
+		   "AND i.row > ?4 ORDER BY i.row",
+	[Q_FIND] = "SELECT " IMAGE_COLS "FROM images i WHERE " FOLDER_WHERE
+		   "AND i.name = ?4 ORDER BY " SORT_KEY("i"),
+	[Q_COUNT] = "SELECT count(*) FROM images i WHERE " FOLDER_WHERE,
+	[Q_PEERS] = "SELECT p.peer, CAST(p.peer AS INTEGER) AS k, "
+		    "(SELECT count(*) FROM shares s JOIN images i "
+		    "ON i.row = s.image WHERE s.account = ?1 AND "
+		    "i.region = ?2 AND i.owner = p.peer) "
+		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 ORDER BY k",
+	[Q_SHARES] = "SELECT s.row, s.image, i.name FROM shares s "
+		     "JOIN images i ON i.row = s.image WHERE i.owner = ?1 "
+		     "AND i.region = ?2 AND s.account = ?3 AND s.row > ?4 "
+		     "ORDER BY s.row",
+	[Q_GET_SHARE] = "SELECT s.row, s.image, i.name, i.region, s.account "
+			"FROM shares s JOIN images i ON i.row = s.image "
+			"WHERE s.row = ?2 AND i.owner = ?1",
+	[Q_USAGE] = "SELECT (SELECT count(*) FROM images WHERE region = ?2 "
+		    "AND kind = 'custom' AND owner = ?1), "
+		    "(SELECT value FROM settings WHERE key = "
+		    "'max_custom_images'), "
+		    "coalesce((SELECT count FROM ops WHERE account = ?1 AND "
+		    "region = ?2 AND day = ?3), 0), "
+		    "(SELECT value FROM settings WHERE key = 'max_daily_ops'), "
+		    "(SELECT value FROM settings WHERE key = "
+		    "'max_share_accounts'), "
+		    "(SELECT copy FROM regions WHERE name = ?2)",
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_OWN] = "SELECT region, name, state, kind = 'custom' AND owner = ?1, "
+		  "(SELECT count(*) FROM shares WHERE image = ?2) "
+		  "FROM images WHERE row = ?2",
+	[Q_NAME_TAKEN] = "SELECT 1 FROM images WHERE region = ?2 AND "
+			 "kind = 'custom' AND owner = ?1 AND name = ?3 AND "
+			 "row <> ?4",
+	[Q_CHARGE] = "INSERT INTO ops (account, region, day, count) "
+		     "VALUES (?1, ?2, ?3, 1) ON CONFLICT (account, region, day) "
+		     "DO UPDATE SET count = count + 1",
+	[Q_SETTING] = "SELECT value FROM settings WHERE key = ?2",
+	[Q_ID_TAKEN] = "SELECT 1 FROM images WHERE id = ?2",
+	[Q_INSERT_PENDING] = "INSERT INTO images (region, kind, owner, name, "
+			     "state, created, mtime) VALUES (?2, 'custom', ?1, "
+			     "?3, 'PENDING', ?4, ?4)",
+	[Q_DEFAULTS] = "SELECT os_name, os_type, platform, arch, bits, size_gb "
+		       "FROM images WHERE region = ?2 AND kind = 'public' AND "
+		       "platform = 'TencentOS' AND arch = 'x86_64' "
+		       "ORDER BY created DESC LIMIT 1",
+	[Q_MAKE_IMAGE] = "UPDATE images SET id = ?3, os_name = ?4, "
+			 "os_type = ?5, platform = ?6, arch = ?7, bits = ?8, "
+			 "size_gb = ?9, state = 'NORMAL', progress = NULL, "
+			 "created = ?10, mtime = ?10, description = ?11, "
+			 "source = ?12, price = ?13, error = NULL "
+			 "WHERE row = ?2",
+	[Q_SOURCE] = "SELECT region, kind = 'custom' AND owner = ?1, state, "
+		     "os_name, os_type, platform, arch, bits, size_gb, "
+		     "description, price FROM images WHERE id = ?2",
+	[Q_RENAME] = "UPDATE images SET name = ?3, mtime = ?4 WHERE row = ?2",
+	[Q_SET_DESCRIPTION] = "UPDATE images SET description = ?3, mtime = ?4 "
+			      "WHERE row = ?2",
+	[Q_DELETE] = "DELETE FROM images WHERE row = ?2",
+	[Q_UNMAKE] = "UPDATE images SET id = NULL, state = 'PENDING', "
+		     "os_name = NULL, os_type = NULL, platform = NULL, "
+		     "arch = NULL, bits = NULL, size_gb = NULL, progress = NULL, "
+		     "description = NULL, source = NULL, price = NULL, "
+		     "error = NULL, mtime = ?3 WHERE row = ?2",
+	[Q_SHARE_COUNT] = "SELECT count(*) FROM shares WHERE image = ?2",
+	[Q_SHARE_EXISTS] = "SELECT 1 FROM shares WHERE image = ?2 AND "
+			   "account = ?3",
+	[Q_INSERT_SHARE] = "INSERT INTO shares (image, account) VALUES (?2, ?3)",
+	[Q_DELETE_SHARE] = "DELETE FROM shares WHERE image = ?2 AND "
+			   "account = ?3",
+	[Q_INSERT_PEER] = "INSERT INTO peers (account, region, peer) "
+			  "VALUES (?1, ?2, ?3)",
+	[Q_DELETE_PEER] = "DELETE FROM peers WHERE account = ?1 AND "
+			  "region = ?2 AND peer = ?3",
+	[Q_PEER_BUSY] = "SELECT count(*) FROM shares s JOIN images i "
+			"ON i.row = s.image WHERE i.region = ?2 AND "
+			"((i.owner = ?1 AND s.account = ?3) OR "
+			"(i.owner = ?3 AND s.account = ?1))",
+	[Q_SET_ERROR] = "UPDATE images SET error = ?3 WHERE row = ?2 AND "
+			"owner = ?1",
+	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
+		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
+};
+
+static struct local *to_local(struct backend *b)
+{
+	return (struct local *)b;
+}
+
+/* The one table from SQLite's result codes to errno. */
+int local_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EAGAIN;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_TOOBIG:
+		return -EFBIG;
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT:
+	default:
+		return -EIO;
+	}
+}
+
+/* A cached prepared statement, reset and with its bindings cleared. */
+sqlite3_stmt *local_stmt(struct local *l, enum query q)
+{
+	sqlite3_stmt *st = l->stmts[q];
+
+	if (!st) {
+		if (sqlite3_prepare_v3(l->db, sql_text[q], -1,
+				       SQLITE_PREPARE_PERSISTENT, &st,
+				       NULL) != SQLITE_OK) {
+			fprintf(stderr, "imagefs: sql: %s\n",
+				sqlite3_errmsg(l->db));
+			return NULL;
+		}
+		l->stmts[q] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	sqlite3_bind_text(st, 1, l->b.account, -1, SQLITE_STATIC);
+	return st;
+}
+
+void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, size, "%s", s ? (const char *)s : "");
+}
+
+static enum image_kind kind_parse(const char *s)
+{
+	for (int k = 0; k < KIND_COUNT; k++)
+		if (!strcmp(s, kind_names[k]))
+			return k;
+	return KIND_PUBLIC;
+}
+
+static void row_to_image(sqlite3_stmt *st, struct image *img)
+{
+	char kind[16];
+
+	img->row = sqlite3_column_int64(st, 0);
+	local_copy_text(img->id, sizeof(img->id), st, 1);
+	local_copy_text(img->region, sizeof(img->region), st, 2);
+	local_copy_text(kind, sizeof(kind), st, 3);
+	img->kind = kind_parse(kind);
+	local_copy_text(img->owner, sizeof(img->owner), st, 4);
+	local_copy_text(img->name, sizeof(img->name), st, 5);
+	local_copy_text(img->os_name, sizeof(img->os_name), st, 6);
+	local_copy_text(img->os_type, sizeof(img->os_type), st, 7);
+	local_copy_text(img->platform, sizeof(img->platform), st, 8);
+	local_copy_text(img->arch, sizeof(img->arch), st, 9);
+	img->bits = sqlite3_column_int(st, 10);
+	img->size_gb = sqlite3_column_int(st, 11);
+	local_copy_text(img->state, sizeof(img->state), st, 12);
+	img->progress = sqlite3_column_type(st, 13) == SQLITE_NULL ?
+			-1 : sqlite3_column_int(st, 13);
+	img->created = sqlite3_column_int64(st, 14);
+	img->mtime = sqlite3_column_int64(st, 15);
+	local_copy_text(img->description, sizeof(img->description), st, 16);
+	local_copy_text(img->source, sizeof(img->source), st, 17);
+	local_copy_text(img->provider, sizeof(img->provider), st, 18);
+	local_copy_text(img->price, sizeof(img->price), st, 19);
+	local_copy_text(img->error, sizeof(img->error), st, 20);
+	local_copy_text(img->shared_with, sizeof(img->shared_with), st, 21);
+	img->dup = sqlite3_column_int(st, 22);
+	img->pending = !strcmp(img->state, "PENDING");
+	if (img->pending)
+		img->state[0] = 0;
+}
+
+/* Step st to the end, handing each image row to cb. */
+static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
+{
+	struct image img;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_to_image(st, &img);
+		if (cb(ctx, &img))
+			break;
+	}
+	rc = local_errno(rc);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int local_regions(struct backend *b, struct region *out, int max,
+			 int *n)
+{
+	sqlite3_stmt *st = local_stmt(to_local(b), Q_REGIONS);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		struct region *r = &out[(*n)++];
+
+		r->row = sqlite3_column_int64(st, 0);
+		local_copy_text(r->name, sizeof(r->name), st, 1);
+		local_copy_text(r->title, sizeof(r->title), st, 2);
+		r->mainland = sqlite3_column_int(st, 3);
+		r->copy = sqlite3_column_int(st, 4);
+	}
+	rc = local_errno(rc);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Bind the folder's ?2 region, ?3 kind and ?5 owner. */
+static void bind_folder(struct local *l, sqlite3_stmt *st,
+			const struct folder *f)
+{
+	const char *kind = f->kind == KIND_SHARED ? "custom" :
+			   kind_names[f->kind];
+	const char *owner = f->kind == KIND_SHARED ? f->peer : l->b.account;
+
+	sqlite3_bind_text(st, 2, f->region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, owner ? owner : "", -1, SQLITE_STATIC);
+}
+
+static int local_list(struct backend *b, const struct folder *f,
+		      int64_t after, image_cb cb, void *ctx)
+{
+	struct local *l = to_local(b);
+	sqlite3_stmt *st = local_stmt(l, Q_LIST);
+
+	if (!st)
+		return -EIO;
+	bind_folder(l, st, f);
+	sqlite3_bind_int64(st, 4, after);
+	return each_image(st, cb, ctx);
+}
+
+static int local_find(struct backend *b, const struct folder *f,
+		      const char *name, image_cb cb, void *ctx)
+{
+	struct local *l = to_local(b);
+	sqlite3_stmt *st = local_stmt(l, Q_FIND);
+
+	if (!st)
+		return -EIO;
+	bind_folder(l, st, f);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	return each_image(st, cb, ctx);
+}
+
+static int local_get(struct backend *b, int64_t row, struct image *out)
+{
+	sqlite3_stmt *st = local_stmt(to_local(b), Q_GET);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row_to_image(st, out);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : local_errno(rc);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int local_count(struct backend *b, const struct folder *f, int *n)
+{
+	struct local *l = to_local(b);
+	sqlite3_stmt *st = local_stmt(l, Q_COUNT);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	bind_folder(l, st, f);
+	rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	rc = local_errno(rc);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int local_peers(struct backend *b, const char *region, int64_t after,
+		       peer_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = local_stmt(to_local(b), Q_PEERS);
+	struct peer p;
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, after);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		local_copy_text(p.uin, sizeof(p.uin), st, 0);
+		p.key = sqlite3_column_int64(st, 1);
+		p.images = sqlite3_column_int(st, 2);
+		if (cb(ctx, &p))
+			break;
+	}
+	rc = local_errno(rc);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int local_shares(struct backend *b, const char *region,
+			const char *peer, int64_t after, share_cb cb,
+			void *ctx)
+{
+	sqlite3_stmt *st = local_stmt(to_local(b), Q_SHARES);
+	struct share s;
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, after);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s.row = sqlite3_column_int64(st, 0);
+		s.image = sqlite3_column_int64(st, 1);
+		local_copy_text(s.name, sizeof(s.name), st, 2);
+		if (cb(ctx, &s))
+			break;
+	}
+	rc = local_errno(rc);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int local_get_share(struct backend *b, int64_t row, char *region,
+			   size_t region_size, char *peer, size_t peer_size,
+			   struct share *out)
+{
+	sqlite3_stmt *st = local_stmt(to_local(b), Q_GET_SHARE);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->row = sqlite3_column_int64(st, 0);
+		out->image = sqlite3_column_int64(st, 1);
+		local_copy_text(out->name, sizeof(out->name), st, 2);
+		local_copy_text(region, region_size, st, 3);
+		local_copy_text(peer, peer_size, st, 4);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : local_errno(rc);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Today's date in UTC+08:00, the day of the daily limit. */
+void local_today(char *buf, size_t size)
+{
+	time_t t = time(NULL) + 8 * 3600;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
+int local_usage_locked(struct local *l, const char *region, struct usage *u)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_USAGE);
+	char day[16];
+	int rc;
+
+	if (!st)
+		return -EIO;
+	local_today(day, sizeof(day));
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, day, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 5) == SQLITE_NULL) {
+			rc = -ENOENT;	/* no such region */
+			goto out_reset;
+		}
+		u->images = sqlite3_column_int(st, 0);
+		u->images_max = sqlite3_column_int(st, 1);
+		u->ops = sqlite3_column_int(st, 2);
+		u->ops_max = sqlite3_column_int(st, 3);
+		u->shares_max = sqlite3_column_int(st, 4);
+		u->copy = sqlite3_column_int(st, 5);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : local_errno(rc);
+	}
+out_reset:
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int local_usage(struct backend *b, const char *region, struct usage *u)
+{
+	return local_usage_locked(to_local(b), region, u);
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		fprintf(stderr, "imagefs: catalog: %s\n",
+			msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return local_errno(rc) ? local_errno(rc) : -EIO;
+	}
+	return 0;
+}
+
+static int user_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return local_errno(rc) ? local_errno(rc) : -EIO;
+	rc = sqlite3_step(st);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	rc = rc == SQLITE_ROW ? 0 : (local_errno(rc) ? local_errno(rc) : -EIO);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Create the schema and load the seed, once, whoever opens first. */
+static int catalog_init(sqlite3 *db)
+{
+	int version, rc;
+
+	rc = user_version(db, &version);
+	if (rc || version == SCHEMA_VERSION)
+		return rc;
+	rc = exec(db, "BEGIN IMMEDIATE");
+	if (rc)
+		return rc;
+	rc = user_version(db, &version);
+	if (rc)
+		goto out_rollback;
+	if (version == 0) {
+		rc = exec(db, imagefs_schema_sql);
+		if (!rc)
+			rc = exec(db, imagefs_seed_sql);
+		if (!rc)
+			rc = exec(db, "PRAGMA user_version = 1");
+	} else if (version != SCHEMA_VERSION) {
+		fprintf(stderr, "imagefs: catalog version %d is newer than "
+			"this imagefs (%d)\n", version, SCHEMA_VERSION);
+		rc = -EPROTO;
+	}
+	if (rc)
+		goto out_rollback;
+	return exec(db, "COMMIT");
+
+out_rollback:
+	exec(db, "ROLLBACK");
+	return rc;
+}
+
+/* mkdir -p of the directory that holds path. */
+static int make_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	char *p;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	p = strrchr(dir, '/');
+	if (!p || p == dir)
+		return 0;
+	*p = 0;
+	for (p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int local_connect(const char *path, sqlite3 **out)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
+			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		rc = local_errno(rc) ? local_errno(rc) : -EIO;
+		goto out_close;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	rc = exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+		  "PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192");
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot use catalog %s\n", path);
+		goto out_close;
+	}
+	*out = db;
+	return 0;
+
+out_close:
+	sqlite3_close(db);
+	return rc;
+}
+
+static void local_close(struct backend *b)
+{
+	struct local *l = to_local(b);
+
+	for (int q = 0; q < Q_COUNT_ALL; q++)
+		sqlite3_finalize(l->stmts[q]);
+	sqlite3_close(l->db);
+	local_changes_close(l);
+	free(l->path);
+	free(l->account);
+	free(l);
+}
+
+static const struct backend_ops local_ops = {
+	.name = "local",
+	.close = local_close,
+	.regions = local_regions,
+	.list = local_list,
+	.find = local_find,
+	.get = local_get,
+	.count = local_count,
+	.peers = local_peers,
+	.shares = local_shares,
+	.get_share = local_get_share,
+	.usage = local_usage,
+	.create_pending = local_create_pending,
+	.commit = local_commit,
+	.copy = local_copy,
+	.check_ops = local_check_ops,
+	.rename = local_rename,
+	.set_description = local_set_description,
+	.remove = local_remove,
+	.share = local_share,
+	.unshare = local_unshare,
+	.add_peer = local_add_peer,
+	.remove_peer = local_remove_peer,
+	.set_error = local_set_error,
+	.changes = local_changes,
+};
+
+int local_open(const struct config *cfg, struct backend **out)
+{
+	struct local *l;
+	int rc;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->path = strdup(cfg->db);
+	l->account = strdup(cfg->account);
+	if (!l->path || !l->account) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	l->b.ops = &local_ops;
+	l->b.account = l->account;
+	pthread_mutex_init(&l->changes_lock, NULL);
+	if (getrandom(&l->origin, sizeof(l->origin), 0) != sizeof(l->origin))
+		l->origin = getpid();
+	l->origin &= INT64_MAX;
+	rc = make_parent(l->path);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot create the folder of %s: %s\n",
+			l->path, strerror(-rc));
+		goto out_free;
+	}
+	rc = local_connect(l->path, &l->db);
+	if (rc)
+		goto out_free;
+	rc = catalog_init(l->db);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot set up catalog %s\n", l->path);
+		sqlite3_close(l->db);
+		goto out_free;
+	}
+	*out = &l->b;
+	return 0;
+
+out_free:
+	pthread_mutex_destroy(&l->changes_lock);
+	free(l->path);
+	free(l->account);
+	free(l);
+	return rc;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * local.h - internals of the local (SQLite) backend, shared by its files:
+ * local.c (catalog, reads), local_rules.c (every rule and mutation),
+ * local_changes.c (what other daemons changed).
+ */
+#ifndef IMAGEFS_LOCAL_H
+#define IMAGEFS_LOCAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "backend.h"
+
+enum query {
+	Q_REGIONS,
+	Q_GET,
+	Q_LIST,
+	Q_FIND,
+	Q_COUNT,
+	Q_PEERS,
+	Q_SHARES,
+	Q_GET_SHARE,
+	Q_USAGE,
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_OWN,
+	Q_NAME_TAKEN,
+	Q_CHARGE,
+	Q_SETTING,
+	Q_ID_TAKEN,
+	Q_INSERT_PENDING,
+	Q_DEFAULTS,
+	Q_MAKE_IMAGE,
+	Q_SOURCE,
+	Q_RENAME,
+	Q_SET_DESCRIPTION,
+	Q_DELETE,
+	Q_UNMAKE,
+	Q_SHARE_COUNT,
+	Q_SHARE_EXISTS,
+	Q_INSERT_SHARE,
+	Q_DELETE_SHARE,
+	Q_INSERT_PEER,
+	Q_DELETE_PEER,
+	Q_PEER_BUSY,
+	Q_SET_ERROR,
+	Q_LOG,
+	Q_REGION_COPY,
+	Q_COUNT_ALL
+};
+
+struct local {
+	struct backend b;	/* first: a struct backend * is a struct local * */
+	sqlite3 *db;
+	sqlite3_stmt *stmts[Q_COUNT_ALL];
+	char *path;
+	char *account;
+	int dry_run;		/* the open transaction only checks */
+	int64_t origin;		/* this daemon, in the change log */
+	/* the change feed's own connection, used from another thread */
+	pthread_mutex_t changes_lock;
+	sqlite3 *cdb;
+	sqlite3_stmt *cst;
+	int64_t data_version;
+};
+
+sqlite3_stmt *local_stmt(struct local *l, enum query q);
+void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
+int local_errno(int rc);
+int local_connect(const char *path, sqlite3 **out);
+void local_today(char *buf, size_t size);
+int local_usage_locked(struct local *l, const char *region, struct usage *u);
+
+/* local_rules.c */
+int local_create_pending(struct backend *b, const char *region,
+			 const char *name, int64_t *row);
+int local_commit(struct backend *b, int64_t row, const struct spec *spec);
+int local_copy(struct backend *b, int64_t row, const char *source_id,
+	       const struct spec *spec);
+int local_check_ops(struct backend *b, const char *region);
+int local_rename(struct backend *b, int64_t row, const char *name);
+int local_set_description(struct backend *b, int64_t row,
+			  const char *description);
+int local_remove(struct backend *b, int64_t row);
+int local_share(struct backend *b, int64_t row, const char *peer);
+int local_unshare(struct backend *b, int64_t row, const char *peer);
+int local_add_peer(struct backend *b, const char *region, const char *peer);
+int local_remove_peer(struct backend *b, const char *region, const char *peer);
+int local_set_error(struct backend *b, int64_t row, const char *error);
+
+/* local_changes.c */
+int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx);
+void local_changes_close(struct local *l);
+
+#endif /* IMAGEFS_LOCAL_H */

@@ -1,0 +1,658 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * local_rules.c - every rule of the image service and every change to the
+ * catalog. Each call is one BEGIN IMMEDIATE transaction: the rules are
+ * checked against what the catalog holds at that moment, the change and its
+ * charge are applied, and other daemons on the same file see all or nothing.
+ *
+ * The checks of one call come in the order of DESIGN.md section 4's table,
+ * except the daily limit, which is checked last: a failed operation is not
+ * charged, so it is charged only once everything else has passed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "local.h"
+
+/* What the catalog says of one image, for the checks. */
+struct owned {
+	char region[32];
+	char name[256];
+	char state[16];
+	int mine;
+	int pending;
+	int shares;
+};
+
+static struct local *to_local(struct backend *b)
+{
+	return (struct local *)b;
+}
+
+/* Run a statement that returns no rows. */
+static int step_done(sqlite3_stmt *st)
+{
+	int rc;
+
+	if (!st)
+		return -EIO;
+	rc = local_errno(sqlite3_step(st));
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Run a statement for its first row's first integer; *found = has a row. */
+static int step_int(sqlite3_stmt *st, int64_t *value, int *found)
+{
+	int rc;
+
+	if (!st)
+		return -EIO;
+	rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	*value = *found ? sqlite3_column_int64(st, 0) : 0;
+	rc = local_errno(rc);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int tx_begin(struct local *l)
+{
+	l->dry_run = 0;
+	return step_done(local_stmt(l, Q_BEGIN));
+}
+
+/* Commit when rc is 0, else roll back; the transaction's result. */
+static int tx_end(struct local *l, int rc)
+{
+	if (!rc && l->dry_run) {
+		step_done(local_stmt(l, Q_ROLLBACK));
+		return 0;
+	}
+	if (!rc)
+		rc = step_done(local_stmt(l, Q_COMMIT));
+	if (rc)
+		step_done(local_stmt(l, Q_ROLLBACK));
+	return rc;
+}
+
+/* Read an image for a change: -ENOENT when absent, -EPERM when not mine. */
+static int owned(struct local *l, int64_t row, struct owned *o)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_OWN);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		local_copy_text(o->region, sizeof(o->region), st, 0);
+		local_copy_text(o->name, sizeof(o->name), st, 1);
+		local_copy_text(o->state, sizeof(o->state), st, 2);
+		o->mine = sqlite3_column_int(st, 3);
+		o->shares = sqlite3_column_int(st, 4);
+		o->pending = !strcmp(o->state, "PENDING");
+		rc = o->mine ? 0 : -EPERM;
+	} else {
+		rc = rc == SQLITE_DONE ? -ENOENT : local_errno(rc);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* -EEXIST when another of my images in region is called name. */
+static int name_free(struct local *l, const char *region, const char *name,
+		     int64_t row)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_NAME_TAKEN);
+	int64_t v;
+	int found, rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row);
+	rc = step_int(st, &v, &found);
+	return rc ? rc : (found ? -EEXIST : 0);
+}
+
+static int ops_left(struct local *l, const char *region)
+{
+	struct usage u;
+	int rc = local_usage_locked(l, region, &u);
+
+	if (rc)
+		return rc;
+	return u.ops < u.ops_max ? 0 : -EAGAIN;
+}
+
+/* Charge one operation to region: -EAGAIN beyond the daily limit. */
+static int charge(struct local *l, const char *region)
+{
+	sqlite3_stmt *st;
+	char day[16];
+	int rc = ops_left(l, region);
+
+	if (rc)
+		return rc;
+	st = local_stmt(l, Q_CHARGE);
+	if (!st)
+		return -EIO;
+	local_today(day, sizeof(day));
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, day, -1, SQLITE_TRANSIENT);
+	return step_done(st);
+}
+
+/* Tell other daemons: image row of owner went from old_name to new_name. */
+static int log_change(struct local *l, int64_t row, const char *region,
+		      const char *owner, const char *old_name,
+		      const char *new_name, const char *peer)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_LOG);
+
+	if (!st)
+		return -EIO;
+	if (row)
+		sqlite3_bind_int64(st, 2, row);
+	sqlite3_bind_text(st, 3, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, old_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, new_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, l->origin);
+	return step_done(st);
+}
+
+static int64_t setting(struct local *l, const char *key, int64_t fallback)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_SETTING);
+	int64_t v;
+	int found;
+
+	if (!st)
+		return fallback;
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	if (step_int(st, &v, &found) || !found)
+		return fallback;
+	return v;
+}
+
+/* A new image id, img- and 8 random lowercase letters or digits, unused. */
+static int new_id(struct local *l, char *id, size_t size)
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	unsigned char r[8];
+	int64_t v;
+	int found, rc;
+
+	for (int tries = 0; tries < 16; tries++) {
+		if (getrandom(r, sizeof(r), 0) != sizeof(r))
+			return -EIO;
+		snprintf(id, size, "img-");
+		for (int i = 0; i < 8; i++)
+			id[4 + i] = digits[r[i] % 36];
+		id[12] = 0;
+		sqlite3_stmt *st = local_stmt(l, Q_ID_TAKEN);
+
+		if (!st)
+			return -EIO;
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+		rc = step_int(st, &v, &found);
+		if (rc || !found)
+			return rc;
+	}
+	return -EIO;
+}
+
+int local_create_pending(struct backend *b, const char *region,
+			 const char *name, int64_t *row)
+{
+	struct local *l = to_local(b);
+	struct usage u;
+	sqlite3_stmt *st;
+	int rc = tx_begin(l);
+
+	if (rc)
+		return rc;
+	rc = local_usage_locked(l, region, &u);
+	if (!rc && u.images >= u.images_max)
+		rc = -EDQUOT;
+	if (!rc)
+		rc = name_free(l, region, name, 0);
+	if (rc)
+		goto out;
+	st = local_stmt(l, Q_INSERT_PENDING);
+	if (!st) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time(NULL));
+	rc = step_done(st);
+	if (rc)
+		goto out;
+	*row = sqlite3_last_insert_rowid(l->db);
+	rc = log_change(l, *row, region, b->account, NULL, name, NULL);
+out:
+	return tx_end(l, rc);
+}
+
+/* The attributes a committed image gets. */
+struct attrs {
+	char os_name[128], os_type[16], platform[32], arch[16];
+	char description[1024], source[1100], price[64];
+	int bits, size_gb;
+};
+
+static void attrs_from_row(struct attrs *a, sqlite3_stmt *st, int col)
+{
+	local_copy_text(a->os_name, sizeof(a->os_name), st, col);
+	local_copy_text(a->os_type, sizeof(a->os_type), st, col + 1);
+	local_copy_text(a->platform, sizeof(a->platform), st, col + 2);
+	local_copy_text(a->arch, sizeof(a->arch), st, col + 3);
+	a->bits = sqlite3_column_int(st, col + 4);
+	a->size_gb = sqlite3_column_int(st, col + 5);
+}
+
+static void bind_opt(sqlite3_stmt *st, int col, const char *s)
+{
+	if (s && s[0])
+		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+}
+
+/* Turn pending row into a NORMAL image with a new id and attributes a. */
+static int make_image(struct local *l, int64_t row, const struct owned *o,
+		      const struct attrs *a)
+{
+	sqlite3_stmt *st;
+	char id[16];
+	int rc = new_id(l, id, sizeof(id));
+
+	if (rc)
+		return rc;
+	st = local_stmt(l, Q_MAKE_IMAGE);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+	bind_opt(st, 4, a->os_name);
+	bind_opt(st, 5, a->os_type);
+	bind_opt(st, 6, a->platform);
+	bind_opt(st, 7, a->arch);
+	if (a->bits)
+		sqlite3_bind_int(st, 8, a->bits);
+	if (a->size_gb)
+		sqlite3_bind_int(st, 9, a->size_gb);
+	sqlite3_bind_int64(st, 10, time(NULL));
+	bind_opt(st, 11, a->description);
+	bind_opt(st, 12, a->source);
+	bind_opt(st, 13, a->price);
+	rc = step_done(st);
+	if (!rc)
+		rc = log_change(l, row, o->region, l->b.account, o->name,
+				o->name, NULL);
+	return rc;
+}
+
+/* Open a transaction on my pending image row. */
+static int begin_pending(struct local *l, int64_t row, struct owned *o)
+{
+	int rc = tx_begin(l);
+
+	if (rc)
+		return rc;
+	rc = owned(l, row, o);
+	if (!rc && !o->pending)
+		rc = -EEXIST;
+	if (rc)
+		tx_end(l, rc);
+	return rc;
+}
+
+static void set_text(char *dst, size_t size, const char *s)
+{
+	if (s && s[0])
+		snprintf(dst, size, "%s", s);
+}
+
+int local_commit(struct backend *b, int64_t row, const struct spec *spec)
+{
+	struct local *l = to_local(b);
+	struct attrs a = { 0 };
+	struct owned o;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (spec->import_url)
+		return -EOPNOTSUPP;
+	rc = begin_pending(l, row, &o);
+	if (rc)
+		return rc;
+	l->dry_run = spec->dry_run;
+	st = local_stmt(l, Q_DEFAULTS);
+	if (!st) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		attrs_from_row(&a, st, 0);
+	sqlite3_reset(st);
+	set_text(a.os_name, sizeof(a.os_name), spec->os_name);
+	set_text(a.os_type, sizeof(a.os_type), spec->os_type);
+	set_text(a.platform, sizeof(a.platform), spec->platform);
+	set_text(a.arch, sizeof(a.arch), spec->arch);
+	if (spec->arch && spec->arch[0])
+		a.bits = strcmp(spec->arch, "i386") ? 64 : 32;
+	set_text(a.description, sizeof(a.description), spec->description);
+	if (spec->instance)
+		snprintf(a.source, sizeof(a.source), "instance:%s",
+			 spec->instance);
+	rc = charge(l, o.region);
+	if (!rc)
+		rc = make_image(l, row, &o, &a);
+out:
+	return tx_end(l, rc);
+}
+
+int local_copy(struct backend *b, int64_t row, const char *source_id,
+	       const struct spec *spec)
+{
+	struct local *l = to_local(b);
+	struct attrs a = { 0 };
+	char src_region[32], state[16];
+	int64_t copy_to;
+	struct owned o;
+	sqlite3_stmt *st;
+	int mine, found, rc;
+
+	rc = begin_pending(l, row, &o);
+	if (rc)
+		return rc;
+	l->dry_run = spec->dry_run;
+	st = local_stmt(l, Q_SOURCE);
+	if (!st) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? -EINVAL : local_errno(rc);
+		sqlite3_reset(st);
+		goto out;
+	}
+	local_copy_text(src_region, sizeof(src_region), st, 0);
+	mine = sqlite3_column_int(st, 1);
+	local_copy_text(state, sizeof(state), st, 2);
+	attrs_from_row(&a, st, 3);
+	local_copy_text(a.description, sizeof(a.description), st, 9);
+	local_copy_text(a.price, sizeof(a.price), st, 10);
+	sqlite3_reset(st);
+	rc = 0;
+	if (!mine)
+		rc = -EPERM;
+	else if (strcmp(state, "NORMAL"))
+		rc = -EBUSY;
+	if (rc)
+		goto out;
+	st = local_stmt(l, Q_REGION_COPY);
+	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	rc = step_int(st, &copy_to, &found);
+	if (rc)
+		goto out;
+	struct usage from;
+
+	rc = local_usage_locked(l, src_region, &from);
+	if (!rc && (!from.copy || !copy_to))
+		rc = -EOPNOTSUPP;
+	if (rc)
+		goto out;
+	set_text(a.description, sizeof(a.description), spec->description);
+	snprintf(a.source, sizeof(a.source), "copy:%s@%s", source_id,
+		 src_region);
+	rc = charge(l, src_region);
+	if (!rc)
+		rc = make_image(l, row, &o, &a);
+out:
+	return tx_end(l, rc);
+}
+
+int local_check_ops(struct backend *b, const char *region)
+{
+	struct local *l = to_local(b);
+
+	return ops_left(l, region);
+}
+
+/* Change one text column of my committed (or, for names, pending) image. */
+static int update_text(struct local *l, int64_t row, enum query q,
+		       const char *value, int rename)
+{
+	struct owned o;
+	sqlite3_stmt *st;
+	int rc = tx_begin(l);
+
+	if (rc)
+		return rc;
+	rc = owned(l, row, &o);
+	if (!rc && rename)
+		rc = name_free(l, o.region, value, row);
+	if (rc)
+		goto out;
+	if (!o.pending)
+		rc = charge(l, o.region);
+	else if (!rename)
+		rc = -EINVAL;
+	if (rc)
+		goto out;
+	st = local_stmt(l, q);
+	if (!st) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 2, row);
+	bind_opt(st, 3, value);
+	sqlite3_bind_int64(st, 4, time(NULL));
+	rc = step_done(st);
+	if (!rc)
+		rc = log_change(l, row, o.region, l->b.account, o.name,
+				rename ? value : o.name, NULL);
+out:
+	return tx_end(l, rc);
+}
+
+int local_rename(struct backend *b, int64_t row, const char *name)
+{
+	return update_text(to_local(b), row, Q_RENAME, name, 1);
+}
+
+int local_set_description(struct backend *b, int64_t row,
+			  const char *description)
+{
+	return update_text(to_local(b), row, Q_SET_DESCRIPTION, description,
+			   0);
+}
+
+int local_remove(struct backend *b, int64_t row)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	sqlite3_stmt *st;
+	int rc = tx_begin(l);
+
+	if (rc)
+		return rc;
+	rc = owned(l, row, &o);
+	if (rc || o.pending)
+		goto out_delete;
+	if (o.shares)
+		rc = -EBUSY;
+	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
+		rc = -EBUSY;
+	else
+		rc = charge(l, o.region);
+out_delete:
+	if (rc)
+		goto out;
+	/* the image goes; its directory stays, pending, until rmdir */
+	st = local_stmt(l, o.pending ? Q_DELETE : Q_UNMAKE);
+	if (!st) {
+		rc = -EIO;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 2, row);
+	sqlite3_bind_int64(st, 3, time(NULL));
+	rc = step_done(st);
+	if (!rc)
+		rc = log_change(l, row, o.region, l->b.account, o.name,
+				o.pending ? NULL : o.name, NULL);
+out:
+	return tx_end(l, rc);
+}
+
+/* Run q with ?2 = row, ?3 = peer. */
+static int share_step(struct local *l, enum query q, int64_t row,
+		      const char *peer, int64_t *value, int *found)
+{
+	sqlite3_stmt *st = local_stmt(l, q);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	sqlite3_bind_text(st, 3, peer, -1, SQLITE_STATIC);
+	return step_int(st, value, found);
+}
+
+int local_share(struct backend *b, int64_t row, const char *peer)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int64_t v;
+	int found, rc;
+
+	if (!strcmp(peer, b->account))
+		return -EINVAL;
+	rc = tx_begin(l);
+	if (rc)
+		return rc;
+	rc = owned(l, row, &o);
+	if (rc)
+		goto out;
+	if (o.pending)
+		rc = -EPERM;
+	else if (strcmp(o.state, "NORMAL"))
+		rc = -EBUSY;
+	if (!rc)
+		rc = share_step(l, Q_SHARE_EXISTS, row, peer, &v, &found);
+	if (!rc && found)
+		rc = -EEXIST;
+	if (!rc && o.shares >= setting(l, "max_share_accounts", 50))
+		rc = -EMLINK;
+	if (!rc)
+		rc = charge(l, o.region);
+	if (!rc)
+		rc = share_step(l, Q_INSERT_SHARE, row, peer, &v, &found);
+	if (!rc)
+		rc = log_change(l, row, o.region, b->account, o.name, o.name,
+				peer);
+out:
+	return tx_end(l, rc);
+}
+
+int local_unshare(struct backend *b, int64_t row, const char *peer)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int64_t v;
+	int found, rc = tx_begin(l);
+
+	if (rc)
+		return rc;
+	rc = owned(l, row, &o);
+	if (!rc)
+		rc = share_step(l, Q_SHARE_EXISTS, row, peer, &v, &found);
+	if (!rc && !found)
+		rc = -ENOENT;
+	if (!rc)
+		rc = charge(l, o.region);
+	if (!rc)
+		rc = share_step(l, Q_DELETE_SHARE, row, peer, &v, &found);
+	if (!rc)
+		rc = log_change(l, row, o.region, b->account, o.name, o.name,
+				peer);
+	return tx_end(l, rc);
+}
+
+/* Run q with ?2 = region, ?3 = peer. */
+static int peer_step(struct local *l, enum query q, const char *region,
+		     const char *peer, int64_t *value, int *found)
+{
+	sqlite3_stmt *st = local_stmt(l, q);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, peer, -1, SQLITE_STATIC);
+	return step_int(st, value, found);
+}
+
+int local_add_peer(struct backend *b, const char *region, const char *peer)
+{
+	struct local *l = to_local(b);
+	int64_t v;
+	int found, rc;
+
+	if (!strcmp(peer, b->account))
+		return -EINVAL;
+	rc = tx_begin(l);
+	if (rc)
+		return rc;
+	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);
+	if (!rc && v)
+		rc = -EEXIST;
+	if (!rc)
+		rc = peer_step(l, Q_INSERT_PEER, region, peer, &v, &found);
+	if (!rc)
+		rc = log_change(l, 0, region, b->account, NULL, NULL, peer);
+	return tx_end(l, rc);
+}
+
+int local_remove_peer(struct backend *b, const char *region, const char *peer)
+{
+	struct local *l = to_local(b);
+	int64_t v;
+	int found, rc = tx_begin(l);
+
+	if (rc)
+		return rc;
+	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);
+	if (!rc && v)
+		rc = -ENOTEMPTY;
+	if (!rc)
+		rc = peer_step(l, Q_DELETE_PEER, region, peer, &v, &found);
+	if (!rc && !sqlite3_changes(l->db))
+		rc = -ENOENT;
+	if (!rc)
+		rc = log_change(l, 0, region, b->account, NULL, NULL, peer);
+	return tx_end(l, rc);
+}
+
+int local_set_error(struct backend *b, int64_t row, const char *error)
+{
+	struct local *l = to_local(b);
+	sqlite3_stmt *st = local_stmt(l, Q_SET_ERROR);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	bind_opt(st, 3, error);
+	return step_done(st);
+}

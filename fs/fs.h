@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * fs.h - the filesystem without FUSE: inode numbers, attributes, lookups,
+ * listings, info texts, pending images, scratch files and the write path.
+ * fs/ops.c puts these behind libfuse's low-level API; unit tests can call
+ * them directly.
+ *
+ * Inode numbers are computed, not stored: the low 3 bits say what a node
+ * is and the rest which one (an image's catalog row, a region's row, a
+ * share's row, a peer's account number). They are stable while mounted and
+ * need no table, so FORGET has nothing to free.
+ */
+#ifndef IMAGEFS_FS_H
+#define IMAGEFS_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "../backend/backend.h"
+
+#define FS_ROOT_INO	1
+#define FS_MAX_REGIONS	64
+
+enum node_type {
+	N_IMAGE,	/* <region>/<kind>/<image>/ (row) */
+	N_INFO,		/* .../<image>/info (row) */
+	N_LINK,		/* <region>/shared/<uin>/<image> symlink (share row) */
+	N_PEER,		/* <region>/shared/<uin>/ (uin << 8 | region row) */
+	N_REGION,	/* <region>/ (region row) */
+	N_FOLDER,	/* <region>/<kind>/ (region row << 2 | kind) */
+	N_SCRATCH,	/* an editor's temporary file (scratch id) */
+	N_ROOT,
+};
+
+/* What an inode number names, decoded. */
+struct node {
+	enum node_type type;
+	const struct region *region;	/* all but the root */
+	enum image_kind kind;		/* N_FOLDER: which folder */
+	int64_t id;			/* row, share row, scratch id */
+	char peer[24];			/* N_PEER */
+};
+
+struct scratch;
+struct open_file;
+
+struct fs {
+	struct backend *b;
+	struct region regions[FS_MAX_REGIONS];
+	int nregions;
+	uid_t uid;
+	gid_t gid;
+	time_t mounted;
+	int xattr;
+	char mountpoint[4096];		/* absolute, for symlink targets */
+	struct scratch *scratch;	/* editors' temporary files */
+	int64_t next_scratch;
+	/* called when the catalog changed behind the kernel (may be NULL) */
+	void (*inval_inode)(void *ctx, uint64_t ino);
+	void (*inval_entry)(void *ctx, uint64_t parent, const char *name);
+	void *inval_ctx;
+};
+
+/* A directory entry with its attributes. */
+struct entry {
+	uint64_t ino;
+	struct stat st;
+};
+
+/* Called per listed entry; return non-zero when no more fit. */
+typedef int (*fill_cb)(void *ctx, const char *name, const struct entry *e,
+		       uint64_t next);
+
+int fs_init(struct fs *fs, struct backend *b, int xattr);
+void fs_destroy(struct fs *fs);
+
+uint64_t ino_make(enum node_type type, int64_t id);
+int fs_node(struct fs *fs, uint64_t ino, struct node *n);
+
+int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
+	      struct entry *e);
+int fs_getattr(struct fs *fs, uint64_t ino, struct entry *e);
+/* List dir from cookie off (0 = start): ".", "..", then the children. */
+int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, fill_cb cb,
+	       void *ctx);
+int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
+int fs_statfs(struct fs *fs, uint64_t ino, struct statvfs *sv);
+
+/* The info text of an image (malloc'ed, *len bytes). */
+int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len);
+
+/*
+ * Extended attributes: getxattr answers the value's length when size is 0,
+ * -ERANGE when it does not fit; listxattr likewise with the names.
+ */
+int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, char *buf,
+		size_t size);
+int fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name);
+
+/* The write side: fs_write.c */
+int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
+	     struct entry *e);
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
+int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
+	       const char *name, struct entry *e);
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned int flags);
+/* What fs_setattr is asked to set. */
+#define FS_SET_MODE	(1 << 0)
+#define FS_SET_UID	(1 << 1)
+#define FS_SET_GID	(1 << 2)
+#define FS_SET_SIZE	(1 << 3)
+#define FS_SET_TIMES	(1 << 4)
+
+int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
+	       struct entry *e);
+
+/* Opening, writing and committing a file: fs_write.c */
+int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
+	      struct entry *e, struct open_file **of);
+int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **of);
+int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
+	    size_t size, off_t off, size_t *got);
+int fs_write(struct fs *fs, struct open_file *of, const char *buf,
+	     size_t size, off_t off);
+int fs_flush(struct fs *fs, struct open_file *of);
+void fs_release(struct fs *fs, struct open_file *of);
+/* whether reads of an open file may come from the page cache */
+int fs_open_cacheable(const struct open_file *of);
+
+/* Invalidate what the kernel caches of a change made by another daemon. */
+int fs_change(struct fs *fs, const struct change *c);
+
+/* Give the kernel's view of an image a refresh (state, progress). */
+void fs_image_changed(struct fs *fs, int64_t row);
+
+#endif /* IMAGEFS_FS_H */

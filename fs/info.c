@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * info.c - the info file: render an image as KEY=VALUE lines that sh can
+ * source safely, and parse a text written by a user back into keys.
+ *
+ * The parser accepts the subset of sh syntax in which a line means the same
+ * to sh as to imagefs: one bare, "double-quoted" or 'single-quoted' word a
+ * key, nothing that expands ($, backquotes, a leading ~) and nothing that
+ * runs (; & | < > ( )).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "info.h"
+
+const char *const info_key_names[INFO_NKEYS] = {
+	[INFO_ID]		= "ID",
+	[INFO_NAME]		= "NAME",
+	[INFO_TYPE]		= "TYPE",
+	[INFO_REGION]		= "REGION",
+	[INFO_OWNER]		= "OWNER",
+	[INFO_OS_NAME]		= "OS_NAME",
+	[INFO_OS_TYPE]		= "OS_TYPE",
+	[INFO_PLATFORM]		= "PLATFORM",
+	[INFO_ARCH]		= "ARCH",
+	[INFO_BITS]		= "BITS",
+	[INFO_SIZE_GB]		= "SIZE_GB",
+	[INFO_STATE]		= "STATE",
+	[INFO_PROGRESS]		= "PROGRESS",
+	[INFO_CREATED]		= "CREATED",
+	[INFO_DESCRIPTION]	= "DESCRIPTION",
+	[INFO_SOURCE]		= "SOURCE",
+	[INFO_PROVIDER]		= "PROVIDER",
+	[INFO_PRICE]		= "PRICE",
+	[INFO_SHARED_WITH]	= "SHARED_WITH",
+	[INFO_ERROR]		= "ERROR",
+	[INFO_INSTANCE]		= "INSTANCE",
+	[INFO_IMPORT_URL]	= "IMPORT_URL",
+};
+
+/* The bytes of a value written without quotes. */
+static const char bare_chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	"0123456789._:,/+@-";
+
+/* The bytes a bare value read back may not hold: sh would treat them. */
+static const char bare_reject[] = " \t\n\r\v\f\"'\\$`;&|<>()";
+
+/* The bytes escaped with a backslash inside double quotes. */
+static const char quote_escaped[] = "\\\"$`";
+
+/* The bytes of a key name. */
+static const char key_chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+
+int info_key_lookup(const char *name)
+{
+	int k;
+
+	for (k = 0; k < INFO_NKEYS; k++)
+		if (!strcmp(name, info_key_names[k]))
+			return k;
+	return -1;
+}
+
+/* A string field: absent when empty. */
+static const char *str_value(const char *s)
+{
+	return s[0] ? s : NULL;
+}
+
+const char *info_value(const struct image *img, enum info_key key,
+		       char *buf, size_t size)
+{
+	struct tm tm;
+	time_t t;
+
+	switch (key) {
+	case INFO_ID:
+		return str_value(img->id);
+	case INFO_NAME:
+		return str_value(img->name);
+	case INFO_TYPE:
+		if ((unsigned int)img->kind >= KIND_COUNT)
+			return NULL;
+		return kind_names[img->kind];
+	case INFO_REGION:
+		return str_value(img->region);
+	case INFO_OWNER:
+		return str_value(img->owner);
+	case INFO_OS_NAME:
+		return str_value(img->os_name);
+	case INFO_OS_TYPE:
+		return str_value(img->os_type);
+	case INFO_PLATFORM:
+		return str_value(img->platform);
+	case INFO_ARCH:
+		return str_value(img->arch);
+	case INFO_BITS:
+		if (!img->bits)
+			return NULL;
+		snprintf(buf, size, "%d", img->bits);
+		return buf;
+	case INFO_SIZE_GB:
+		if (!img->size_gb)
+			return NULL;
+		snprintf(buf, size, "%d", img->size_gb);
+		return buf;
+	case INFO_STATE:
+		return str_value(img->state);
+	case INFO_PROGRESS:
+		if (img->progress < 0)
+			return NULL;
+		snprintf(buf, size, "%d", img->progress);
+		return buf;
+	case INFO_CREATED:
+		if (!img->created)
+			return NULL;
+		t = (time_t)img->created;
+		if (!gmtime_r(&t, &tm) ||
+		    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+			return NULL;
+		return buf;
+	case INFO_DESCRIPTION:
+		return str_value(img->description);
+	case INFO_SOURCE:
+		return str_value(img->source);
+	case INFO_PROVIDER:
+		return str_value(img->provider);
+	case INFO_PRICE:
+		return str_value(img->price);
+	case INFO_SHARED_WITH:
+		return str_value(img->shared_with);
+	case INFO_ERROR:
+		return str_value(img->error);
+	case INFO_INSTANCE:
+	case INFO_IMPORT_URL:
+	case INFO_NKEYS:
+		break;
+	}
+	return NULL;
+}
+
+/* A text that counts what it cannot hold, as snprintf. */
+struct sink {
+	char *buf;
+	size_t size;
+	size_t len;
+};
+
+static void sink_putc(struct sink *s, char c)
+{
+	if (s->len + 1 < s->size)
+		s->buf[s->len] = c;
+	s->len++;
+}
+
+static void sink_puts(struct sink *s, const char *str)
+{
+	while (*str)
+		sink_putc(s, *str++);
+}
+
+static void sink_end(struct sink *s)
+{
+	if (s->size)
+		s->buf[s->len < s->size ? s->len : s->size - 1] = 0;
+}
+
+size_t info_format_line(const char *key, const char *value, char *buf,
+			size_t size)
+{
+	struct sink s = { buf, size, 0 };
+	const char *p;
+
+	sink_puts(&s, key);
+	sink_putc(&s, '=');
+	if (value[0] && value[strspn(value, bare_chars)] == 0) {
+		sink_puts(&s, value);
+	} else {
+		sink_putc(&s, '"');
+		for (p = value; *p; p++) {
+			if (strchr(quote_escaped, *p))
+				sink_putc(&s, '\\');
+			sink_putc(&s, *p);
+		}
+		sink_putc(&s, '"');
+	}
+	sink_putc(&s, '\n');
+	sink_end(&s);
+	return s.len;
+}
+
+size_t info_render(const struct image *img, char *buf, size_t size)
+{
+	char tmp[64];
+	const char *v;
+	size_t len = 0;
+	int k;
+
+	if (size)
+		buf[0] = 0;
+	for (k = 0; k < INFO_NKEYS; k++) {
+		v = info_value(img, k, tmp, sizeof(tmp));
+		if (!v)
+			continue;
+		if (len < size)
+			len += info_format_line(info_key_names[k], v,
+						buf + len, size - len);
+		else
+			len += info_format_line(info_key_names[k], v, NULL, 0);
+	}
+	return len;
+}
+
+/*
+ * A bare value, up to a blank or the end of the line. sh expands a ~ at the
+ * start of an assignment's value and after each ':', so those are refused.
+ */
+static int parse_bare(const char **pp, char *val, size_t *vlen)
+{
+	const char *p = *pp;
+
+	for (; *p && *p != '\n' && *p != ' ' && *p != '\t'; p++) {
+		if (strchr(bare_reject, *p))
+			return -EINVAL;
+		if (*p == '~' && (p == *pp || p[-1] == ':'))
+			return -EINVAL;
+		val[(*vlen)++] = *p;
+	}
+	*pp = p;
+	return 0;
+}
+
+/* A "double-quoted" value, as sh reads it; $ and ` must be escaped. */
+static int parse_double(const char **pp, char *val, size_t *vlen)
+{
+	const char *p = *pp + 1;
+
+	for (;;) {
+		switch (*p) {
+		case 0:
+			return -EINVAL;		/* unterminated */
+		case '"':
+			*pp = p + 1;
+			return 0;
+		case '$':
+		case '`':
+			return -EINVAL;		/* sh would expand it */
+		case '\\':
+			if (p[1] == '\n') {	/* a line continuation */
+				p += 2;
+				continue;
+			}
+			if (p[1] && strchr(quote_escaped, p[1])) {
+				val[(*vlen)++] = p[1];
+				p += 2;
+				continue;
+			}
+			/* before any other byte the backslash stays */
+			val[(*vlen)++] = *p++;
+			continue;
+		default:
+			val[(*vlen)++] = *p++;
+		}
+	}
+}
+
+/* A 'single-quoted' value: every byte up to the next ' as it is. */
+static int parse_single(const char **pp, char *val, size_t *vlen)
+{
+	const char *p = *pp + 1;
+	const char *end = strchr(p, '\'');
+
+	if (!end)
+		return -EINVAL;		/* unterminated */
+	memcpy(val + *vlen, p, end - p);
+	*vlen += end - p;
+	*pp = end + 1;
+	return 0;
+}
+
+/*
+ * Parse the line at *pp (a NUL-terminated text) into out, using val as room
+ * for the value, and move *pp to the next line.
+ */
+static int parse_line(const char **pp, char *val, struct info_text *out)
+{
+	const char *p = *pp;
+	const char *key;
+	char name[32];
+	size_t klen, vlen = 0;
+	int k, ret;
+
+	p += strspn(p, " \t");
+	if (*p == '#')
+		p += strcspn(p, "\n");
+	if (*p == '\n' || *p == 0) {
+		*pp = *p ? p + 1 : p;
+		return 0;
+	}
+
+	key = p;
+	klen = strspn(p, key_chars);
+	p += klen;
+	if (*p != '=' || klen == 0 || klen >= sizeof(name))
+		return -EINVAL;
+	memcpy(name, key, klen);
+	name[klen] = 0;
+	k = info_key_lookup(name);
+	if (k < 0 || out->v[k])
+		return -EINVAL;
+	p++;
+
+	if (*p == '"')
+		ret = parse_double(&p, val, &vlen);
+	else if (*p == '\'')
+		ret = parse_single(&p, val, &vlen);
+	else
+		ret = parse_bare(&p, val, &vlen);
+	if (ret)
+		return ret;
+	p += strspn(p, " \t");
+	if (*p == '\n')
+		p++;
+	else if (*p)
+		return -EINVAL;
+
+	val[vlen] = 0;
+	out->v[k] = strdup(val);
+	if (!out->v[k])
+		return -ENOMEM;
+	*pp = p;
+	return 0;
+}
+
+int info_parse(const char *text, size_t len, struct info_text *out)
+{
+	const char *p;
+	char *t = NULL, *val = NULL;
+	size_t i, n = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (memchr(text, 0, len))
+		return -EINVAL;
+	/* no value is longer than the text */
+	t = malloc(len + 1);
+	val = malloc(len + 1);
+	if (!t || !val) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	/* CRLF line ends: drop a \r before \n or at the end of the text */
+	for (i = 0; i < len; i++) {
+		if (text[i] == '\r' && (i + 1 == len || text[i + 1] == '\n'))
+			continue;
+		t[n++] = text[i];
+	}
+	t[n] = 0;
+
+	ret = 0;
+	for (p = t; *p && !ret; )
+		ret = parse_line(&p, val, out);
+	if (ret)
+		info_text_free(out);
+
+out_free:
+	free(val);
+	free(t);
+	return ret;
+}
+
+void info_text_free(struct info_text *t)
+{
+	int k;
+
+	for (k = 0; k < INFO_NKEYS; k++) {
+		free(t->v[k]);
+		t->v[k] = NULL;
+	}
+}

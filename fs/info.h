@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * info.h - the info file: render an image as KEY=VALUE lines in os-release
+ * syntax, and parse a text written by a user back into keys.
+ *
+ * A value is written bare when made only of A-Za-z0-9._:,/+@- and otherwise
+ * in double quotes with \ " $ and ` escaped, so that sourcing the file with
+ * sh runs nothing and gives back every value exactly.
+ */
+#ifndef IMAGEFS_INFO_H
+#define IMAGEFS_INFO_H
+
+#include <stddef.h>
+
+#include "../backend/backend.h"
+
+/* The keys, in the order the file shows them; the last ones are write-only. */
+enum info_key {
+	INFO_ID,
+	INFO_NAME,
+	INFO_TYPE,
+	INFO_REGION,
+	INFO_OWNER,
+	INFO_OS_NAME,
+	INFO_OS_TYPE,
+	INFO_PLATFORM,
+	INFO_ARCH,
+	INFO_BITS,
+	INFO_SIZE_GB,
+	INFO_STATE,
+	INFO_PROGRESS,
+	INFO_CREATED,
+	INFO_DESCRIPTION,
+	INFO_SOURCE,
+	INFO_PROVIDER,
+	INFO_PRICE,
+	INFO_SHARED_WITH,
+	INFO_ERROR,
+	INFO_INSTANCE,		/* write-only: what a pending image becomes */
+	INFO_IMPORT_URL,	/* write-only */
+	INFO_NKEYS
+};
+
+extern const char *const info_key_names[INFO_NKEYS];
+
+/* A parsed text: v[key] is NULL when the key is absent. */
+struct info_text {
+	char *v[INFO_NKEYS];
+};
+
+/* The key named name (exact, upper case), or -1. */
+int info_key_lookup(const char *name);
+
+/* The value of key for img as the file shows it, or NULL when absent. */
+const char *info_value(const struct image *img, enum info_key key,
+		       char *buf, size_t size);
+
+/*
+ * Render img into buf. Returns the full length of the text (which may be
+ * more than size - 1: the text is then cut, as snprintf does).
+ */
+size_t info_render(const struct image *img, char *buf, size_t size);
+
+/*
+ * Append "KEY=VALUE\n" with the value quoted as the file needs it.
+ * Returns the full length written or needed, as snprintf.
+ */
+size_t info_format_line(const char *key, const char *value, char *buf,
+			size_t size);
+
+/*
+ * Parse len bytes of text. Blank lines and # comments are skipped. Returns 0,
+ * or -EINVAL when a line does not parse (unbalanced quotes, an unquoted $ or
+ * backquote, no '='), names an unknown key, or repeats a key.
+ */
+int info_parse(const char *text, size_t len, struct info_text *out);
+
+void info_text_free(struct info_text *t);
+
+#endif /* IMAGEFS_INFO_H */

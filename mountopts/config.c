@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * config.c - imagefs's -o options: one table, one help text, one struct.
+ */
+#define FUSE_USE_VERSION 34
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fuse_lowlevel.h>
+#include <fuse_opt.h>
+
+#include "config.h"
+
+#define OPT(t, p) { t, offsetof(struct config, p), 1 }
+
+enum { KEY_DISCARD, KEY_HELP, KEY_VERSION };
+
+static const struct fuse_opt config_opts[] = {
+	OPT("backend=%s", backend),
+	OPT("db=%s", db),
+	OPT("account=%s", account),
+	OPT("xattr", xattr),
+	OPT("notify_pipe=%s", notify_pipe),
+	OPT("timeout=%lf", timeout),
+	OPT("endpoint=%s", endpoint),
+	OPT("profile=%s", profile),
+	OPT("credentials=%s", credentials),
+	/* fstab noise */
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD),
+	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+void config_help(void)
+{
+	printf("imagefs options:\n"
+	       "    -o backend=NAME        local (default) or tencentcloud\n"
+	       "    -o db=PATH             local catalog (default "
+	       "$XDG_DATA_HOME/imagefs/catalog.db)\n"
+	       "    -o account=UIN         account the mount acts as "
+	       "(default 100000000001)\n"
+	       "    -o xattr               show user.imagefs.* extended "
+	       "attributes\n"
+	       "    -o notify_pipe=PATH    write \"ok\" (or \"error\") to "
+	       "PATH once mounted\n"
+	       "    -o timeout=SECONDS     kernel entry/attribute cache "
+	       "timeout (default 86400)\n"
+	       "    -o endpoint=URL        tencentcloud: API endpoint\n"
+	       "    -o profile=NAME        tencentcloud: tccli profile\n"
+	       "    -o credentials=PATH    tencentcloud: credential file\n"
+	       "\n");
+}
+
+static int config_key(void *data, const char *arg, int key,
+		      struct fuse_args *outargs)
+{
+	struct config *cfg = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_DISCARD:
+		return 0;
+	case KEY_HELP:
+		cfg->show_help = 1;
+		return 1;	/* libfuse prints its part too */
+	case KEY_VERSION:
+		cfg->show_version = 1;
+		return 1;
+	}
+	(void)arg;
+	return 1;
+}
+
+static char *default_db(void)
+{
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	char *path;
+
+	if (xdg && xdg[0] == '/') {
+		if (asprintf(&path, "%s/imagefs/catalog.db", xdg) < 0)
+			return NULL;
+	} else {
+		if (asprintf(&path, "%s/.local/share/imagefs/catalog.db",
+			     home ? home : "/") < 0)
+			return NULL;
+	}
+	return path;
+}
+
+int config_parse(struct fuse_args *args, struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->timeout = 86400;
+	if (fuse_opt_parse(args, cfg, config_opts, config_key) == -1)
+		return -EINVAL;
+	if (!cfg->backend)
+		cfg->backend = strdup("local");
+	if (!cfg->account)
+		cfg->account = strdup("100000000001");
+	if (!cfg->db)
+		cfg->db = default_db();
+	if (!cfg->backend || !cfg->account || !cfg->db)
+		return -ENOMEM;
+	if (cfg->timeout < 0) {
+		fprintf(stderr, "imagefs: bad timeout: %g\n", cfg->timeout);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void config_free(struct config *cfg)
+{
+	free(cfg->backend);
+	free(cfg->db);
+	free(cfg->account);
+	free(cfg->notify_pipe);
+	free(cfg->endpoint);
+	free(cfg->profile);
+	free(cfg->credentials);
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * config.h - the command line and -o options of imagefs, as one struct.
+ */
+#ifndef IMAGEFS_CONFIG_H
+#define IMAGEFS_CONFIG_H
+
+struct fuse_args;
+
+struct config {
+	char *backend;		/* local | tencentcloud */
+	char *db;		/* local: the catalog file */
+	char *account;		/* the uin the mount acts as */
+	char *notify_pipe;	/* written "ok" or "error" once mounted */
+	char *endpoint;		/* tencentcloud: API URL */
+	char *profile;		/* tencentcloud: tccli profile */
+	char *credentials;	/* tencentcloud: credential file */
+	double timeout;		/* entry and attribute timeout, seconds */
+	int xattr;		/* answer user.imagefs.* attributes */
+	int show_help;
+	int show_version;
+};
+
+/*
+ * Take imagefs's own options out of args (the rest is libfuse's) and fill
+ * cfg with them and their defaults. Returns 0 or -EINVAL with a message on
+ * stderr.
+ */
+int config_parse(struct fuse_args *args, struct config *cfg);
+
+/* Print imagefs's options (before libfuse's). */
+void config_help(void);
+
+void config_free(struct config *cfg);
+
+#endif /* IMAGEFS_CONFIG_H */

@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit.c - unit tests of the parts of imagefs that need no mount: entry
+ * names, the checks of names, and the info file.
+ *
+ * Run by `make unit`; prints the failed checks and "N passed, M failed",
+ * and exits 1 when any check failed.
+ */
+#include <errno.h>
+#include <limits.h>	/* NAME_MAX */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../backend/backend.h"
+#include "../fs/info.h"
+#include "../fs/names.h"
+#include "expect.h"
+
+#define FF0F "\xef\xbc\x8f"	/* U+FF0F FULLWIDTH SOLIDUS */
+
+/* 一: U+4E00, 3 bytes in UTF-8 */
+#define HAN "\xe4\xb8\x80"
+
+/* A string of n copies of unit into buf. */
+static char *repeat(char *buf, size_t size, const char *unit, int n)
+{
+	size_t len = strlen(unit), off = 0;
+	int i;
+
+	for (i = 0; i < n && off + len < size; i++, off += len)
+		memcpy(buf + off, unit, len);
+	buf[off] = 0;
+	return buf;
+}
+
+/* name_display then name_parse give back the name and the id. */
+static void expect_round_trip(const char *name, const char *id, int dup,
+			      const char *entry)
+{
+	char out[NAME_MAX + 1], back[256], back_id[16];
+
+	EXPECT_EQ_INT(name_display(name, id, dup, out, sizeof(out)), 0);
+	EXPECT_EQ_STR(out, entry);
+	EXPECT_EQ_INT(name_parse(out, back, sizeof(back), back_id), 0);
+	EXPECT_EQ_STR(back, name);
+	EXPECT_EQ_STR(back_id, dup ? id : "");
+}
+
+static void test_names(void)
+{
+	char out[NAME_MAX + 1], name[256], id[16], big[512];
+
+	expect_round_trip("ubuntu", "img-abcd1234", 0, "ubuntu");
+	expect_round_trip("a/b/c", "img-abcd1234", 0,
+			  "a" FF0F "b" FF0F "c");
+	expect_round_trip("web", "img-0000zzzz", 1, "web (img-0000zzzz)");
+	expect_round_trip("a/b", "img-12345678", 1,
+			  "a" FF0F "b (img-12345678)");
+	expect_round_trip("/", "img-12345678", 0, FF0F);
+	expect_round_trip("数据库 / 主机", "img-12345678", 1,
+			  "数据库 " FF0F " 主机 (img-12345678)");
+	expect_round_trip("café 🚀", "img-12345678", 0, "café 🚀");
+
+	/* the longest name and the suffix fit NAME_MAX */
+	repeat(big, sizeof(big), "🚀", NAME_MAX_CHARS);
+	EXPECT_EQ_INT(name_display(big, "img-12345678", 1, out, sizeof(out)),
+		      0);
+	EXPECT_EQ_INT(strlen(out), NAME_MAX);
+
+	/* too small a buffer */
+	EXPECT_EQ_INT(name_display("a/b", "", 0, out, 4), -ENAMETOOLONG);
+	EXPECT_EQ_INT(name_display("a/b", "", 0, out, 5), -ENAMETOOLONG);
+	EXPECT_EQ_INT(name_display("a/b", "", 0, out, 6), 0);
+	EXPECT_EQ_INT(name_display("", "", 0, out, 0), -ENAMETOOLONG);
+	EXPECT_EQ_INT(name_display("ab", "img-12345678", 1, out, 17),
+		      -ENAMETOOLONG);
+	EXPECT_EQ_INT(name_display("ab", "img-12345678", 1, out, 18), 0);
+	EXPECT_EQ_INT(name_parse("abc", name, 3, id), -ENAMETOOLONG);
+	EXPECT_EQ_INT(name_parse("abc", name, 4, id), 0);
+	EXPECT_EQ_INT(name_parse(FF0F, name, 2, id), 0);
+	EXPECT_EQ_STR(name, "/");
+
+	/* what is not an id suffix stays in the name */
+	EXPECT_EQ_INT(name_parse("x (img-1234567)", name, sizeof(name), id),
+		      0);
+	EXPECT_EQ_STR(name, "x (img-1234567)");
+	EXPECT_EQ_STR(id, "");
+	EXPECT_EQ_INT(name_parse("x (img-ABCD1234)", name, sizeof(name), id),
+		      0);
+	EXPECT_EQ_STR(name, "x (img-ABCD1234)");
+	EXPECT_EQ_STR(id, "");
+	EXPECT_EQ_INT(name_parse("x(img-abcd1234)", name, sizeof(name), id),
+		      0);
+	EXPECT_EQ_STR(id, "");
+	EXPECT_EQ_INT(name_parse(" (img-abcd1234)", name, sizeof(name), id),
+		      0);
+	EXPECT_EQ_STR(name, " (img-abcd1234)");
+	EXPECT_EQ_STR(id, "");
+
+	/*
+	 * Known ambiguities: a name that holds U+FF0F itself reads back with
+	 * '/', and a name that ends in " (img-xxxxxxxx)" reads back split.
+	 * The lookup must try the whole entry name as well.
+	 */
+	EXPECT_EQ_INT(name_parse("a" FF0F "b", name, sizeof(name), id), 0);
+	EXPECT_EQ_STR(name, "a/b");
+	EXPECT_EQ_INT(name_parse("v (img-abcd1234)", name, sizeof(name), id),
+		      0);
+	EXPECT_EQ_STR(name, "v");
+	EXPECT_EQ_STR(id, "img-abcd1234");
+}
+
+static void test_name_check(void)
+{
+	char buf[512];
+
+	EXPECT_EQ_INT(name_check("ubuntu-22.04 base"), 0);
+	EXPECT_EQ_INT(name_check("a/b"), 0);
+	EXPECT_EQ_INT(name_check(" padded "), 0);
+	EXPECT_EQ_INT(name_check(repeat(buf, sizeof(buf), "a", 60)), 0);
+	EXPECT_EQ_INT(name_check(repeat(buf, sizeof(buf), "a", 61)),
+		      -ENAMETOOLONG);
+	EXPECT_EQ_INT(name_check(repeat(buf, sizeof(buf), HAN, 60)), 0);
+	EXPECT_EQ_INT(name_check(repeat(buf, sizeof(buf), HAN, 61)),
+		      -ENAMETOOLONG);
+	EXPECT_EQ_INT(name_check(repeat(buf, sizeof(buf), "🚀", 60)), 0);
+	EXPECT_EQ_INT(name_check("a\tb"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\nb"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\x1b[31m"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\x7f"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xc2\x85"), -EINVAL);	/* U+0085 */
+	EXPECT_EQ_INT(name_check("a\xc2\xa0"), 0);		/* U+00A0 */
+	EXPECT_EQ_INT(name_check(""), -EINVAL);
+	EXPECT_EQ_INT(name_check("   "), -EINVAL);
+	EXPECT_EQ_INT(name_check("."), -EINVAL);
+	EXPECT_EQ_INT(name_check(".."), -EINVAL);
+	EXPECT_EQ_INT(name_check("..."), 0);
+	EXPECT_EQ_INT(name_check("a\xff"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe4\xb8"), -EINVAL);	/* truncated */
+	EXPECT_EQ_INT(name_check("\xc0\xaf"), -EINVAL);		/* overlong */
+	EXPECT_EQ_INT(name_check("\xed\xa0\x80"), -EINVAL);	/* surrogate */
+	/* an invalid name is EINVAL even when also too long */
+	repeat(buf, sizeof(buf), "a", 70);
+	buf[0] = '\x01';
+	EXPECT_EQ_INT(name_check(buf), -EINVAL);
+}
+
+static void test_description_check(void)
+{
+	char buf[2048];
+
+	EXPECT_EQ_INT(description_check(""), 0);
+	EXPECT_EQ_INT(description_check("line one\n\tline two"), 0);
+	EXPECT_EQ_INT(description_check(repeat(buf, sizeof(buf), HAN, 256)),
+		      0);
+	EXPECT_EQ_INT(description_check(repeat(buf, sizeof(buf), HAN, 257)),
+		      -EINVAL);
+	EXPECT_EQ_INT(description_check("a\rb"), -EINVAL);
+	EXPECT_EQ_INT(description_check("a\x1b"), -EINVAL);
+	EXPECT_EQ_INT(description_check("a\x7f"), -EINVAL);
+	EXPECT_EQ_INT(description_check("a\xc2\x9f"), -EINVAL);
+	EXPECT_EQ_INT(description_check("a\xe4\xb8"), -EINVAL);
+}
+
+static void test_ids(void)
+{
+	EXPECT_EQ_INT(uin_check("1"), 0);
+	EXPECT_EQ_INT(uin_check("100012345678"), 0);
+	EXPECT_EQ_INT(uin_check("123456789012345"), 0);
+	EXPECT_EQ_INT(uin_check("1234567890123456"), -EINVAL);
+	EXPECT_EQ_INT(uin_check(""), -EINVAL);
+	EXPECT_EQ_INT(uin_check("0"), -EINVAL);
+	EXPECT_EQ_INT(uin_check("0123"), -EINVAL);
+	EXPECT_EQ_INT(uin_check("12a"), -EINVAL);
+	EXPECT_EQ_INT(uin_check("-12"), -EINVAL);
+	EXPECT_EQ_INT(uin_check("12 "), -EINVAL);
+	EXPECT_EQ_INT(uin_check("١٢"), -EINVAL);	/* Arabic-Indic */
+
+	EXPECT_EQ_INT(image_id_check("img-abcd1234"), 0);
+	EXPECT_EQ_INT(image_id_check("img-00000000"), 0);
+	EXPECT_EQ_INT(image_id_check("img-abcd123"), -EINVAL);
+	EXPECT_EQ_INT(image_id_check("img-abcd12345"), -EINVAL);
+	EXPECT_EQ_INT(image_id_check("img-ABCD1234"), -EINVAL);
+	EXPECT_EQ_INT(image_id_check("ins-abcd1234"), -EINVAL);
+	EXPECT_EQ_INT(image_id_check("img_abcd1234"), -EINVAL);
+	EXPECT_EQ_INT(image_id_check("img-abcd-234"), -EINVAL);
+	EXPECT_EQ_INT(image_id_check(""), -EINVAL);
+}
+
+static void test_utf8(void)
+{
+	EXPECT_EQ_INT(utf8_length(""), 0);
+	EXPECT_EQ_INT(utf8_length("abc"), 3);
+	EXPECT_EQ_INT(utf8_length("café"), 4);
+	EXPECT_EQ_INT(utf8_length(HAN HAN), 2);
+	EXPECT_EQ_INT(utf8_length("🚀"), 1);
+	EXPECT_EQ_INT(utf8_length("\xf4\x8f\xbf\xbf"), 1);	/* U+10FFFF */
+	EXPECT_EQ_INT(utf8_length("\xf4\x90\x80\x80"), -1);	/* too big */
+	EXPECT_EQ_INT(utf8_length("\xe0\x80\xaf"), -1);		/* overlong */
+	EXPECT_EQ_INT(utf8_length("\xf0\x80\x80\xaf"), -1);	/* overlong */
+	EXPECT_EQ_INT(utf8_length("\xed\xbf\xbf"), -1);		/* surrogate */
+	EXPECT_EQ_INT(utf8_length("\x80"), -1);
+	EXPECT_EQ_INT(utf8_length("a\xc3"), -1);
+	EXPECT_EQ_INT(utf8_length("\xfe"), -1);
+}
+
+static void test_probes(void)
+{
+	EXPECT(name_is_probe(".Trash-1000"));
+	EXPECT(name_is_probe(".hidden"));
+	EXPECT(name_is_probe(".directory"));
+	EXPECT(name_is_probe("."));
+	EXPECT(name_is_probe("autorun.inf"));
+	EXPECT(name_is_probe("AutoRun.INF"));
+	EXPECT(name_is_probe("Desktop.ini"));
+	EXPECT(name_is_probe("Thumbs.db"));
+	EXPECT(name_is_probe("folder.jpg"));
+	EXPECT(name_is_probe("Folder.gif"));
+	EXPECT(name_is_probe("AlbumArt.jpg"));
+	EXPECT(!name_is_probe("ubuntu"));
+	EXPECT(!name_is_probe("info"));
+	EXPECT(!name_is_probe("autorun.inf.bak"));
+	EXPECT(!name_is_probe("a.hidden"));
+}
+
+/* A custom image with every attribute set. */
+static void full_image(struct image *img)
+{
+	memset(img, 0, sizeof(*img));
+	img->row = 7;
+	img->kind = KIND_CUSTOM;
+	snprintf(img->id, sizeof(img->id), "img-abcd1234");
+	snprintf(img->name, sizeof(img->name), "web/base 2026");
+	snprintf(img->region, sizeof(img->region), "ap-guangzhou");
+	snprintf(img->owner, sizeof(img->owner), "100012345678");
+	snprintf(img->os_name, sizeof(img->os_name),
+		 "Ubuntu Server 22.04 LTS 64-bit");
+	snprintf(img->os_type, sizeof(img->os_type), "linux");
+	snprintf(img->platform, sizeof(img->platform), "Ubuntu");
+	snprintf(img->arch, sizeof(img->arch), "x86_64");
+	img->bits = 64;
+	img->size_gb = 50;
+	snprintf(img->state, sizeof(img->state), "IMPORTING");
+	img->progress = 0;
+	img->created = 1795766400;	/* 2026-11-27T08:00:00Z */
+	snprintf(img->description, sizeof(img->description),
+		 "my base image, $HOME \"quoted\"");
+	snprintf(img->source, sizeof(img->source),
+		 "import:https://example.com/a.qcow2");
+	snprintf(img->provider, sizeof(img->provider), "Example Co.");
+	snprintf(img->price, sizeof(img->price), "0.50/hour");
+	snprintf(img->shared_with, sizeof(img->shared_with),
+		 "200012345678,300012345678");
+	snprintf(img->error, sizeof(img->error), "it's slow");
+}
+
+static const char full_text[] =
+	"ID=img-abcd1234\n"
+	"NAME=\"web/base 2026\"\n"
+	"TYPE=custom\n"
+	"REGION=ap-guangzhou\n"
+	"OWNER=100012345678\n"
+	"OS_NAME=\"Ubuntu Server 22.04 LTS 64-bit\"\n"
+	"OS_TYPE=linux\n"
+	"PLATFORM=Ubuntu\n"
+	"ARCH=x86_64\n"
+	"BITS=64\n"
+	"SIZE_GB=50\n"
+	"STATE=IMPORTING\n"
+	"PROGRESS=0\n"
+	"CREATED=2026-11-27T08:00:00Z\n"
+	"DESCRIPTION=\"my base image, \\$HOME \\\"quoted\\\"\"\n"
+	"SOURCE=import:https://example.com/a.qcow2\n"
+	"PROVIDER=\"Example Co.\"\n"
+	"PRICE=0.50/hour\n"
+	"SHARED_WITH=200012345678,300012345678\n"
+	"ERROR=\"it's slow\"\n";
+
+static void test_render(void)
+{
+	struct image img;
+	struct info_text t;
+	char buf[4096], small[16], tmp[64];
+	size_t len;
+	int k;
+
+	full_image(&img);
+	len = info_render(&img, buf, sizeof(buf));
+	EXPECT_EQ_STR(buf, full_text);
+	EXPECT_EQ_INT(len, strlen(full_text));
+
+	/* measure, then cut as snprintf */
+	EXPECT_EQ_INT(info_render(&img, NULL, 0), strlen(full_text));
+	memset(small, 'x', sizeof(small));
+	EXPECT_EQ_INT(info_render(&img, small, sizeof(small)),
+		      strlen(full_text));
+	EXPECT_EQ_INT(strlen(small), sizeof(small) - 1);
+	EXPECT(!strncmp(small, full_text, sizeof(small) - 1));
+	EXPECT_EQ_INT(info_render(&img, small, 1), strlen(full_text));
+	EXPECT_EQ_STR(small, "");
+	EXPECT_EQ_INT(info_format_line("NAME", "a b", NULL, 0),
+		      strlen("NAME=\"a b\"\n"));
+
+	/* it parses back into what info_value says */
+	EXPECT_EQ_INT(info_parse(buf, len, &t), 0);
+	for (k = 0; k < INFO_NKEYS; k++)
+		EXPECT_EQ_STR(t.v[k], info_value(&img, k, tmp, sizeof(tmp)));
+	info_text_free(&t);
+
+	/* absent values */
+	memset(&img, 0, sizeof(img));
+	img.kind = KIND_PUBLIC;
+	img.progress = -1;
+	snprintf(img.name, sizeof(img.name), "TencentOS Server 3.1");
+	len = info_render(&img, buf, sizeof(buf));
+	EXPECT_EQ_STR(buf, "NAME=\"TencentOS Server 3.1\"\nTYPE=public\n");
+	EXPECT_EQ_INT(len, strlen(buf));
+	EXPECT_EQ_STR(info_value(&img, INFO_INSTANCE, tmp, sizeof(tmp)),
+		      NULL);
+	EXPECT_EQ_STR(info_value(&img, INFO_IMPORT_URL, tmp, sizeof(tmp)),
+		      NULL);
+	img.kind = KIND_MARKET;
+	EXPECT_EQ_STR(info_value(&img, INFO_TYPE, tmp, sizeof(tmp)),
+		      "market");
+	img.kind = KIND_SHARED;
+	EXPECT_EQ_STR(info_value(&img, INFO_TYPE, tmp, sizeof(tmp)),
+		      "shared");
+
+	EXPECT_EQ_INT(info_key_lookup("DESCRIPTION"), INFO_DESCRIPTION);
+	EXPECT_EQ_INT(info_key_lookup("IMPORT_URL"), INFO_IMPORT_URL);
+	EXPECT_EQ_INT(info_key_lookup("description"), -1);
+	EXPECT_EQ_INT(info_key_lookup(""), -1);
+}
+
+/* Values that sh must not run and must give back byte for byte. */
+static const char *const hostile[] = {
+	"plain",
+	"with space",
+	"\"double\" quotes",
+	"'single' quotes and it's",
+	"$(touch /tmp/imagefs-unit-x)",
+	"`touch /tmp/imagefs-unit-y`",
+	"$HOME ${PATH} $1 $$ $",
+	"back\\slash \\\\ \\n \\",
+	"trailing backslash\\",
+	"line one\nline two\n",
+	"\\\nbackslash newline",
+	"tab\there",
+	"; rm -rf / & | < > ( ) * ? [a] ~ ~root { } ! #",
+	"数据库 主机 🚀 café",
+	"=",
+	"-",
+	"\n",
+	"'\"'\"'",
+};
+
+static void test_hostile_round_trip(void)
+{
+	struct image img;
+	struct info_text t;
+	char buf[8192];
+	size_t i, len;
+
+	for (i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		memset(&img, 0, sizeof(img));
+		img.kind = KIND_CUSTOM;
+		img.progress = -1;
+		snprintf(img.name, sizeof(img.name), "%s", hostile[i]);
+		snprintf(img.description, sizeof(img.description), "%s%s",
+			 hostile[i], hostile[i]);
+		len = info_render(&img, buf, sizeof(buf));
+		EXPECT(len < sizeof(buf));
+		EXPECT_EQ_INT(info_parse(buf, len, &t), 0);
+		EXPECT_EQ_STR(t.v[INFO_NAME], img.name);
+		EXPECT_EQ_STR(t.v[INFO_DESCRIPTION], img.description);
+		EXPECT_EQ_STR(t.v[INFO_TYPE], "custom");
+		EXPECT_EQ_STR(t.v[INFO_ID], NULL);
+		info_text_free(&t);
+	}
+}
+
+/* Run cmd and read what it prints into out. Returns its exit status. */
+static int run(const char *cmd, char *out, size_t size)
+{
+	FILE *f = popen(cmd, "r");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(out, 1, size - 1, f);
+	out[n] = 0;
+	return pclose(f);
+}
+
+static void test_sh_sources_safely(void)
+{
+	char dir[] = "/tmp/imagefs-unit-XXXXXX";
+	char path[64], pwned[64], pwned2[64];
+	char cmd[256], out[4096], want[4096], text[8192];
+	struct image img;
+	FILE *f;
+	size_t len;
+	int status;
+
+	if (!mkdtemp(dir)) {
+		EXPECT(!"mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/info", dir);
+	snprintf(pwned, sizeof(pwned), "%s/pwned", dir);
+	snprintf(pwned2, sizeof(pwned2), "%s/pwned2", dir);
+
+	memset(&img, 0, sizeof(img));
+	img.kind = KIND_CUSTOM;
+	img.progress = -1;
+	snprintf(img.id, sizeof(img.id), "img-abcd1234");
+	snprintf(img.name, sizeof(img.name), "x\"; touch %s; \"$(touch %s)",
+		 pwned, pwned);
+	snprintf(img.description, sizeof(img.description),
+		 "$(touch %s) `touch %s` '$HOME' \\\" \\\\\n"
+		 "second line\\\n\tit's ${IFS} 数据库\\",
+		 pwned, pwned2);
+	len = info_render(&img, text, sizeof(text));
+	EXPECT(len < sizeof(text));
+
+	f = fopen(path, "w");
+	EXPECT(f != NULL);
+	if (!f)
+		goto out_rmdir;
+	EXPECT_EQ_INT(fwrite(text, 1, len, f), len);
+	EXPECT_EQ_INT(fclose(f), 0);
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && sh -c '. ./info && printf %%s \"$DESCRIPTION\"'",
+		 dir);
+	status = run(cmd, out, sizeof(out));
+	EXPECT_EQ_INT(status, 0);
+	EXPECT_EQ_STR(out, img.description);
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && sh -c '. ./info && printf \"%%s|%%s|%%s\" "
+		 "\"$ID\" \"$NAME\" \"$TYPE\"'", dir);
+	status = run(cmd, out, sizeof(out));
+	EXPECT_EQ_INT(status, 0);
+	snprintf(want, sizeof(want), "%s|%s|custom", img.id, img.name);
+	EXPECT_EQ_STR(out, want);
+
+	EXPECT(access(pwned, F_OK) != 0);
+	EXPECT(access(pwned2, F_OK) != 0);
+	unlink(pwned);
+	unlink(pwned2);
+	unlink(path);
+out_rmdir:
+	rmdir(dir);
+}
+
+/* info_parse of a C string. */
+static int parse(const char *text, struct info_text *t)
+{
+	return info_parse(text, strlen(text), t);
+}
+
+static void expect_parse_error(const char *text)
+{
+	struct info_text t;
+	int k, set = 0;
+
+	EXPECT_EQ_INT(parse(text, &t), -EINVAL);
+	for (k = 0; k < INFO_NKEYS; k++)
+		set |= t.v[k] != NULL;
+	EXPECT(!set);
+}
+
+static void test_parse_errors(void)
+{
+	static const char nul_text[] = "NAME=a\0b\n";
+	struct info_text t;
+
+	expect_parse_error("COLOR=red\n");
+	expect_parse_error("name=lower\n");
+	expect_parse_error("NAME=ok\nCOLOR=red\n");
+	expect_parse_error("NAME\n");
+	expect_parse_error("NAME ok\n");
+	expect_parse_error("NAME =x\n");
+	expect_parse_error("=x\n");
+	expect_parse_error("NAME=\"open\n");
+	expect_parse_error("NAME=\"open\\\"\n");
+	expect_parse_error("NAME='open\n");
+	expect_parse_error("NAME=$HOME\n");
+	expect_parse_error("NAME=a$b\n");
+	expect_parse_error("NAME=\"$(touch x)\"\n");
+	expect_parse_error("NAME=\"`touch x`\"\n");
+	expect_parse_error("NAME=`id`\n");
+	expect_parse_error("NAME=a;b\n");
+	expect_parse_error("NAME=a|b\n");
+	expect_parse_error("NAME=a&\n");
+	expect_parse_error("NAME=a>b\n");
+	expect_parse_error("NAME=(a)\n");
+	expect_parse_error("NAME=a\\b\n");
+	expect_parse_error("NAME=a b\n");
+	expect_parse_error("NAME=~/x\n");
+	expect_parse_error("NAME=a:~/x\n");
+	expect_parse_error("NAME=\"a\"b\n");
+	expect_parse_error("NAME=\"a\" b\n");
+	expect_parse_error("NAME='a'\"b\"\n");
+	expect_parse_error("NAME=a\nNAME=b\n");
+	expect_parse_error("NAME=a\nNAME=a\n");
+	expect_parse_error("export NAME=a\n");
+	expect_parse_error("NAME=a # comment\n");
+	expect_parse_error("NAME=a\rb\n");
+
+	EXPECT_EQ_INT(info_parse(nul_text, sizeof(nul_text) - 1, &t), -EINVAL);
+}
+
+static void test_parse_accepts(void)
+{
+	struct info_text t;
+
+	EXPECT_EQ_INT(parse("", &t), 0);
+	EXPECT_EQ_STR(t.v[INFO_NAME], NULL);
+	info_text_free(&t);
+
+	EXPECT_EQ_INT(parse("# a comment\n\n   \n\t# another\n"
+			    "  NAME=web\n\nDESCRIPTION=\"two\nlines\"  \t\n"
+			    "# NAME=again\n", &t), 0);
+	EXPECT_EQ_STR(t.v[INFO_NAME], "web");
+	EXPECT_EQ_STR(t.v[INFO_DESCRIPTION], "two\nlines");
+	EXPECT_EQ_STR(t.v[INFO_ID], NULL);
+	info_text_free(&t);
+
+	/* CRLF, and no final newline */
+	EXPECT_EQ_INT(parse("ID=img-abcd1234\r\nNAME=\"a b\"\r\n\r\n"
+			    "DESCRIPTION=\"x\r\ny\"\r\nARCH=arm64", &t), 0);
+	EXPECT_EQ_STR(t.v[INFO_ID], "img-abcd1234");
+	EXPECT_EQ_STR(t.v[INFO_NAME], "a b");
+	EXPECT_EQ_STR(t.v[INFO_DESCRIPTION], "x\ny");
+	EXPECT_EQ_STR(t.v[INFO_ARCH], "arm64");
+	info_text_free(&t);
+	EXPECT_EQ_INT(parse("ARCH=arm64\r", &t), 0);
+	EXPECT_EQ_STR(t.v[INFO_ARCH], "arm64");
+	info_text_free(&t);
+
+	/* single quotes: literal, may span lines */
+	EXPECT_EQ_INT(parse("NAME='$(x) `y` \\ \"z\"'\n"
+			    "DESCRIPTION='one\ntwo'\n", &t), 0);
+	EXPECT_EQ_STR(t.v[INFO_NAME], "$(x) `y` \\ \"z\"");
+	EXPECT_EQ_STR(t.v[INFO_DESCRIPTION], "one\ntwo");
+	info_text_free(&t);
+
+	/* double quotes: escapes, continuation, other backslashes kept */
+	EXPECT_EQ_INT(parse("NAME=\"a\\\\b\\\"c\\$d\\`e\\nf\\\ng\"\n", &t), 0);
+	EXPECT_EQ_STR(t.v[INFO_NAME], "a\\b\"c$d`e\\nfg");
+	info_text_free(&t);
+
+	/* empty values, bare values with what sh keeps as it is */
+	EXPECT_EQ_INT(parse("NAME=\nDESCRIPTION=\"\"\nOS_NAME=''\n"
+			    "IMPORT_URL=http://h/~u/a.qcow2?x=1#y\n"
+			    "INSTANCE=ins-abcd1234  \n"
+			    "PRICE=a=b*[c]{d}!%^\n", &t), 0);
+	EXPECT_EQ_STR(t.v[INFO_NAME], "");
+	EXPECT_EQ_STR(t.v[INFO_DESCRIPTION], "");
+	EXPECT_EQ_STR(t.v[INFO_OS_NAME], "");
+	EXPECT_EQ_STR(t.v[INFO_IMPORT_URL], "http://h/~u/a.qcow2?x=1#y");
+	EXPECT_EQ_STR(t.v[INFO_INSTANCE], "ins-abcd1234");
+	EXPECT_EQ_STR(t.v[INFO_PRICE], "a=b*[c]{d}!%^");
+	info_text_free(&t);
+
+	/* a len shorter than the string stops there */
+	EXPECT_EQ_INT(info_parse("NAME=abcdef", 7, &t), 0);
+	EXPECT_EQ_STR(t.v[INFO_NAME], "ab");
+	info_text_free(&t);
+}
+
+int main(void)
+{
+	test_names();
+	test_name_check();
+	test_description_check();
+	test_ids();
+	test_utf8();
+	test_probes();
+	test_render();
+	test_hostile_round_trip();
+	test_sh_sources_safely();
+	test_parse_errors();
+	test_parse_accepts();
+	return expect_summary() ? 1 : 0;
+}

@@ -183,25 +183,36 @@ static int64_t setting(struct local *l, const char *key, int64_t fallback)
 	return v;
 }
 
-/* A new image id, img- and 8 random lowercase letters or digits, unused. */
-static int new_id(struct local *l, char *id, size_t size)
+/* prefix and 8 random lowercase letters or digits. */
+static int random_name(const char *prefix, char *out, size_t size)
 {
 	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 	unsigned char r[8];
+	size_t n = strlen(prefix);
+
+	if (size < n + sizeof(r) + 1)
+		return -ENAMETOOLONG;
+	if (getrandom(r, sizeof(r), 0) != sizeof(r))
+		return -EIO;
+	memcpy(out, prefix, n);
+	for (size_t i = 0; i < sizeof(r); i++)
+		out[n + i] = digits[r[i] % 36];
+	out[n + sizeof(r)] = 0;
+	return 0;
+}
+
+/* A new image id, img- and 8 random lowercase letters or digits, unused. */
+static int new_id(struct local *l, char *id, size_t size)
+{
 	int64_t v;
 	int found, rc;
 
 	for (int tries = 0; tries < 16; tries++) {
-		if (getrandom(r, sizeof(r), 0) != sizeof(r))
-			return -EIO;
-		snprintf(id, size, "img-");
-		for (int i = 0; i < 8; i++)
-			id[4 + i] = digits[r[i] % 36];
-		id[12] = 0;
 		sqlite3_stmt *st = local_stmt(l, Q_ID_TAKEN);
 
-		if (!st)
-			return -EIO;
+		rc = random_name("img-", id, size);
+		if (rc || !st)
+			return rc ? rc : -EIO;
 		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 		rc = step_int(st, &v, &found);
 		if (rc || !found)
@@ -352,9 +363,18 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	if (spec->arch && spec->arch[0])
 		a.bits = strcmp(spec->arch, "i386") ? 64 : 32;
 	set_text(a.description, sizeof(a.description), spec->description);
-	if (spec->instance)
+	if (spec->instance) {
 		snprintf(a.source, sizeof(a.source), "instance:%s",
 			 spec->instance);
+	} else {
+		/* a notional instance with the attributes asked for */
+		char ins[16];
+
+		rc = random_name("ins-", ins, sizeof(ins));
+		if (rc)
+			goto out;
+		snprintf(a.source, sizeof(a.source), "instance:%s", ins);
+	}
 	rc = charge(l, o.region);
 	if (!rc)
 		rc = make_image(l, row, &o, &a);

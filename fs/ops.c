@@ -642,7 +642,7 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		goto out_close;
 	}
 	notify(p->notify_pipe, "ok\n");
-	rc = fuse_session_loop(im->se) ? 1 : 0;
+	rc = fuse_session_loop(im->se) < 0 ? 1 : 0;	/* >0: a signal */
 	pthread_mutex_lock(&im->lock);
 	im->running = 0;
 	pthread_cond_signal(&im->cond);

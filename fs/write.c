@@ -31,6 +31,7 @@ struct scratch {
 	char *data;
 	size_t len;
 	time_t mtime;
+	int alias;		/* renamed onto info: stands for info now */
 };
 
 struct open_file {
@@ -62,7 +63,7 @@ static struct scratch *scratch_named(struct fs *fs, int64_t row,
 				     const char *name)
 {
 	for (struct scratch *s = fs->scratch; s; s = s->next)
-		if (s->row == row && !strcmp(s->name, name))
+		if (s->row == row && !s->alias && !strcmp(s->name, name))
 			return s;
 	return NULL;
 }
@@ -86,9 +87,15 @@ static void scratch_entry(struct fs *fs, const struct scratch *s,
 int scratch_getattr(struct fs *fs, int64_t id, struct entry *e)
 {
 	struct scratch *s = scratch_get(fs, id);
+	int rc;
 
 	if (!s)
 		return -ENOENT;
+	if (s->alias) {
+		rc = fs_getattr(fs, ino_make(N_INFO, s->row), e);
+		e->ino = e->st.st_ino = ino_make(N_SCRATCH, id);
+		return rc;
+	}
 	scratch_entry(fs, s, e);
 	return 0;
 }
@@ -142,7 +149,7 @@ int image_children(struct fs *fs, int64_t row, uint64_t off, fill_cb cb,
 		struct scratch *next = NULL;
 
 		for (struct scratch *s = fs->scratch; s; s = s->next)
-			if (s->row == row && s->id > last &&
+			if (s->row == row && !s->alias && s->id > last &&
 			    (!next || s->id < next->id))
 				next = s;
 		if (!next)
@@ -336,7 +343,7 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 	if (!t.img.pending)
 		return -ENOTEMPTY;
 	for (s = fs->scratch; s; s = s->next)
-		if (s->row == t.img.row)
+		if (s->row == t.img.row && !s->alias)
 			return -ENOTEMPTY;
 	return fs->b->ops->remove(fs->b, t.img.row);
 }
@@ -748,6 +755,8 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 
 		if (!s)
 			return -ENOENT;
+		if (s->alias)
+			return fs_open(fs, ino_make(N_INFO, s->row), flags, out);
 		rc = of_new(s->row, s->id, writable, out);
 		if (!rc && (flags & O_TRUNC))
 			s->len = 0;
@@ -914,14 +923,33 @@ int pending_info_attr(struct fs *fs, int64_t row, struct entry *e)
 	return 0;
 }
 
-/* Rename a scratch file onto info: a write of info, committed now. */
+#define ALIASES_KEPT 32
+
+/*
+ * Rename a scratch file onto info: a write of info, committed now. The
+ * kernel's "info" then names the scratch inode, so that inode stands for
+ * info until the kernel has dropped it (the newest few are kept).
+ */
 static int scratch_onto_info(struct fs *fs, struct scratch *s)
 {
 	int rc = info_commit(fs, s->row, s->data ? s->data : "", s->len, 0);
+	struct scratch *old, *p;
+	int n = 0;
 
 	if (rc)
 		return failed(fs, s->row, "commit", rc);
-	scratch_remove(fs, s);
+	free(s->data);
+	s->data = NULL;
+	s->len = 0;
+	s->alias = 1;
+	if (fs->inval_entry)
+		fs->inval_entry(fs->inval_ctx, ino_make(N_IMAGE, s->row),
+				"info");
+	for (p = fs->scratch, old = NULL; p; p = p->next)
+		if (p->alias && ++n > ALIASES_KEPT)
+			old = p;
+	if (old)
+		scratch_remove(fs, old);
 	return 0;
 }
 

@@ -171,7 +171,7 @@ class Mount(str):
         return problems
 
 
-def _start(tmp_path, n, account, db, extra_opts):
+def _start(tmp_path, n, account, db, extra_opts, env=None):
     binary = require_bin()
     mnt = tmp_path / ('mnt%d' % n)
     mnt.mkdir()
@@ -187,7 +187,8 @@ def _start(tmp_path, n, account, db, extra_opts):
         logf.write(('+ %s\n' % ' '.join(cmd)).encode())
         logf.flush()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT,
+                                env=dict(os.environ, **(env or {})))
     m = Mount(os.fspath(mnt), proc=proc, db=os.fspath(db), log=os.fspath(log),
               account=account, cmd=cmd)
 
@@ -212,7 +213,9 @@ def _start(tmp_path, n, account, db, extra_opts):
 
 @pytest.fixture
 def mount(request, tmp_path):
-    """Factory: mount(account='100000000001', db=None, extra_opts=()).
+    """Factory: mount(account='100000000001', db=None, extra_opts=(), env=None).
+
+    env: variables added to the daemon's environment (e.g. libfaketime's).
 
     Every call mounts one more daemon in this test's own tmp dir; db
     defaults to tmp_path/imagefs.db, shared by the calls of one test.
@@ -223,8 +226,9 @@ def mount(request, tmp_path):
     mounts = []
     request.node._imagefs_mounts = mounts
 
-    def factory(account=DEMO_ACCOUNT, db=None, extra_opts=()):
-        m = _start(tmp_path, len(mounts), account, db, tuple(extra_opts))
+    def factory(account=DEMO_ACCOUNT, db=None, extra_opts=(), env=None):
+        m = _start(tmp_path, len(mounts), account, db, tuple(extra_opts),
+                   env)
         mounts.append(m)
         return m
 

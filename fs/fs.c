@@ -543,14 +543,15 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, fill_cb cb,
 	if (rc)
 		return rc;
 	c.region = n.region;
-	rc = fs_getattr(fs, ino, &self);
-	if (rc)
-		return rc;
-	if (!S_ISDIR(self.st.st_mode))
+	if (n.type == N_INFO || n.type == N_LINK || n.type == N_SCRATCH)
 		return -ENOTDIR;
-	if (off < 1 && cb(ctx, ".", &self, 1))
-		return 0;
 	if (off < 2) {
+		/* only the first batch needs the directory's own attributes */
+		rc = fs_getattr(fs, ino, &self);
+		if (rc)
+			return rc;
+		if (off < 1 && cb(ctx, ".", &self, 1))
+			return 0;
 		up = self;	/* the kernel fills in ".." itself */
 		if (cb(ctx, "..", &up, 2))
 			return 0;

@@ -25,9 +25,6 @@ static const struct fuse_opt config_opts[] = {
 	OPT("xattr", xattr),
 	OPT("notify_pipe=%s", notify_pipe),
 	OPT("timeout=%lf", timeout),
-	OPT("endpoint=%s", endpoint),
-	OPT("profile=%s", profile),
-	OPT("credentials=%s", credentials),
 	/* fstab noise */
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -45,7 +42,7 @@ static const struct fuse_opt config_opts[] = {
 void config_help(void)
 {
 	printf("imagefs options:\n"
-	       "    -o backend=NAME        local (default) or tencentcloud\n"
+	       "    -o backend=NAME        local (default; the only one yet)\n"
 	       "    -o db=PATH             local catalog (default "
 	       "$XDG_DATA_HOME/imagefs/catalog.db)\n"
 	       "    -o account=UIN         account the mount acts as "
@@ -56,9 +53,6 @@ void config_help(void)
 	       "PATH once mounted\n"
 	       "    -o timeout=SECONDS     kernel entry/attribute cache "
 	       "timeout (default 86400)\n"
-	       "    -o endpoint=URL        tencentcloud: API endpoint\n"
-	       "    -o profile=NAME        tencentcloud: tccli profile\n"
-	       "    -o credentials=PATH    tencentcloud: credential file\n"
 	       "\n");
 }
 
@@ -126,7 +120,4 @@ void config_free(struct config *cfg)
 	free(cfg->db);
 	free(cfg->account);
 	free(cfg->notify_pipe);
-	free(cfg->endpoint);
-	free(cfg->profile);
-	free(cfg->credentials);
 }

@@ -8,13 +8,10 @@
 struct fuse_args;
 
 struct config {
-	char *backend;		/* local | tencentcloud */
+	char *backend;		/* local */
 	char *db;		/* local: the catalog file */
 	char *account;		/* the uin the mount acts as */
 	char *notify_pipe;	/* written "ok" or "error" once mounted */
-	char *endpoint;		/* tencentcloud: API URL */
-	char *profile;		/* tencentcloud: tccli profile */
-	char *credentials;	/* tencentcloud: credential file */
 	double timeout;		/* entry and attribute timeout, seconds */
 	int xattr;		/* answer user.imagefs.* attributes */
 	int show_help;

@@ -77,7 +77,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		    "(SELECT count(*) FROM shares s JOIN images i "
 		    "ON i.row = s.image WHERE s.account = ?1 AND "
 		    "i.region = ?2 AND i.owner = p.peer) "
-		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 ORDER BY k",
+		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 AND p.peer <> ?1 "
+		    "ORDER BY k",
 	[Q_SHARES] = "SELECT s.row, s.image, i.name FROM shares s "
 		     "JOIN images i ON i.row = s.image WHERE i.owner = ?1 "
 		     "AND i.region = ?2 AND s.account = ?3 AND s.row > ?4 "

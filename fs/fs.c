@@ -227,7 +227,7 @@ int find_peer(struct fs *fs, const struct region *r, const char *uin,
 	struct peer_ctx c = { .out = out };
 	int rc;
 
-	if (uin_check(uin))
+	if (uin_check(uin) || !strcmp(uin, fs->b->account))
 		return -ENOENT;
 	c.key = strtoll(uin, NULL, 10);
 	rc = fs->b->ops->peers(fs->b, r->name, c.key - 1, peer_find_cb, &c);
@@ -415,6 +415,8 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		rc = find_share(fs, n.region, n.peer, name, &s);
 		if (!rc)
 			link_entry(fs, &s, e);
+		if (rc == -ENOENT)
+			return scratch_link_lookup(fs, parent, name, e);
 		return rc;
 	case N_IMAGE:
 		if (!strcmp(name, "info")) {
@@ -568,6 +570,8 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
 
 	if (rc)
 		return rc;
+	if (n.type == N_SCRATCH)
+		return scratch_readlink(fs, n.id, buf, size);
 	if (n.type != N_LINK)
 		return -EINVAL;
 	rc = fs->b->ops->get_share(fs->b, n.id, region, sizeof(region), peer,

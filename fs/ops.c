@@ -22,6 +22,7 @@
 #include "ops.h"
 
 #define POLL_MS 100	/* how often other daemons' changes are looked for */
+#define RESEND_MS 300	/* when an invalidation is sent a second time */
 
 struct inval {
 	struct inval *next;
@@ -38,6 +39,9 @@ struct imagefs {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct inval *head, **tail;
+	struct inval *later;	/* sent once, to send again at later_due */
+	int64_t later_due;
+	int64_t seq;		/* the change log position seen */
 };
 
 static struct imagefs *im_of(fuse_req_t req)
@@ -84,31 +88,71 @@ static int on_change(void *ctx, const struct change *c)
 	return 0;
 }
 
-static void send_all(struct imagefs *im, struct inval *iv)
+static void send(struct imagefs *im, const struct inval *iv)
+{
+	if (iv->name)
+		fuse_lowlevel_notify_inval_entry(im->se, iv->ino, iv->name,
+						 strlen(iv->name));
+	else
+		fuse_lowlevel_notify_inval_inode(im->se, iv->ino, 0, 0);
+}
+
+static void free_all(struct inval *iv)
 {
 	while (iv) {
 		struct inval *next = iv->next;
 
-		if (iv->name)
-			fuse_lowlevel_notify_inval_entry(im->se, iv->ino,
-							 iv->name,
-							 strlen(iv->name));
-		else
-			fuse_lowlevel_notify_inval_inode(im->se, iv->ino, 0,
-							 0);
 		free(iv->name);
 		free(iv);
 		iv = next;
 	}
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Send a batch now and once more RESEND_MS later: a reply that was already
+ * on its way when the catalog changed (read before the change, sent after
+ * the first invalidation) would otherwise stay in the kernel's cache.
+ */
+static void send_twice(struct imagefs *im, struct inval *iv)
+{
+	int64_t now = now_ms();
+
+	if (im->later && now >= im->later_due) {
+		for (struct inval *p = im->later; p; p = p->next)
+			send(im, p);
+		free_all(im->later);
+		im->later = NULL;
+	}
+	if (!iv)
+		return;
+	for (struct inval *p = iv; p; p = p->next)
+		send(im, p);
+	if (!im->later) {
+		im->later = iv;
+		im->later_due = now + RESEND_MS;
+		return;
+	}
+	struct inval *last = im->later;
+
+	while (last->next)
+		last = last->next;
+	last->next = iv;
+}
+
 static void *notify_thread(void *arg)
 {
 	struct imagefs *im = arg;
 	struct backend *b = im->fs.b;
-	int64_t seq = -1;
+	int64_t seq = im->seq;
 
-	b->ops->changes(b, &seq, on_change, im);
 	pthread_mutex_lock(&im->lock);
 	while (im->running) {
 		struct timespec ts;
@@ -127,12 +171,12 @@ static void *notify_thread(void *arg)
 		im->head = NULL;
 		im->tail = &im->head;
 		pthread_mutex_unlock(&im->lock);
-		send_all(im, iv);
-		if (seq >= 0 || b->ops->changes(b, &seq, NULL, NULL) == 0)
-			b->ops->changes(b, &seq, on_change, im);
+		send_twice(im, iv);
+		b->ops->changes(b, &seq, on_change, im);
 		pthread_mutex_lock(&im->lock);
 	}
-	send_all(im, im->head);
+	free_all(im->later);
+	free_all(im->head);
 	im->head = NULL;
 	im->tail = &im->head;
 	pthread_mutex_unlock(&im->lock);
@@ -636,6 +680,10 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->fs.inval_inode = queue_inode;
 	im->fs.inval_entry = queue_entry;
 	im->fs.inval_ctx = im;
+	/* where the change log stands before the kernel caches anything */
+	im->seq = -1;
+	if (im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL))
+		goto out_close;
 	im->running = 1;
 	if (pthread_create(&im->thread, NULL, notify_thread, im)) {
 		im->running = 0;

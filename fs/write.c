@@ -8,6 +8,7 @@
  * shell's ">" redirection, which ignores close(2), still sees the error)
  * and committed at the first flush; later flushes return the same result.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@
 struct scratch {
 	struct scratch *next;
 	int64_t id;
-	int64_t row;		/* the image directory that holds it */
+	int64_t row;		/* the image directory that holds it, or a
+				 * link_holder(): a temporary share link */
 	char name[256];
 	char *data;
 	size_t len;
@@ -47,6 +49,26 @@ struct open_file {
 	size_t len;
 	size_t cap;
 };
+
+static void changed(struct fs *fs, const struct image *img,
+		    const char *old_name);
+
+/* Temporary links (ln -sf's) live in a peer folder: keyed by its inode. */
+static int64_t link_holder(uint64_t folder)
+{
+	return -(int64_t)folder;
+}
+
+/* The name GNU ln gives a link it will rename over another: CuXXXXXX. */
+static int ln_temp_name(const char *name)
+{
+	if (strncmp(name, "Cu", 2) || strlen(name) != 8)
+		return 0;
+	for (int i = 2; i < 8; i++)
+		if (!isalnum((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
 
 /* Open writers of info files, for the size of a pending image's info. */
 static struct open_file *open_files;
@@ -74,7 +96,7 @@ static void scratch_entry(struct fs *fs, const struct scratch *s,
 	memset(e, 0, sizeof(*e));
 	e->ino = ino_make(N_SCRATCH, s->id);
 	e->st.st_ino = e->ino;
-	e->st.st_mode = S_IFREG | 0644;
+	e->st.st_mode = s->row < 0 ? S_IFLNK | 0777 : S_IFREG | 0644;
 	e->st.st_nlink = 1;
 	e->st.st_uid = fs->uid;
 	e->st.st_gid = fs->gid;
@@ -117,6 +139,25 @@ static void pending_info_entry(struct fs *fs, const struct open_file *of,
 	scratch_entry(fs, &s, e);
 	e->ino = ino_make(N_INFO, of->row);
 	e->st.st_ino = e->ino;
+}
+
+int scratch_readlink(struct fs *fs, int64_t id, char *buf, size_t size)
+{
+	struct scratch *s = scratch_get(fs, id);
+
+	if (!s || s->row >= 0)
+		return -EINVAL;
+	if (s->len >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf, s->data, s->len);
+	buf[s->len] = 0;
+	return 0;
+}
+
+int scratch_link_lookup(struct fs *fs, uint64_t folder, const char *name,
+			struct entry *e)
+{
+	return scratch_lookup(fs, link_holder(folder), name, e);
 }
 
 int scratch_lookup(struct fs *fs, int64_t row, const char *name,
@@ -371,6 +412,13 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 	if (rc)
 		return rc;
 	if (n.type == N_PEER) {
+		struct scratch *tmp = scratch_named(fs, link_holder(parent),
+						    name);
+
+		if (tmp) {
+			scratch_remove(fs, tmp);
+			return 0;
+		}
 		rc = find_share(fs, n.region, n.peer, name, &s);
 		if (rc == -ENOENT) {
 			struct folder f = { n.region->name, KIND_SHARED,
@@ -381,7 +429,10 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 		}
 		if (!rc)
 			rc = fs->b->ops->unshare(fs->b, s.image, n.peer);
-		return rc;
+		if (rc)
+			return failed(fs, s.image, "unshare", rc);
+		fs_image_changed(fs, s.image);
+		return 0;
 	}
 	if (n.type != N_IMAGE)
 		return refuse(&n);
@@ -467,6 +518,57 @@ static int link_image(struct fs *fs, uint64_t parent, const char *target,
 	return fs->b->ops->get(fs->b, n.id, img);
 }
 
+/* ln -sf makes a link under a temporary name, then renames it over. */
+static int temp_link(struct fs *fs, uint64_t parent, const char *target,
+		     const char *name, struct entry *e)
+{
+	int64_t holder = link_holder(parent);
+	struct scratch *s;
+	int rc;
+
+	if (scratch_named(fs, holder, name))
+		return -EEXIST;
+	rc = scratch_new(fs, holder, name, &s);
+	if (rc)
+		return rc;
+	s->data = strdup(target);
+	if (!s->data) {
+		scratch_remove(fs, s);
+		return -ENOMEM;
+	}
+	s->len = strlen(target);
+	scratch_entry(fs, s, e);
+	return 0;
+}
+
+/* Rename a temporary link onto the image's name: share, if not yet. */
+static int temp_link_rename(struct fs *fs, const struct node *n,
+			    uint64_t parent, const char *name,
+			    const char *newname)
+{
+	struct scratch *s = scratch_named(fs, link_holder(parent), name);
+	char entry[512];
+	struct image img;
+	int rc;
+
+	if (!s)
+		return -EPERM;
+	rc = link_image(fs, parent, s->data, &img);
+	if (rc)
+		return rc;
+	rc = name_display(img.name, "", 0, entry, sizeof(entry));
+	if (rc || strcmp(entry, newname))
+		return -EINVAL;
+	rc = fs->b->ops->share(fs->b, img.row, n->peer);
+	if (rc == -EEXIST)
+		rc = 0;		/* ln -sfn over the same share */
+	if (rc)
+		return failed(fs, img.row, "share", rc);
+	scratch_remove(fs, s);
+	changed(fs, &img, NULL);
+	return 0;
+}
+
 int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
 	       const char *name, struct entry *e)
 {
@@ -487,11 +589,14 @@ int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
 	if (strcmp(img.region, n.region->name))
 		return -EXDEV;
 	rc = name_display(img.name, "", 0, entry, sizeof(entry));
+	if (!rc && strcmp(entry, name) && ln_temp_name(name))
+		return temp_link(fs, parent, target, name, e);
 	if (rc || strcmp(entry, name))
 		return -EINVAL;
 	rc = fs->b->ops->share(fs->b, img.row, n.peer);
 	if (rc)
 		return failed(fs, img.row, "share", rc);
+	changed(fs, &img, NULL);
 	return fs_lookup(fs, parent, name, e);
 }
 
@@ -515,6 +620,20 @@ static void changed(struct fs *fs, const struct image *img,
 				entry);
 	if (img->shared_with[0])
 		fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_SHARED));
+	/* the links in shared/<peer>/ carry the name too */
+	for (const char *p = img->shared_with; *p;) {
+		char uin[32];
+		size_t len = strcspn(p, ",");
+
+		snprintf(uin, sizeof(uin), "%.*s", (int)len, p);
+		p += len + (p[len] == ',');
+		if (uin_check(uin))
+			continue;
+		fs->inval_inode(fs->inval_ctx, peer_ino(r, uin));
+		if (old_name && !name_display(old_name, "", 0, entry,
+					      sizeof(entry)))
+			fs->inval_entry(fs->inval_ctx, peer_ino(r, uin), entry);
+	}
 }
 
 void fs_image_changed(struct fs *fs, int64_t row)
@@ -1027,6 +1146,10 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	if (rc)
 		return rc;
 	if (from.parent.type != N_FOLDER || from.parent.kind != KIND_CUSTOM) {
+		if (from.parent.type == N_PEER && newparent == parent &&
+		    !from.found && !(flags & RENAME_NOREPLACE))
+			return temp_link_rename(fs, &from.parent, parent, name,
+						newname);
 		if (from.parent.type == N_PEER)
 			return -EPERM;
 		return refuse(&from.parent);

@@ -1,0 +1,1901 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Mounted tests of custom images (issue 3; DESIGN.md sections 2 to 4).
+
+mkdir makes a pending image, writing its info commits it, cp -r copies,
+mv renames, rm -r deletes, and every rule of section 4 (except the sharing
+rows and the tencentcloud row) comes back as its errno symbol from the real
+syscall. Then the real tools end to end, two daemons racing on one catalog,
+a daemon killed with SIGKILL mid-burst, the day roll-over under libfaketime,
+and the xattrs and df -i that follow each change.
+
+Every test mounts its own daemons on its own catalog (backend/seed.sql),
+prepared with sqlite3 before mounting where a test needs other limits or
+counters. Errors are checked by errno symbol, never by message text.
+"""
+
+import ctypes
+import errno
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import DEMO_ACCOUNT, PEER_ACCOUNT, fusermount, wait_for
+
+GZ = 'ap-guangzhou'             # copy supported; the seed's custom images
+BJ = 'ap-beijing'               # copy supported
+SH = 'ap-shanghai'              # copy supported
+HK = 'ap-hongkong'              # copy supported, outside the mainland
+SG = 'ap-singapore'             # no copy
+NJ = 'ap-nanjing'               # no copy, inside the mainland
+
+MAX_CUSTOM = 10                 # seed: settings.max_custom_images
+MAX_OPS = 5                     # seed: settings.max_daily_ops
+
+WEB = 'web-server-2026'         # 100000000001's, in GZ
+AGENT = 'build-agent'           # 100000000001's, in GZ
+SHARED = 'ml-training-base'     # 100000000002's, shared with ...01, in GZ
+STAGING = 'staging-db'          # 100000000002's, private, in GZ
+
+INFO_MAX = 64 * 1024
+NAME_MAX_CHARS = 60
+DESC_MAX_CHARS = 256
+VISIBLE_WITHIN = 1.0            # s: another daemon's change shows by then
+
+ID_RE = re.compile(r'^img-[0-9a-z]{8}$')
+CREATED_RE = re.compile(r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$')
+BARE_RE = re.compile(r'[A-Za-z0-9._:,/+@-]*')
+KEY_RE = re.compile(r'([A-Z][A-Z0-9_]*)=')
+
+FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+TOOL_ENV = dict(os.environ, LC_ALL='C.UTF-8', QUOTING_STYLE='literal')
+
+# as root the mode bits never refuse: only the daemon's EROFS can
+ROFS = (errno.EROFS,) if os.getuid() == 0 else (errno.EROFS, errno.EACCES)
+
+
+# --- helpers ---------------------------------------------------------------
+
+def parse_info(data, where='info'):
+    """The key/value dict of an info text (os-release syntax, strict)."""
+    text = data.decode('utf-8')
+    assert text.endswith('\n'), '%s: no final newline' % where
+    pairs, i = [], 0
+    while i < len(text):
+        m = KEY_RE.match(text, i)
+        assert m, '%s: not KEY=VALUE at %r' % (where, text[i:i + 40])
+        key, i = m.group(1), m.end()
+        if text.startswith('"', i):
+            i += 1
+            value = []
+            while text[i] != '"':
+                if text[i] == '\\' and text[i + 1] in '\\"$`':
+                    i += 1
+                value.append(text[i])
+                i += 1
+            i += 1
+            value = ''.join(value)
+        else:
+            value = BARE_RE.match(text, i).group(0)
+            i += len(value)
+        assert text.startswith('\n', i), '%s: junk after %s' % (where, key)
+        i += 1
+        pairs.append((key, value))
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), '%s: repeated keys %s' % (where, keys)
+    return dict(pairs)
+
+
+def read_info(path):
+    with open(path, 'rb') as f:
+        return parse_info(f.read(), path)
+
+
+def without_error(info):
+    """An info dict without ERROR, which a failure may set (the last
+    error of the image, what user.imagefs.error shows)."""
+    return {k: v for k, v in info.items() if k != 'ERROR'}
+
+
+def quote(value):
+    """A value as the info syntax writes it."""
+    if value and BARE_RE.fullmatch(value):
+        return value
+    return '"%s"' % re.sub(r'([\\"$`])', r'\\\1', value)
+
+
+def render(info):
+    return ''.join('%s=%s\n' % (k, quote(v)) for k, v in info.items())
+
+
+def ename(e):
+    return errno.errorcode.get(e, str(e)) if e else 'success'
+
+
+def names(errnos):
+    if isinstance(errnos, int):
+        errnos = (errnos,)
+    return '/'.join(ename(e) for e in errnos)
+
+
+def expect_errno(errnos, func, *args):
+    """Call func(*args); it must fail with one of errnos."""
+    if isinstance(errnos, int):
+        errnos = (errnos,)
+    try:
+        func(*args)
+    except OSError as e:
+        assert e.errno in errnos, '%s%r: %s, expected %s' % (
+            func.__name__, args, ename(e.errno), names(errnos))
+        return e.errno
+    pytest.fail('%s%r succeeded, expected %s' % (func.__name__, args,
+                                                  names(errnos)))
+
+
+def write_all(fd, data):
+    """Write all of data; a short write goes on until an error shows."""
+    if isinstance(data, str):
+        data = data.encode()
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def write_file(path, text, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
+    """open, write, close: each must succeed."""
+    fd = os.open(path, flags, 0o644)
+    try:
+        write_all(fd, text)
+    except BaseException:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        raise
+    os.close(fd)
+
+
+def commit(mnt, region, name, text=''):
+    """mkdir a pending image and commit it with text; its info dict."""
+    path = os.path.join(mnt, region, 'custom', name)
+    os.mkdir(path)
+    write_file(os.path.join(path, 'info'), text)
+    return read_info(os.path.join(path, 'info'))
+
+
+def try_read(path):
+    """The bytes of path, or the OSError reading it raised."""
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError as e:
+        return e
+
+
+def listing(path):
+    return sorted(os.listdir(path))
+
+
+def ops_day(ts=None):
+    """The day operations are counted in: a calendar day in UTC+08:00."""
+    if ts is None:
+        ts = time.time()
+    return time.strftime('%Y-%m-%d', time.gmtime(ts + 8 * 3600))
+
+
+def rows(conn, sql, *args):
+    return conn.execute(sql, args).fetchall()
+
+
+def ops_count(conn, region, account=DEMO_ACCOUNT, day=None):
+    r = rows(conn, 'SELECT count FROM ops WHERE account = ? AND region = ? '
+             'AND day = ?', account, region, day or ops_day())
+    return r[0]['count'] if r else 0
+
+
+def committed(conn, region, account=DEMO_ACCOUNT):
+    """{name: id} of the account's committed custom images in region."""
+    return {r['name']: r['id'] for r in rows(
+        conn, "SELECT name, id FROM images WHERE kind = 'custom' AND "
+        "owner = ? AND region = ? AND id IS NOT NULL", account, region)}
+
+
+def pending(conn, region, account=DEMO_ACCOUNT):
+    return sorted(r['name'] for r in rows(
+        conn, "SELECT name FROM images WHERE kind = 'custom' AND owner = ? "
+        "AND region = ? AND id IS NULL", account, region))
+
+
+def image_row(conn, ident):
+    r = rows(conn, 'SELECT * FROM images WHERE id = ?', ident)
+    return r[0] if r else None
+
+
+def image_id(conn, name, region=GZ, kind='custom'):
+    r = rows(conn, 'SELECT id FROM images WHERE name = ? AND region = ? AND '
+             'kind = ? AND id IS NOT NULL ORDER BY id', name, region, kind)
+    assert r, 'no %s image %r in %s' % (kind, name, region)
+    return r[0]['id']
+
+
+def any_image_id(conn, kind, region=GZ):
+    return rows(conn, 'SELECT id FROM images WHERE kind = ? AND region = ? '
+                'ORDER BY row LIMIT 1', kind, region)[0]['id']
+
+
+def snapshot(conn):
+    """What an operation may change: custom images, counters, shares.
+
+    Excludes the error column (user.imagefs.error is set by failures).
+    """
+    imgs = rows(conn, "SELECT row, id, region, owner, name, description, "
+                "state, source, os_name FROM images WHERE kind = 'custom' "
+                "ORDER BY row")
+    ops = rows(conn, 'SELECT account, region, day, count FROM ops '
+               'ORDER BY account, region, day')
+    shares = rows(conn, 'SELECT image, account FROM shares ORDER BY 1, 2')
+    return ([tuple(r) for r in imgs], [tuple(r) for r in ops],
+            [tuple(r) for r in shares])
+
+
+def prepare(conn, settings=None, ops=None, sql=()):
+    """Set limits and today's counters in a catalog no daemon holds."""
+    for key, value in (settings or {}).items():
+        conn.execute('UPDATE settings SET value = ? WHERE key = ?',
+                     (value, key))
+    for key, count in (ops or {}).items():
+        account, region = key if isinstance(key, tuple) else \
+            (DEMO_ACCOUNT, key)
+        conn.execute('INSERT OR REPLACE INTO ops (account, region, day, '
+                     'count) VALUES (?, ?, ?, ?)',
+                     (account, region, ops_day(), count))
+    for stmt, args in sql:
+        conn.execute(stmt, args)
+    conn.commit()
+
+
+def run(cmd, cwd=None, env=None, input=None, timeout=30):
+    return subprocess.run(cmd, cwd=cwd, env=env or TOOL_ENV, input=input,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout)
+
+
+def tool_env(tmp_path, **extra):
+    home = tmp_path / 'home'
+    home.mkdir(exist_ok=True)
+    return dict(TOOL_ENV, HOME=os.fspath(home), **extra)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def renameat2(old, new, flags):
+    r = _libc.renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD,
+                        os.fsencode(new), ctypes.c_uint(flags))
+    if r != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), old, None, new)
+
+
+def statvfs_slots(path):
+    sv = os.statvfs(path)
+    return sv.f_files, sv.f_ffree
+
+
+@pytest.fixture
+def setup(mount, seeded_db, catalog):
+    """setup(account=..., settings=, ops=, sql=, xattr=) -> (mnt, conn).
+
+    A fresh seeded catalog, prepared with sqlite3, then mounted.
+    """
+    def factory(account=DEMO_ACCOUNT, settings=None, ops=None, sql=(),
+                xattr=False):
+        db = seeded_db()
+        conn = catalog(db)
+        prepare(conn, settings, ops, sql)
+        mnt = mount(account=account, db=db,
+                    extra_opts=['xattr'] if xattr else [])
+        return mnt, conn
+
+    return factory
+
+
+# --- section 4, one case per rule ------------------------------------------
+
+class Ctx:
+    """What an errno case works with: the mount and its catalog."""
+
+    def __init__(self, mnt, conn):
+        self.mnt = mnt
+        self.conn = conn
+        self.checked = 0
+
+    def custom(self, name, region=GZ):
+        return os.path.join(self.mnt, region, 'custom', name)
+
+    def info(self, name, region=GZ):
+        return os.path.join(self.custom(name, region), 'info')
+
+    def shared(self, name=SHARED, peer=PEER_ACCOUNT, region=GZ):
+        return os.path.join(self.mnt, region, 'shared', peer, name)
+
+    def folder_image(self, folder, region=GZ):
+        path = os.path.join(self.mnt, region, folder)
+        return os.path.join(path, listing(path)[0])
+
+    def id(self, name, region=GZ, kind='custom'):
+        return image_id(self.conn, name, region, kind)
+
+    def mkdir(self, name, region=GZ):
+        os.mkdir(self.custom(name, region))
+        return self.custom(name, region)
+
+    def commit(self, name, region=GZ, text=''):
+        return commit(self.mnt, region, name, text)
+
+    def expect(self, errnos, func, *args):
+        """func(*args) fails with errnos and changes nothing."""
+        before = snapshot(self.conn)
+        expect_errno(errnos, func, *args)
+        assert snapshot(self.conn) == before, \
+            'the failed %s%r changed the catalog' % (func.__name__, args)
+        self.checked += 1
+
+    def expect_write(self, errnos, path, text, at='write',
+                     flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
+        """Writing text to path fails with errnos at open or at write.
+
+        Reported as early as it is known (DESIGN.md section 4), so a
+        shell's '>' sees it. After close nothing may have changed: no image
+        made, nothing renamed, nothing charged.
+        """
+        if isinstance(errnos, int):
+            errnos = (errnos,)
+        before = snapshot(self.conn)
+        if at == 'open':
+            expect_errno(errnos, os.open, path, flags, 0o644)
+        else:
+            fd = os.open(path, flags, 0o644)
+            try:
+                expect_errno(errnos, write_all, fd, text)
+            finally:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass    # the commit of a refused text fails as well
+        assert snapshot(self.conn) == before, \
+            'the refused text %r changed the catalog after close' % (
+                text[:60],)
+        self.checked += 1
+
+    def expect_close(self, errnos, path, text=''):
+        """open and write succeed, close (the commit) fails."""
+        before = snapshot(self.conn)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        if text:
+            write_all(fd, text)
+        expect_errno(errnos, os.close, fd)
+        assert snapshot(self.conn) == before
+        self.checked += 1
+
+
+CASES = {}
+
+
+def case(err, label, account=DEMO_ACCOUNT, settings=None, ops=None,
+         sql=()):
+    """Register a section-4 case: fn(ctx) makes the failing syscall."""
+    def deco(fn):
+        key = '%s-%s' % (errno.errorcode[err], label)
+        assert key not in CASES, key
+        CASES[key] = (fn, dict(account=account, settings=settings, ops=ops,
+                               sql=sql))
+        return fn
+    return deco
+
+
+# EDQUOT: mkdir in custom/ when the region holds the limit, pending included
+
+@case(errno.EDQUOT, 'mkdir-11th-pending-included')
+def _(c):
+    for i in range(MAX_CUSTOM - 2):             # GZ holds 2 already
+        c.mkdir('pending-%d' % i)
+    c.expect(errno.EDQUOT, os.mkdir, c.custom('one-too-many'))
+    os.rmdir(c.custom('pending-0'))             # a pending slot frees
+    c.mkdir('one-too-many')
+    c.expect(errno.EDQUOT, os.mkdir, c.custom('two-too-many'))
+
+
+@case(errno.EDQUOT, 'mkdir-11th-all-pending-other-region')
+def _(c):
+    for i in range(MAX_CUSTOM):
+        c.mkdir('p%d' % i, BJ)
+    c.expect(errno.EDQUOT, os.mkdir, c.custom('p10', BJ))
+    c.expect(errno.EDQUOT, os.mkdir, c.custom('p11', BJ))
+
+
+@case(errno.EDQUOT, 'limit-read-from-catalog',
+      settings={'max_custom_images': 3})
+def _(c):
+    c.mkdir('third')
+    c.expect(errno.EDQUOT, os.mkdir, c.custom('fourth'))
+
+
+@case(errno.EDQUOT, 'cp-r-into-full-region-refused-at-mkdir')
+def _(c):
+    for i in range(MAX_CUSTOM - 2):
+        c.mkdir('pending-%d' % i)
+    r = run(['cp', '-r', c.custom(WEB), c.custom('copy-of-web')])
+    assert r.returncode != 0
+    c.expect(errno.EDQUOT, os.mkdir, c.custom('copy-of-web'))
+
+
+# EAGAIN: an operation beyond the 5th in that region that day
+
+@case(errno.EAGAIN, 'commit-of-pending-at-write', ops={GZ: MAX_OPS})
+def _(c):
+    path = c.mkdir('new-image')                 # mkdir is no operation
+    c.expect_write(errno.EAGAIN, os.path.join(path, 'info'),
+                   'DESCRIPTION="sixth operation"\n')
+    assert listing(path) == []                  # still pending
+    os.rmdir(path)                              # rmdir is no operation
+
+
+@case(errno.EAGAIN, 'commit-of-pending-by-touch-at-close',
+      ops={GZ: MAX_OPS})
+def _(c):
+    path = c.mkdir('touched')
+    c.expect_close(errno.EAGAIN, os.path.join(path, 'info'))
+    assert listing(path) == []
+
+
+@case(errno.EAGAIN, 'open-committed-info-for-writing', ops={GZ: MAX_OPS})
+def _(c):
+    before = read_info(c.info(WEB))             # reading still works
+    c.expect_write(errno.EAGAIN, c.info(WEB), '', at='open')
+    c.expect_write(errno.EAGAIN, c.info(WEB), '', at='open',
+                   flags=os.O_WRONLY)
+    c.expect_write(errno.EAGAIN, c.info(WEB), '', at='open',
+                   flags=os.O_RDWR)
+    assert without_error(read_info(c.info(WEB))) == before
+
+
+@case(errno.EAGAIN, 'pending-copy-charged-to-source-region',
+      ops={GZ: MAX_OPS})
+def _(c):
+    path = c.mkdir('copy-of-web', BJ)           # BJ has done nothing today
+    c.expect_write(errno.EAGAIN, os.path.join(path, 'info'),
+                   'ID=%s\n' % c.id(WEB))
+
+
+@case(errno.EAGAIN, 'rename', ops={GZ: MAX_OPS})
+def _(c):
+    c.expect(errno.EAGAIN, os.rename, c.custom(WEB), c.custom('renamed'))
+    assert os.path.isdir(c.custom(WEB))
+
+
+@case(errno.EAGAIN, 'delete', ops={GZ: MAX_OPS})
+def _(c):
+    c.expect(errno.EAGAIN, os.unlink, c.info(WEB))
+    assert read_info(c.info(WEB))['ID'] == c.id(WEB)
+
+
+@case(errno.EAGAIN, 'limit-read-from-catalog',
+      settings={'max_daily_ops': 2}, ops={GZ: 1})
+def _(c):
+    os.rename(c.custom(WEB), c.custom('second-op'))
+    c.expect(errno.EAGAIN, os.rename, c.custom(AGENT), c.custom('third'))
+
+
+@case(errno.EAGAIN, 'counted-per-account',
+      ops={(PEER_ACCOUNT, GZ): MAX_OPS})
+def _(c):
+    # the peer account used its day up; mine is untouched
+    os.rename(c.custom(WEB), c.custom('mine-still-works'))
+    c.checked += 1
+
+
+# EOPNOTSUPP: a copy from or to a region that does not copy
+
+@case(errno.EOPNOTSUPP, 'copy-into-non-copy-region')
+def _(c):
+    for region in (SG, NJ):
+        path = c.mkdir('copy-of-web', region)
+        c.expect_write(errno.EOPNOTSUPP, os.path.join(path, 'info'),
+                       'ID=%s\n' % c.id(WEB))
+
+
+@case(errno.EOPNOTSUPP, 'copy-from-non-copy-region')
+def _(c):
+    src = c.commit('made-in-nanjing', NJ, 'DESCRIPTION="source"\n')
+    for region in (GZ, NJ):
+        path = c.mkdir('copy-of-nanjing', region)
+        c.expect_write(errno.EOPNOTSUPP, os.path.join(path, 'info'),
+                       'ID=%s\n' % src['ID'])
+
+
+@case(errno.EOPNOTSUPP, 'import-url-until-import-lands')
+def _(c):
+    # issue 3: IMPORT_URL= parses and is answered EOPNOTSUPP for now
+    path = c.mkdir('imported')
+    c.expect_write(errno.EOPNOTSUPP, os.path.join(path, 'info'),
+                   'IMPORT_URL=https://example.com/disk.qcow2\n'
+                   'OS_TYPE=linux\nPLATFORM=Ubuntu\nARCH=x86_64\n')
+
+
+# EPERM: copying, renaming or deleting an image that is not my own custom
+
+@case(errno.EPERM, 'copy-public-image')
+def _(c):
+    path = c.mkdir('copy-of-public')
+    c.expect_write(errno.EPERM, os.path.join(path, 'info'),
+                   'ID=%s\n' % any_image_id(c.conn, 'public'))
+
+
+@case(errno.EPERM, 'copy-market-image')
+def _(c):
+    path = c.mkdir('copy-of-market')
+    c.expect_write(errno.EPERM, os.path.join(path, 'info'),
+                   'ID=%s\n' % any_image_id(c.conn, 'market'))
+
+
+@case(errno.EPERM, 'copy-image-shared-with-me')
+def _(c):
+    path = c.mkdir('copy-of-shared', BJ)
+    c.expect_write(errno.EPERM, os.path.join(path, 'info'),
+                   'ID=%s\n' % read_info(os.path.join(c.shared(),
+                                                      'info'))['ID'])
+
+
+@case(errno.EPERM, 'copy-other-accounts-private-image')
+def _(c):
+    path = c.mkdir('copy-of-staging')
+    c.expect_write(errno.EPERM, os.path.join(path, 'info'),
+                   'ID=%s\n' % c.id(STAGING))
+
+
+@case(errno.EPERM, 'rename-image-shared-with-me')
+def _(c):
+    c.expect(errno.EPERM, os.rename, c.shared(), c.shared('renamed'))
+    c.expect(errno.EPERM, os.rename, c.shared(), c.custom(SHARED))
+
+
+@case(errno.EPERM, 'delete-image-shared-with-me')
+def _(c):
+    c.expect(errno.EPERM, os.unlink, os.path.join(c.shared(), 'info'))
+    c.expect(errno.EPERM, os.rmdir, c.shared())
+
+
+@case(errno.EPERM, 'dotfile-in-custom')
+def _(c):
+    c.expect(errno.EPERM, os.mkdir, c.custom('.hidden'))
+    c.expect(errno.EPERM, os.mkdir, c.custom('.Trash-0'))
+    c.expect(errno.EPERM, os.rename, c.custom(WEB), c.custom('.web'))
+
+
+# EBUSY: deleting an image that is shared, being copied, or not NORMAL
+
+@case(errno.EBUSY, 'delete-image-i-share', account=PEER_ACCOUNT)
+def _(c):
+    c.expect(errno.EBUSY, os.unlink, c.info(SHARED))
+    assert read_info(c.info(SHARED))['SHARED_WITH'] == DEMO_ACCOUNT
+
+
+@case(errno.EBUSY, 'delete-image-not-normal',
+      sql=[("UPDATE images SET state = 'CREATING' WHERE name = ? AND "
+            "kind = 'custom'", (AGENT,))])
+def _(c):
+    c.expect(errno.EBUSY, os.unlink, c.info(AGENT))
+
+
+@case(errno.EBUSY, 'copy-image-not-normal',
+      sql=[("UPDATE images SET state = 'CREATING' WHERE name = ? AND "
+            "kind = 'custom'", (AGENT,))])
+def _(c):
+    path = c.mkdir('copy-of-agent', BJ)
+    c.expect_write(errno.EBUSY, os.path.join(path, 'info'),
+                   'ID=%s\n' % c.id(AGENT))
+
+
+@case(errno.EBUSY, 'delete-while-a-copy-from-it-runs',
+      sql=[("INSERT INTO images (id, region, kind, owner, name, os_name, "
+            "os_type, platform, arch, bits, size_gb, state, progress, "
+            "created, mtime, source) SELECT 'img-zz000009', ?, 'custom', "
+            "owner, 'copy-in-progress', os_name, os_type, platform, arch, "
+            "bits, size_gb, 'SYNCING', 40, created, created, "
+            "'copy:' || id || '@' || region FROM images WHERE name = ? AND "
+            "kind = 'custom'", (BJ, WEB))])
+def _(c):
+    c.expect(errno.EBUSY, os.unlink, c.info(WEB))
+
+
+# EROFS: any write under public/ or market/, or into a shared image
+
+@case(errno.EROFS, 'mkdir-in-public-and-market')
+def _(c):
+    for folder in ('public', 'market'):
+        c.expect(ROFS, os.mkdir, os.path.join(c.mnt, GZ, folder, 'x'))
+
+
+@case(errno.EROFS, 'write-public-and-market-info')
+def _(c):
+    for folder in ('public', 'market'):
+        c.expect_write(ROFS, os.path.join(c.folder_image(folder), 'info'),
+                       'DESCRIPTION=x\n', at='open')
+        c.expect(ROFS, os.truncate,
+                 os.path.join(c.folder_image(folder), 'info'), 0)
+
+
+@case(errno.EROFS, 'create-in-public-image')
+def _(c):
+    c.expect_write(ROFS, os.path.join(c.folder_image('public'), 'x.swp'),
+                   'x', at='open')
+
+
+@case(errno.EROFS, 'rename-and-delete-public-image')
+def _(c):
+    img = c.folder_image('public')
+    c.expect(ROFS, os.rename, img, img + '-renamed')
+    c.expect(ROFS, os.unlink, os.path.join(img, 'info'))
+    c.expect(ROFS, os.rmdir, img)
+
+
+@case(errno.EROFS, 'write-into-shared-image')
+def _(c):
+    c.expect_write(ROFS, os.path.join(c.shared(), 'info'),
+                   'DESCRIPTION=x\n', at='open', flags=os.O_WRONLY)
+    c.expect_write(ROFS, os.path.join(c.shared(), '.info.swp'), 'x',
+                   at='open')
+    c.expect(ROFS, os.mkdir, os.path.join(c.shared(), 'sub'))
+
+
+# ENAMETOOLONG: a name longer than 60 characters
+
+@case(errno.ENAMETOOLONG, 'mkdir-61-characters')
+def _(c):
+    c.mkdir('n' * NAME_MAX_CHARS)
+    c.expect(errno.ENAMETOOLONG, os.mkdir, c.custom('n' * 61))
+
+
+@case(errno.ENAMETOOLONG, 'mkdir-61-characters-of-2-bytes')
+def _(c):
+    c.mkdir('\u00e9' * NAME_MAX_CHARS)          # characters, not bytes
+    c.expect(errno.ENAMETOOLONG, os.mkdir, c.custom('\u00e8' * 61))
+
+
+@case(errno.ENAMETOOLONG, 'rename-to-61-characters')
+def _(c):
+    c.expect(errno.ENAMETOOLONG, os.rename, c.custom(WEB),
+             c.custom('r' * 61))
+
+
+@case(errno.ENAMETOOLONG, 'name-in-info-61-characters')
+def _(c):
+    c.expect_write(errno.ENAMETOOLONG, c.info(WEB),
+                   'NAME=%s\n' % ('r' * 61))
+
+
+# EINVAL: control characters, blank names, texts that do not parse,
+# unknown keys, a missing source
+
+BAD_NAMES = ['ctrl\x01char', 'tab\there', 'new\nline', 'del\x7f', '   ',
+             ' ']
+
+
+@case(errno.EINVAL, 'mkdir-control-chars-or-blank')
+def _(c):
+    for name in BAD_NAMES:
+        c.expect(errno.EINVAL, os.mkdir, c.custom(name))
+
+
+@case(errno.EINVAL, 'rename-to-control-chars-or-blank')
+def _(c):
+    for name in BAD_NAMES:
+        c.expect(errno.EINVAL, os.rename, c.custom(WEB), c.custom(name))
+
+
+@case(errno.EINVAL, 'name-in-info-control-chars-or-blank')
+def _(c):
+    for name in ('ctrl\x01char', 'tab\there', '   '):
+        c.expect_write(errno.EINVAL, c.info(WEB), 'NAME=%s\n' % quote(name))
+
+
+BAD_TEXTS = ['this is not an info text\n', 'NAME\n', '=x\n',
+             'DESCRIPTION="unterminated\n',
+             'DESCRIPTION=$(touch /tmp/imagefs-pwned)\n',
+             'DESCRIPTION="unescaped $HOME"\n',
+             'description=lowercase\n']
+
+
+@case(errno.EINVAL, 'text-does-not-parse-pending')
+def _(c):
+    for n, text in enumerate(BAD_TEXTS):
+        path = c.mkdir('new-image-%d' % n)
+        c.expect_write(errno.EINVAL, os.path.join(path, 'info'), text)
+        assert listing(path) == []
+
+
+@case(errno.EINVAL, 'text-does-not-parse-committed')
+def _(c):
+    for text in BAD_TEXTS:
+        c.expect_write(errno.EINVAL, c.info(WEB), text)
+
+
+@case(errno.EINVAL, 'unknown-key')
+def _(c):
+    path = c.mkdir('new-image', BJ)
+    c.expect_write(errno.EINVAL, os.path.join(path, 'info'), 'COLOR=blue\n')
+    c.expect_write(errno.EINVAL, c.info(WEB), 'COLOR=blue\n')
+    text = open(c.info(WEB)).read() + 'COLOR=blue\n'
+    c.expect_write(errno.EINVAL, c.info(WEB), text)
+
+
+@case(errno.EINVAL, 'missing-source')
+def _(c):
+    for n, ident in enumerate(('img-zz999999', 'not-an-id', '')):
+        path = c.mkdir('copy-of-nothing-%d' % n, BJ)
+        c.expect_write(errno.EINVAL, os.path.join(path, 'info'),
+                       'ID=%s\n' % ident)
+
+
+@case(errno.EINVAL, 'source-deleted')
+def _(c):
+    saved = open(c.info(WEB)).read()
+    os.unlink(c.info(WEB))
+    path = c.mkdir('copy-of-deleted', BJ)
+    c.expect_write(errno.EINVAL, os.path.join(path, 'info'), saved)
+
+
+@case(errno.EINVAL, 'bad-instance-or-os-keys')
+def _(c):
+    for n, text in enumerate(('INSTANCE=bogus\n', 'INSTANCE=ins-1\n',
+                              'OS_TYPE=plan9\n', 'ARCH=mips\n')):
+        path = c.mkdir('new-image-%d' % n, BJ)
+        c.expect_write(errno.EINVAL, os.path.join(path, 'info'), text)
+
+
+@case(errno.EINVAL, 'description-over-256-characters')
+def _(c):
+    path = c.mkdir('new-image')
+    long = 'DESCRIPTION="%s"\n' % ('d' * (DESC_MAX_CHARS + 1))
+    c.expect_write(errno.EINVAL, os.path.join(path, 'info'), long)
+    c.expect_write(errno.EINVAL, c.info(WEB), long)
+    longer = 'DESCRIPTION="%s"\n' % ('\u00e9' * (DESC_MAX_CHARS + 1))
+    c.expect_write(errno.EINVAL, c.info(WEB), longer)
+    # 256 characters are fine
+    write_file(c.info(WEB), 'DESCRIPTION="%s"\n' % ('\u00e9' * DESC_MAX_CHARS))
+    assert read_info(c.info(WEB))['DESCRIPTION'] == '\u00e9' * DESC_MAX_CHARS
+
+
+@case(errno.EINVAL, 'rename-exchange')
+def _(c):
+    # DESIGN.md section 2: RENAME_EXCHANGE is EINVAL
+    c.expect(errno.EINVAL, renameat2, c.custom(WEB), c.custom(AGENT),
+             RENAME_EXCHANGE)
+
+
+# EPERM: a text that changes a read-only key of a committed image
+
+READ_ONLY_EDITS = ['ID=img-aaaaaaaa\n', 'TYPE=public\n', 'REGION=ap-beijing\n',
+                   'OWNER=100000000002\n', 'OS_NAME="Windows 95"\n',
+                   'OS_TYPE=windows\n', 'ARCH=arm64\n', 'BITS=32\n',
+                   'SIZE_GB=1\n', 'STATE=IMPORTING\n',
+                   'CREATED=2020-01-01T00:00:00Z\n',
+                   'SOURCE=instance:ins-00000000\n',
+                   'INSTANCE=ins-12345678\n']
+
+
+@case(errno.EPERM, 'change-read-only-key')
+def _(c):
+    for text in READ_ONLY_EDITS:
+        c.expect_write(errno.EPERM, c.info(WEB), text)
+
+
+@case(errno.EPERM, 'change-read-only-key-in-full-text')
+def _(c):
+    info = read_info(c.info(WEB))
+    info['NAME'] = 'renamed'                    # allowed, but together with
+    info['ARCH'] = 'arm64'                      # a forbidden change
+    c.expect_write(errno.EPERM, c.info(WEB), render(info))
+    assert os.path.isdir(c.custom(WEB))
+
+
+# EFBIG: an info write larger than 64 KiB
+
+@case(errno.EFBIG, 'pending')
+def _(c):
+    path = c.mkdir('big')
+    c.expect_write(errno.EFBIG, os.path.join(path, 'info'),
+                   'DESCRIPTION="%s"\n' % ('x' * INFO_MAX))
+    assert listing(path) == []                  # still pending, nothing made
+
+
+@case(errno.EFBIG, 'committed')
+def _(c):
+    before = read_info(c.info(WEB))
+    c.expect_write(errno.EFBIG, c.info(WEB),
+                   'DESCRIPTION="%s"\n' % ('x' * INFO_MAX))
+    assert without_error(read_info(c.info(WEB))) == before
+
+
+@case(errno.EFBIG, 'in-small-writes')
+def _(c):
+    path = c.mkdir('big')
+    fd = os.open(os.path.join(path, 'info'), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        before = snapshot(c.conn)
+        write_all(fd, 'DESCRIPTION="')
+        for _ in range(INFO_MAX // 4096 - 1):
+            write_all(fd, 'y' * 4096)
+        expect_errno(errno.EFBIG, write_all, fd, 'y' * 8192)
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    assert snapshot(c.conn) == before
+    c.checked += 1
+
+
+# ENOTEMPTY: rmdir of a committed image
+
+@case(errno.ENOTEMPTY, 'rmdir-committed-image')
+def _(c):
+    c.expect(errno.ENOTEMPTY, os.rmdir, c.custom(WEB))
+    c.commit('fresh', BJ, 'DESCRIPTION=x\n')
+    c.expect(errno.ENOTEMPTY, os.rmdir, c.custom('fresh', BJ))
+
+
+@case(errno.ENOTEMPTY, 'rename-onto-committed-image')
+def _(c):
+    c.expect(errno.ENOTEMPTY, os.rename, c.custom(WEB), c.custom(AGENT))
+
+
+# EXDEV: rename across regions
+
+@case(errno.EXDEV, 'rename-across-regions')
+def _(c):
+    for region in (BJ, SG):
+        c.expect(errno.EXDEV, os.rename, c.custom(WEB), c.custom(WEB, region))
+    c.expect(errno.EXDEV, os.rename, c.custom(WEB), c.custom('other', BJ))
+    path = c.mkdir('pending-one')
+    c.expect(errno.EXDEV, os.rename, path, c.custom('pending-one', SH))
+
+
+@pytest.mark.parametrize('name', list(CASES))
+def test_errno(setup, name):
+    fn, opts = CASES[name]
+    mnt, conn = setup(**opts)
+    c = Ctx(mnt, conn)
+    fn(c)
+    assert c.checked, 'the case checked nothing'
+
+
+# --- pending images and commits --------------------------------------------
+
+def newest_tencentos(conn, region):
+    return rows(conn, "SELECT * FROM images WHERE region = ? AND kind = "
+                "'public' AND platform = 'TencentOS' AND arch = 'x86_64' "
+                "ORDER BY created DESC LIMIT 1", region)[0]
+
+
+def check_new_image(info, name, region, account=DEMO_ACCOUNT):
+    assert ID_RE.match(info['ID']), info
+    assert info['NAME'] == name
+    assert info['TYPE'] == 'custom'
+    assert info['REGION'] == region
+    assert info['OWNER'] == account
+    assert info['STATE'] == 'NORMAL'
+    assert CREATED_RE.match(info['CREATED']), info
+    assert info.get('SOURCE'), info
+    assert 'INSTANCE' not in info and 'IMPORT_URL' not in info
+
+
+def test_mkdir_makes_a_pending_image(setup):
+    mnt, conn = setup()
+    path = os.path.join(mnt, BJ, 'custom', 'pending')
+    os.mkdir(path)
+    assert listing(path) == []
+    assert 'pending' in listing(os.path.join(mnt, BJ, 'custom'))
+    assert pending(conn, BJ) == ['pending']
+    assert committed(conn, BJ) == {}
+    assert ops_count(conn, BJ) == 0             # mkdir is no operation
+    assert statvfs_slots(os.path.join(mnt, BJ, 'custom')) == \
+        (MAX_CUSTOM, MAX_CUSTOM - 1)
+    expect_errno(errno.EEXIST, os.mkdir, path)
+    os.rmdir(path)
+    assert pending(conn, BJ) == []
+    assert statvfs_slots(os.path.join(mnt, BJ, 'custom')) == \
+        (MAX_CUSTOM, MAX_CUSTOM)
+    assert ops_count(conn, BJ) == 0
+
+
+def test_empty_text_commits_the_defaults(setup):
+    mnt, conn = setup()
+    path = os.path.join(mnt, BJ, 'custom', 'defaults')
+    os.mkdir(path)
+    fd = os.open(os.path.join(path, 'info'), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.close(fd)
+    info = read_info(os.path.join(path, 'info'))
+    check_new_image(info, 'defaults', BJ)
+    base = newest_tencentos(conn, BJ)
+    assert info['OS_NAME'] == base['os_name']
+    assert info['ARCH'] == 'x86_64'
+    assert info['PLATFORM'] == 'TencentOS'
+    assert re.fullmatch(r'instance:ins-[0-9a-z]{8}', info['SOURCE'])
+    assert committed(conn, BJ) == {'defaults': info['ID']}
+    assert ops_count(conn, BJ) == 1
+    assert listing(path) == ['info']
+
+
+def test_text_with_description_and_os_keys(setup):
+    mnt, conn = setup()
+    text = ('DESCRIPTION=%s\nOS_NAME="Ubuntu Server 22.04 LTS 64-bit"\n'
+            'OS_TYPE=linux\nPLATFORM=Ubuntu\nARCH=arm64\n'
+            % quote('made by $USER `id`'))
+    info = commit(mnt, SH, 'with-os', text)
+    check_new_image(info, 'with-os', SH)
+    assert info['DESCRIPTION'] == 'made by $USER `id`'
+    assert info['OS_NAME'] == 'Ubuntu Server 22.04 LTS 64-bit'
+    assert info['PLATFORM'] == 'Ubuntu'
+    assert info['ARCH'] == 'arm64'
+    assert info['OS_TYPE'] == 'linux'
+    assert ops_count(conn, SH) == 1
+
+
+def test_instance_text(setup):
+    mnt, conn = setup()
+    info = commit(mnt, GZ, 'from-instance',
+                  'INSTANCE=ins-abcd1234\nDESCRIPTION="from an instance"\n')
+    check_new_image(info, 'from-instance', GZ)
+    assert info['SOURCE'] == 'instance:ins-abcd1234'
+    assert info['DESCRIPTION'] == 'from an instance'
+    assert ops_count(conn, GZ) == 1
+
+
+def test_copy_by_id_text(setup):
+    mnt, conn = setup()
+    src = read_info(os.path.join(mnt, GZ, 'custom', WEB, 'info'))
+    info = commit(mnt, HK, 'web-copy',
+                  'ID=%s\nDESCRIPTION="my own words"\n' % src['ID'])
+    check_new_image(info, 'web-copy', HK)
+    assert info['ID'] != src['ID']
+    assert info['SOURCE'] == 'copy:%s@%s' % (src['ID'], GZ)
+    for key in ('OS_NAME', 'OS_TYPE', 'PLATFORM', 'ARCH', 'BITS', 'SIZE_GB'):
+        assert info.get(key) == src.get(key), key
+    assert info['DESCRIPTION'] == 'my own words'
+    assert ops_count(conn, GZ) == 1             # charged to the source
+    assert ops_count(conn, HK) == 0
+
+
+def test_copy_is_charged_to_the_source_region(setup):
+    mnt, conn = setup(ops={BJ: MAX_OPS})
+    ident = image_id(conn, WEB)
+    info = commit(mnt, BJ, 'web-copy', 'ID=%s\n' % ident)
+    assert info['SOURCE'] == 'copy:%s@%s' % (ident, GZ)
+    assert ops_count(conn, BJ) == MAX_OPS
+    assert ops_count(conn, GZ) == 1
+
+
+def test_text_checked_at_the_write_that_ends_a_line(setup):
+    mnt, conn = setup()
+    path = os.path.join(mnt, GZ, 'custom', 'pieces')
+    os.mkdir(path)
+    fd = os.open(os.path.join(path, 'info'), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        write_all(fd, 'DESCRIP')                # no line yet: no check
+        write_all(fd, 'TION="in pieces"\nOS_TY')
+        write_all(fd, 'PE=linux\n')
+        assert committed(conn, GZ).get('pieces') is None   # not before close
+    finally:
+        os.close(fd)
+    info = read_info(os.path.join(path, 'info'))
+    assert info['DESCRIPTION'] == 'in pieces'
+    assert ops_count(conn, GZ) == 1
+
+
+def test_retry_after_a_refused_text(setup):
+    """A refused text leaves the image pending; writing info again works."""
+    mnt, conn = setup()
+    path = os.path.join(mnt, GZ, 'custom', 'retry')
+    os.mkdir(path)
+    info = os.path.join(path, 'info')
+    fd = os.open(info, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        expect_errno(errno.EINVAL, write_all, fd, 'COLOR=blue\n')
+    finally:
+        expect_errno(errno.EINVAL, os.close, fd)
+    assert listing(path) == []
+    expect_errno(errno.ENOENT, os.stat, info)   # no info while pending
+    write_file(info, 'DESCRIPTION="second try"\n')
+    assert read_info(info)['DESCRIPTION'] == 'second try'
+    assert ops_count(conn, GZ) == 1
+
+
+def test_flush_twice_commits_once(setup):
+    """close of a dup runs flush again: the commit must not repeat."""
+    mnt, conn = setup()
+    path = os.path.join(mnt, GZ, 'custom', 'dup')
+    os.mkdir(path)
+    fd = os.open(os.path.join(path, 'info'), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        write_all(fd, 'DESCRIPTION="once"\n')
+        fd2 = os.dup(fd)
+        os.close(fd2)                           # flush: commits
+        assert 'dup' in committed(conn, GZ)
+    finally:
+        os.close(fd)                            # flush again: same result
+    assert ops_count(conn, GZ) == 1
+    assert len([n for n in committed(conn, GZ) if n == 'dup']) == 1
+    assert read_info(os.path.join(path, 'info'))['DESCRIPTION'] == 'once'
+
+
+def test_dup_before_write_commits_once(setup):
+    """A shell's '>' dup2s the new fd and closes the original before the
+    command writes: that early close must not commit an empty text."""
+    mnt, conn = setup()
+    path = os.path.join(mnt, GZ, 'custom', 'redirected')
+    os.mkdir(path)
+    fd = os.open(os.path.join(path, 'info'),
+                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd2 = os.dup(fd)
+    os.close(fd)                                # like sh: dup2 + close
+    try:
+        write_all(fd2, 'DESCRIPTION="via a dup"\n')
+    finally:
+        os.close(fd2)
+    info = read_info(os.path.join(path, 'info'))
+    assert info['DESCRIPTION'] == 'via a dup'
+    assert ops_count(conn, GZ) == 1, \
+        'a commit with a description is one operation'
+
+
+def test_edit_committed_info(setup):
+    mnt, conn = setup()
+    info_path = os.path.join(mnt, GZ, 'custom', WEB, 'info')
+    before = read_info(info_path)
+    # the same text back: nothing to do, nothing charged
+    write_file(info_path, render(before))
+    assert ops_count(conn, GZ) == 0
+    assert read_info(info_path) == before
+    # only DESCRIPTION: the other keys are left alone
+    write_file(info_path, 'DESCRIPTION="just this"\n')
+    after = read_info(info_path)
+    assert after == dict(before, DESCRIPTION='just this')
+    assert ops_count(conn, GZ) == 1
+    # NAME and DESCRIPTION in one text: a rename and a description change
+    new = dict(after, NAME='web-renamed', DESCRIPTION='both')
+    write_file(info_path, render(new))
+    assert ops_count(conn, GZ) == 3
+    path = os.path.join(mnt, GZ, 'custom', 'web-renamed')
+    assert read_info(os.path.join(path, 'info')) == new
+    assert WEB not in listing(os.path.join(mnt, GZ, 'custom'))
+    assert committed(conn, GZ)['web-renamed'] == before['ID']
+
+
+def test_limits_at_their_boundary(setup):
+    """The 60th character, the 256th and the 5th operation are allowed."""
+    mnt, conn = setup(ops={GZ: MAX_OPS - 1})
+    os.mkdir(os.path.join(mnt, BJ, 'custom', 'x' * NAME_MAX_CHARS))
+    os.rename(os.path.join(mnt, GZ, 'custom', WEB),
+              os.path.join(mnt, GZ, 'custom', 'w' * NAME_MAX_CHARS))
+    assert ops_count(conn, GZ) == MAX_OPS
+    info = commit(mnt, BJ, 'described',
+                  'DESCRIPTION="%s"\n' % ('d' * DESC_MAX_CHARS))
+    assert info['DESCRIPTION'] == 'd' * DESC_MAX_CHARS
+
+
+# --- scratch files ---------------------------------------------------------
+
+def test_scratch_files_live_in_memory(setup, mount):
+    mnt, conn = setup()
+    img = os.path.join(mnt, GZ, 'custom', WEB)
+    before = snapshot(conn)
+    write_file(os.path.join(img, '.info.swp'), b'\0swap\0' * 100)
+    write_file(os.path.join(img, '4913'), b'')
+    assert listing(img) == ['.info.swp', '4913', 'info']
+    with open(os.path.join(img, '.info.swp'), 'rb') as f:
+        assert f.read() == b'\0swap\0' * 100
+    os.unlink(os.path.join(img, '4913'))
+    # renaming info to another name copies it, info stays
+    os.rename(os.path.join(img, 'info'), os.path.join(img, 'info~'))
+    with open(os.path.join(img, 'info~'), 'rb') as f:
+        saved = f.read()
+    assert parse_info(saved)['ID'] == read_info(os.path.join(img, 'info'))['ID']
+    assert snapshot(conn) == before             # never sent to the backend
+    # a pending directory with a scratch file in it is not empty
+    p = os.path.join(mnt, GZ, 'custom', 'pending')
+    os.mkdir(p)
+    write_file(os.path.join(p, 'notes.tmp'), 'x')
+    expect_errno(errno.ENOTEMPTY, os.rmdir, p)
+    os.unlink(os.path.join(p, 'notes.tmp'))
+    os.rmdir(p)
+    # and they vanish at unmount
+    assert mnt.unmount() == 0
+    again = mount(db=mnt.db)
+    assert listing(os.path.join(again, GZ, 'custom', WEB)) == ['info']
+
+
+def test_scratch_renamed_onto_info_commits(setup):
+    """GIO's protocol, done by hand: temp file, then rename onto info."""
+    mnt, conn = setup()
+    img = os.path.join(mnt, GZ, 'custom', WEB)
+    tmp = os.path.join(img, '.goutputstream-Q1W2E3')
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    write_all(fd, 'DESCRIPTION="saved by hand"\n')
+    os.close(fd)
+    assert ops_count(conn, GZ) == 0             # not yet: it is a scratch
+    os.rename(tmp, os.path.join(img, 'info'))
+    assert ops_count(conn, GZ) == 1
+    assert rows(conn, 'SELECT description FROM images WHERE name = ?',
+                WEB)[0][0] == 'saved by hand'
+    # right after the rename, info must be there, with the new text
+    got = try_read(os.path.join(img, 'info'))
+    assert not isinstance(got, OSError), \
+        'open(info) right after rename(.goutputstream-*, info): %s' % \
+        ename(got.errno)
+    assert parse_info(got)['DESCRIPTION'] == 'saved by hand'
+    assert listing(img) == ['info']
+
+
+def test_scratch_renamed_onto_info_refused(setup):
+    mnt, conn = setup()
+    img = os.path.join(mnt, GZ, 'custom', WEB)
+    tmp = os.path.join(img, 'sedAbC123')
+    write_file(tmp, 'ARCH=arm64\n')
+    before = snapshot(conn)
+    expect_errno(errno.EPERM, os.rename, tmp, os.path.join(img, 'info'))
+    assert snapshot(conn) == before
+    assert read_info(os.path.join(img, 'info'))['ARCH'] == 'x86_64'
+
+
+def test_rename_noreplace(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    os.mkdir(os.path.join(custom, 'pending'))
+    for target in (AGENT, 'pending'):
+        expect_errno(errno.EEXIST, renameat2, os.path.join(custom, WEB),
+                     os.path.join(custom, target), RENAME_NOREPLACE)
+    renameat2(os.path.join(custom, WEB), os.path.join(custom, 'free-name'),
+              RENAME_NOREPLACE)
+    assert committed(conn, GZ)['free-name']
+    assert listing(custom) == [AGENT, 'free-name', 'pending']
+
+
+def test_rename_onto_pending_replaces_it(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    os.mkdir(os.path.join(custom, 'pending'))
+    assert statvfs_slots(custom) == (MAX_CUSTOM, MAX_CUSTOM - 3)
+    ident = image_id(conn, WEB)
+    os.rename(os.path.join(custom, WEB), os.path.join(custom, 'pending'))
+    assert committed(conn, GZ)['pending'] == ident
+    assert pending(conn, GZ) == []
+    assert listing(custom) == [AGENT, 'pending']
+    assert statvfs_slots(custom) == (MAX_CUSTOM, MAX_CUSTOM - 2)
+    assert ops_count(conn, GZ) == 1
+
+
+def test_delete_leaves_a_pending_directory(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    img = os.path.join(custom, WEB)
+    ident = image_id(conn, WEB)
+    os.unlink(os.path.join(img, 'info'))
+    assert image_row(conn, ident) is None
+    assert ops_count(conn, GZ) == 1
+    assert listing(img) == []
+    assert WEB in listing(custom)
+    assert statvfs_slots(custom) == (MAX_CUSTOM, MAX_CUSTOM - 2)
+    os.rmdir(img)
+    assert statvfs_slots(custom) == (MAX_CUSTOM, MAX_CUSTOM - 1)
+    assert ops_count(conn, GZ) == 1
+    assert listing(custom) == [AGENT]
+
+
+# --- the real tools --------------------------------------------------------
+
+def test_cp_r_into_another_region(setup):
+    mnt, conn = setup()
+    src = read_info(os.path.join(mnt, GZ, 'custom', WEB, 'info'))
+    r = run(['cp', '-r', os.path.join(mnt, GZ, 'custom', WEB),
+             os.path.join(mnt, BJ, 'custom') + '/'])
+    assert r.returncode == 0, r.stderr
+    info = read_info(os.path.join(mnt, BJ, 'custom', WEB, 'info'))
+    check_new_image(info, WEB, BJ)
+    assert info['ID'] != src['ID']
+    assert info['SOURCE'] == 'copy:%s@%s' % (src['ID'], GZ)
+    for key in ('OS_NAME', 'OS_TYPE', 'PLATFORM', 'ARCH', 'SIZE_GB',
+                'DESCRIPTION'):
+        assert info.get(key) == src.get(key), key
+    assert committed(conn, BJ) == {WEB: info['ID']}
+    assert read_info(os.path.join(mnt, GZ, 'custom', WEB, 'info')) == src
+    assert ops_count(conn, GZ) == 1 and ops_count(conn, BJ) == 0
+
+
+def test_cp_r_with_a_new_name(setup):
+    mnt, conn = setup()
+    src = read_info(os.path.join(mnt, GZ, 'custom', AGENT, 'info'))
+    r = run(['cp', '-r', os.path.join(mnt, GZ, 'custom', AGENT),
+             os.path.join(mnt, SH, 'custom', 'agent-shanghai')])
+    assert r.returncode == 0, r.stderr
+    info = read_info(os.path.join(mnt, SH, 'custom', 'agent-shanghai',
+                                  'info'))
+    check_new_image(info, 'agent-shanghai', SH)
+    assert info['ID'] != src['ID']
+    assert info['SOURCE'] == 'copy:%s@%s' % (src['ID'], GZ)
+    assert info['OS_NAME'] == src['OS_NAME']
+    assert committed(conn, SH) == {'agent-shanghai': info['ID']}
+
+
+def test_cp_r_within_a_region(setup):
+    mnt, conn = setup()
+    src = read_info(os.path.join(mnt, GZ, 'custom', WEB, 'info'))
+    r = run(['cp', '-r', os.path.join(mnt, GZ, 'custom', WEB),
+             os.path.join(mnt, GZ, 'custom', 'web-twin')])
+    assert r.returncode == 0, r.stderr
+    info = read_info(os.path.join(mnt, GZ, 'custom', 'web-twin', 'info'))
+    assert info['SOURCE'] == 'copy:%s@%s' % (src['ID'], GZ)
+    assert info['ID'] != src['ID']
+
+
+def test_cp_r_from_a_non_copy_region_fails(setup):
+    mnt, conn = setup()
+    commit(mnt, SG, 'singapore-image')
+    r = run(['cp', '-r', os.path.join(mnt, SG, 'custom', 'singapore-image'),
+             os.path.join(mnt, SG, 'custom', 'singapore-copy')])
+    assert r.returncode != 0
+    assert list(committed(conn, SG)) == ['singapore-image']
+
+
+def test_cp_r_saved_folder_and_back(setup, tmp_path):
+    mnt, conn = setup(settings={'max_daily_ops': 100})
+    saved = tmp_path / 'saved'
+    saved.mkdir()
+    src = read_info(os.path.join(mnt, GZ, 'custom', WEB, 'info'))
+    r = run(['cp', '-r', os.path.join(mnt, GZ, 'custom', WEB),
+             os.fspath(saved) + '/'])
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(saved / WEB) == ['info']
+    # back into another region: a copy of the image the saved info names
+    r = run(['cp', '-r', os.fspath(saved / WEB),
+             os.path.join(mnt, HK, 'custom') + '/'])
+    assert r.returncode == 0, r.stderr
+    info = read_info(os.path.join(mnt, HK, 'custom', WEB, 'info'))
+    assert info['SOURCE'] == 'copy:%s@%s' % (src['ID'], GZ)
+    assert info['ID'] != src['ID']
+    assert info['DESCRIPTION'] == src['DESCRIPTION']
+    # a description edited on the local disk comes along
+    r = run(['sed', '-i', 's/^DESCRIPTION=.*/DESCRIPTION="edited offline"/',
+             os.fspath(saved / WEB / 'info')])
+    assert r.returncode == 0, r.stderr
+    r = run(['cp', '-r', os.fspath(saved / WEB),
+             os.path.join(mnt, SH, 'custom', 'web-edited')])
+    assert r.returncode == 0, r.stderr
+    info = read_info(os.path.join(mnt, SH, 'custom', 'web-edited', 'info'))
+    assert info['DESCRIPTION'] == 'edited offline'
+    assert info['SOURCE'] == 'copy:%s@%s' % (src['ID'], GZ)
+    # once the image is gone, its saved folder copies nothing
+    r = run(['rm', '-r', os.path.join(mnt, GZ, 'custom', WEB)])
+    assert r.returncode == 0, r.stderr
+    r = run(['cp', '-r', os.fspath(saved / WEB),
+             os.path.join(mnt, BJ, 'custom') + '/'])
+    assert r.returncode != 0
+    assert committed(conn, BJ) == {}
+
+
+@pytest.mark.parametrize('xattr', [False, True], ids=['plain', 'xattr'])
+def test_cp_a(setup, xattr):
+    mnt, conn = setup(xattr=xattr)
+    src = read_info(os.path.join(mnt, GZ, 'custom', WEB, 'info'))
+    r = run(['cp', '-a', os.path.join(mnt, GZ, 'custom', WEB),
+             os.path.join(mnt, BJ, 'custom') + '/'])
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == b'', r.stderr            # every attribute "copied"
+    info = read_info(os.path.join(mnt, BJ, 'custom', WEB, 'info'))
+    assert info['SOURCE'] == 'copy:%s@%s' % (src['ID'], GZ)
+    assert info['ID'] != src['ID']
+    assert ops_count(conn, GZ) == 1
+
+
+def test_cp_a_of_custom_items_to_local_and_back(setup, tmp_path):
+    mnt, conn = setup(xattr=True)
+    r = run(['cp', '-a', os.path.join(mnt, GZ, 'custom', AGENT),
+             os.fspath(tmp_path / 'kept')])
+    assert r.returncode == 0, r.stderr
+    r = run(['cp', '-a', os.fspath(tmp_path / 'kept'),
+             os.path.join(mnt, HK, 'custom', 'agent-hk')])
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == b'', r.stderr
+    info = read_info(os.path.join(mnt, HK, 'custom', 'agent-hk', 'info'))
+    assert info['SOURCE'] == 'copy:%s@%s' % (image_id(conn, AGENT), GZ)
+
+
+def test_mv_across_regions(setup):
+    mnt, conn = setup()
+    src = read_info(os.path.join(mnt, GZ, 'custom', WEB, 'info'))
+    r = run(['mv', os.path.join(mnt, GZ, 'custom', WEB),
+             os.path.join(mnt, BJ, 'custom') + '/'])
+    assert r.returncode == 0, r.stderr
+    info = read_info(os.path.join(mnt, BJ, 'custom', WEB, 'info'))
+    check_new_image(info, WEB, BJ)
+    assert info['ID'] != src['ID']
+    assert info['SOURCE'] == 'copy:%s@%s' % (src['ID'], GZ)
+    assert info['OS_NAME'] == src['OS_NAME']
+    assert WEB not in listing(os.path.join(mnt, GZ, 'custom'))
+    assert WEB not in committed(conn, GZ) and WEB not in pending(conn, GZ)
+    assert image_row(conn, src['ID']) is None
+    assert committed(conn, BJ) == {WEB: info['ID']}
+    assert ops_count(conn, GZ) == 2             # the copy and the delete
+    assert ops_count(conn, BJ) == 0
+
+
+def test_mv_into_a_non_copy_region_keeps_the_image(setup):
+    mnt, conn = setup()
+    ident = image_id(conn, WEB)
+    r = run(['mv', os.path.join(mnt, GZ, 'custom', WEB),
+             os.path.join(mnt, SG, 'custom') + '/'])
+    assert r.returncode != 0
+    assert committed(conn, GZ)[WEB] == ident
+    assert read_info(os.path.join(mnt, GZ, 'custom', WEB, 'info'))['ID'] == \
+        ident
+    assert committed(conn, SG) == {}
+
+
+def test_mv_within_a_region(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    ident = image_id(conn, WEB)
+    r = run(['mv', os.path.join(custom, WEB), os.path.join(custom, 'web-v2')])
+    assert r.returncode == 0, r.stderr
+    assert listing(custom) == [AGENT, 'web-v2']
+    info = read_info(os.path.join(custom, 'web-v2', 'info'))
+    assert info['ID'] == ident and info['NAME'] == 'web-v2'
+    assert committed(conn, GZ)['web-v2'] == ident
+    assert ops_count(conn, GZ) == 1
+    # onto a committed image: refused
+    r = run(['mv', '-T', os.path.join(custom, 'web-v2'),
+             os.path.join(custom, AGENT)])
+    assert r.returncode != 0
+    assert listing(custom) == [AGENT, 'web-v2']
+    # onto an empty pending directory: replaces it
+    os.mkdir(os.path.join(custom, 'slot'))
+    r = run(['mv', '-T', os.path.join(custom, 'web-v2'),
+             os.path.join(custom, 'slot')])
+    assert r.returncode == 0, r.stderr
+    assert listing(custom) == [AGENT, 'slot']
+    assert committed(conn, GZ)['slot'] == ident and pending(conn, GZ) == []
+
+
+def test_mv_n(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    os.mkdir(os.path.join(custom, 'pending'))
+    before = snapshot(conn)
+    for target in (AGENT, 'pending'):
+        r = run(['mv', '-n', '-T', os.path.join(custom, WEB),
+                 os.path.join(custom, target)])
+        assert snapshot(conn) == before, target
+        assert listing(custom) == [AGENT, 'pending', WEB]
+        assert listing(os.path.join(custom, 'pending')) == []
+
+
+def test_rm_r(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    ident = image_id(conn, WEB)
+    os.mkdir(os.path.join(custom, 'pending'))
+    r = run(['rm', '-r', os.path.join(custom, WEB),
+             os.path.join(custom, 'pending')])
+    assert r.returncode == 0, r.stderr
+    assert listing(custom) == [AGENT]
+    assert image_row(conn, ident) is None
+    assert pending(conn, GZ) == []
+    assert ops_count(conn, GZ) == 1             # the delete; rmdir is free
+    assert statvfs_slots(custom) == (MAX_CUSTOM, MAX_CUSTOM - 1)
+
+
+def test_rm_r_refused_for_a_shared_image(setup):
+    mnt, conn = setup(account=PEER_ACCOUNT)
+    custom = os.path.join(mnt, GZ, 'custom')
+    r = run(['rm', '-r', os.path.join(custom, SHARED)])
+    assert r.returncode != 0
+    assert SHARED in committed(conn, GZ, PEER_ACCOUNT)
+    assert read_info(os.path.join(custom, SHARED, 'info'))['NAME'] == SHARED
+
+
+def test_sed_i(setup):
+    mnt, conn = setup()
+    img = os.path.join(mnt, GZ, 'custom', WEB)
+    before = read_info(os.path.join(img, 'info'))
+    r = run(['sed', '-i', 's/^DESCRIPTION=.*/DESCRIPTION="new text"/',
+             os.path.join(img, 'info')])
+    got = try_read(os.path.join(img, 'info'))   # what `cat` would see now
+    assert r.returncode == 0, r.stderr
+    assert rows(conn, 'SELECT description FROM images WHERE id = ?',
+                before['ID'])[0][0] == 'new text'
+    assert ops_count(conn, GZ) == 1
+    assert not isinstance(got, OSError), \
+        'open(info) right after sed -i: %s' % ename(got.errno)
+    assert parse_info(got) == dict(before, DESCRIPTION='new text')
+    assert listing(img) == ['info']             # no sedXXXXXX left behind
+
+
+def test_vim_renames_by_name(setup, tmp_path):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    ident = image_id(conn, AGENT)
+    r = run(['vim', '-es', '-u', 'NONE', '-i', 'NONE',
+             '-c', '%s/^NAME=.*/NAME=renamed/', '-c', 'wq', 'info'],
+            cwd=os.path.join(custom, AGENT), env=tool_env(tmp_path))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert committed(conn, GZ).get('renamed') == ident
+    assert listing(custom) == ['renamed', WEB]  # the directory follows
+    info = read_info(os.path.join(custom, 'renamed', 'info'))
+    assert info['ID'] == ident and info['NAME'] == 'renamed'
+    assert listing(os.path.join(custom, 'renamed')) == ['info']
+    assert ops_count(conn, GZ) == 1
+
+
+def test_vim_with_backup_and_4913_probe(setup, tmp_path):
+    """vim's default write: the 4913 probe, info renamed to info~, a new
+    info written, info~ removed ('backupskip=' since tmp is under /tmp)."""
+    mnt, conn = setup()
+    img = os.path.join(mnt, GZ, 'custom', WEB)
+    before = read_info(os.path.join(img, 'info'))
+    r = run(['vim', '-es', '-u', 'NONE', '-i', 'NONE', '-c',
+             'set nocompatible writebackup backupcopy=auto backupskip=',
+             '-c', '%s/^DESCRIPTION=.*/DESCRIPTION="edited in vim"/',
+             '-c', 'wq', 'info'], cwd=img, env=tool_env(tmp_path))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    got = try_read(os.path.join(img, 'info'))
+    assert rows(conn, 'SELECT description FROM images WHERE id = ?',
+                before['ID'])[0][0] == 'edited in vim'
+    assert ops_count(conn, GZ) == 1
+    assert not isinstance(got, OSError), \
+        'open(info) right after vim: %s' % ename(got.errno)
+    assert parse_info(got) == dict(before, DESCRIPTION='edited in vim')
+    assert listing(img) == ['info']             # no .info.swp, 4913, info~
+
+
+def test_gio_save(setup, tmp_path):
+    mnt, conn = setup()
+    img = os.path.join(mnt, GZ, 'custom', WEB)
+    before = read_info(os.path.join(img, 'info'))
+    r = run(['gio', 'save', os.path.join(img, 'info')],
+            input=b'DESCRIPTION="saved by gio"\n', env=tool_env(tmp_path))
+    got = try_read(os.path.join(img, 'info'))
+    assert r.returncode == 0, r.stderr
+    assert rows(conn, 'SELECT description FROM images WHERE id = ?',
+                before['ID'])[0][0] == 'saved by gio'
+    assert ops_count(conn, GZ) == 1
+    assert not isinstance(got, OSError), \
+        'open(info) right after gio save: %s' % ename(got.errno)
+    assert parse_info(got) == dict(before, DESCRIPTION='saved by gio')
+    assert listing(img) == ['info']             # no .goutputstream-* left
+
+
+def test_touch(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    os.mkdir(os.path.join(custom, 'touched'))
+    r = run(['touch', os.path.join(custom, 'touched', 'info')])
+    assert r.returncode == 0, r.stderr
+    info = read_info(os.path.join(custom, 'touched', 'info'))
+    check_new_image(info, 'touched', GZ)
+    assert info['OS_NAME'] == newest_tencentos(conn, GZ)['os_name']
+    assert ops_count(conn, GZ) == 1
+    # touch of a committed info changes nothing and costs nothing
+    before = snapshot(conn)
+    r = run(['touch', os.path.join(custom, WEB, 'info'),
+             os.path.join(custom, 'touched', 'info')])
+    assert r.returncode == 0, r.stderr
+    assert snapshot(conn) == before
+
+
+def test_sh_echo_redirect(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    before = read_info(os.path.join(custom, WEB, 'info'))
+    r = run(['sh', '-c', 'echo \'DESCRIPTION="x"\' > info'],
+            cwd=os.path.join(custom, WEB))
+    assert r.returncode == 0, r.stderr
+    assert read_info(os.path.join(custom, WEB, 'info')) == \
+        dict(before, DESCRIPTION='x')
+    assert ops_count(conn, GZ) == 1
+
+
+def test_sh_echo_redirect_into_pending(setup):
+    mnt, conn = setup()
+    custom = os.path.join(mnt, BJ, 'custom')
+    os.mkdir(os.path.join(custom, 'echoed'))
+    r = run(['sh', '-c', 'echo \'DESCRIPTION="made by echo"\' > info'],
+            cwd=os.path.join(custom, 'echoed'))
+    assert r.returncode == 0, r.stderr
+    info = read_info(os.path.join(custom, 'echoed', 'info'))
+    check_new_image(info, 'echoed', BJ)
+    assert info['DESCRIPTION'] == 'made by echo'
+    assert ops_count(conn, BJ) == 1, \
+        'one commit, not a commit of the defaults plus a description change'
+
+
+def test_sh_echo_redirect_bad_text_fails(setup):
+    """'>' ignores close(2): the error must come at write(2)."""
+    mnt, conn = setup()
+    custom = os.path.join(mnt, GZ, 'custom')
+    before = snapshot(conn)
+    for text in ('COLOR=blue', 'ARCH=arm64'):
+        r = run(['sh', '-c', 'echo %s > info' % text],
+                cwd=os.path.join(custom, WEB))
+        assert r.returncode != 0, text
+    assert snapshot(conn) == before
+
+
+def test_sh_echo_redirect_bad_text_into_pending(setup):
+    """A refused text through '>' leaves the image pending: nothing made."""
+    mnt, conn = setup()
+    path = os.path.join(mnt, BJ, 'custom', 'not-yet')
+    os.mkdir(path)
+    before = snapshot(conn)
+    r = run(['sh', '-c', 'echo COLOR=blue > info'], cwd=path)
+    assert r.returncode != 0
+    assert snapshot(conn) == before, 'a refused text made an image'
+    assert listing(path) == []
+
+
+# --- two daemons, one catalog ----------------------------------------------
+
+def test_other_mount_sees_changes_within_1s(mount, seeded_db, catalog):
+    db = seeded_db()
+    prepare(catalog(db), settings={'max_daily_ops': 100})
+    a = mount(db=db)
+    b = mount(db=db)
+    a_custom = os.path.join(a, GZ, 'custom')
+    b_custom = os.path.join(b, GZ, 'custom')
+    # b has everything in its cache first
+    assert listing(b_custom) == [AGENT, WEB]
+    b_web = read_info(os.path.join(b_custom, WEB, 'info'))
+
+    def sees(pred, what):
+        assert wait_for(pred, VISIBLE_WITHIN), \
+            'the other mount did not show %s within %.1f s' % (
+                what, VISIBLE_WITHIN)
+
+    os.mkdir(os.path.join(a_custom, 'new'))
+    sees(lambda: 'new' in os.listdir(b_custom), 'a mkdir')
+    write_file(os.path.join(a_custom, 'new', 'info'), 'DESCRIPTION=n\n')
+    sees(lambda: os.path.exists(os.path.join(b_custom, 'new', 'info')),
+         'a commit')
+    os.rename(os.path.join(a_custom, WEB), os.path.join(a_custom, 'web-b'))
+    sees(lambda: 'web-b' in os.listdir(b_custom) and
+         WEB not in os.listdir(b_custom), 'a rename')
+    write_file(os.path.join(a_custom, 'web-b', 'info'),
+               'DESCRIPTION="changed elsewhere"\n')
+
+    def b_description():
+        got = try_read(os.path.join(b_custom, 'web-b', 'info'))
+        return not isinstance(got, OSError) and \
+            parse_info(got).get('DESCRIPTION') == 'changed elsewhere'
+    sees(b_description, 'a description change')
+    assert parse_info(try_read(os.path.join(b_custom, 'web-b', 'info')))[
+        'ID'] == b_web['ID']
+    os.unlink(os.path.join(a_custom, AGENT, 'info'))
+    sees(lambda: not os.path.exists(os.path.join(b_custom, AGENT, 'info')),
+         'a delete')
+    os.rmdir(os.path.join(a_custom, AGENT))
+    sees(lambda: AGENT not in os.listdir(b_custom), 'an rmdir')
+    sees(lambda: statvfs_slots(b_custom) == (MAX_CUSTOM, MAX_CUSTOM - 2),
+         'the slots (df -i)')
+    # and the other way round
+    os.mkdir(os.path.join(b_custom, 'from-b'))
+    sees(lambda: 'from-b' in os.listdir(a_custom), 'a mkdir from b')
+
+
+RACERS = 12                     # threads per mount
+
+
+def test_two_daemons_race(mount, seeded_db, catalog):
+    """Both daemons mkdir and commit at once in one region: exactly the
+    slot limit of mkdirs and exactly the daily limit of commits succeed."""
+    db = seeded_db()
+    conn = catalog(db)
+    a = mount(db=db)
+    b = mount(db=db)
+    barrier = threading.Barrier(2 * RACERS)
+    results = {}
+
+    def racer(mnt, name):
+        path = os.path.join(mnt, BJ, 'custom', name)
+        barrier.wait()
+        try:
+            os.mkdir(path)
+        except OSError as e:
+            return 'mkdir', e.errno
+        fd = None
+        try:
+            fd = os.open(os.path.join(path, 'info'),
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            write_all(fd, 'DESCRIPTION="raced"\n')
+        except OSError as e:
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            return 'write', e.errno
+        try:
+            os.close(fd)
+        except OSError as e:
+            return 'close', e.errno
+        return 'ok', 0
+
+    def run_racer(mnt, name):
+        results[name] = racer(mnt, name)
+
+    threads = [threading.Thread(target=run_racer, args=(m, 'race-%s-%02d' % (
+        tag, i))) for m, tag in ((a, 'a'), (b, 'b')) for i in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not [t for t in threads if t.is_alive()], 'a racer hangs'
+    done = time.monotonic()
+
+    made = sorted(n for n, (step, _) in results.items() if step != 'mkdir')
+    refused = [(n, ename(e)) for n, (step, e) in results.items()
+               if step == 'mkdir']
+    ok = sorted(n for n, (step, _) in results.items() if step == 'ok')
+    late = [(n, step, ename(e)) for n, (step, e) in results.items()
+            if step in ('write', 'close')]
+    assert len(made) == MAX_CUSTOM, results
+    assert all(e == 'EDQUOT' for _, e in refused), refused
+    assert len(ok) == MAX_OPS, results
+    assert all(e == 'EAGAIN' for _, _, e in late), late
+    # the catalog holds exactly what succeeded: nothing lost, nothing twice
+    assert sorted(committed(conn, BJ)) == ok
+    assert pending(conn, BJ) == sorted(set(made) - set(ok))
+    assert len(set(committed(conn, BJ).values())) == MAX_OPS
+    assert ops_count(conn, BJ) == MAX_OPS
+    # both mounts show it all within a second of the end of the burst
+    for m in (a, b):
+        custom = os.path.join(m, BJ, 'custom')
+        assert wait_for(lambda: listing(custom) == made,
+                        max(0.0, done + VISIBLE_WITHIN - time.monotonic())), \
+            '%s shows %s, catalog %s' % (m, listing(custom), made)
+        assert statvfs_slots(custom) == (MAX_CUSTOM, 0)
+        for name in made:
+            got = listing(os.path.join(custom, name))
+            if name in ok:
+                assert got == ['info'], (m, name)
+                assert read_info(os.path.join(custom, name, 'info'))['ID'] == \
+                    committed(conn, BJ)[name]
+            else:
+                assert got == [], (m, name)
+
+
+# --- SIGKILL in the middle of a burst --------------------------------------
+
+def test_sigkill_mid_burst(mount, seeded_db, catalog):
+    db = seeded_db()
+    conn = catalog(db)
+    prepare(conn, settings={'max_daily_ops': 10000,
+                            'max_custom_images': 10000})
+    web = image_id(conn, WEB)
+    victim = mount(db=db)
+    other = mount(db=db)
+    stop = threading.Event()
+    lock = threading.Lock()
+    succeeded = []                              # (region, name)
+    errors = []
+
+    def worker(mnt, tag):
+        n = 0
+        while not stop.is_set():
+            n += 1
+            copy = n % 2 == 0
+            region = BJ if copy else GZ
+            name = 'k-%s-%04d' % (tag, n)
+            path = os.path.join(mnt, region, 'custom', name)
+            text = 'ID=%s\n' % web if copy else 'DESCRIPTION="burst"\n'
+            try:
+                os.mkdir(path)
+                write_file(os.path.join(path, 'info'), text)
+            except OSError as e:
+                if e.errno in (errno.ENOTCONN, errno.ECONNABORTED):
+                    return
+                with lock:
+                    errors.append((name, ename(e.errno)))
+                continue
+            with lock:
+                succeeded.append((region, name))
+
+    threads = [threading.Thread(target=worker, args=(m, '%s%d' % (t, i)))
+               for m, t in ((victim, 'v'), (other, 'o')) for i in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        assert wait_for(lambda: len(succeeded) >= 40, 20), \
+            'the burst did not get going: %d done, errors %s' % (
+                len(succeeded), errors[:5])
+        os.kill(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait(5)
+        victim.killed = True
+        time.sleep(0.3)                         # the other daemon goes on
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not [t for t in threads if t.is_alive()], 'a worker hangs'
+    assert not errors, errors[:10]
+    fusermount(victim, '-u', '-z')
+    victim.reap()
+    again = mount(db=db)
+
+    assert rows(conn, 'PRAGMA integrity_check')[0][0] == 'ok'
+    # every image fully there or not there
+    for r in rows(conn, "SELECT * FROM images WHERE kind = 'custom'"):
+        if r['id'] is None:
+            continue                            # pending: a directory only
+        assert ID_RE.match(r['id']) and r['state'] == 'NORMAL', dict(r)
+        for col in ('os_name', 'os_type', 'arch', 'source', 'created'):
+            assert r[col], (col, dict(r))
+    gz, bj = committed(conn, GZ), committed(conn, BJ)
+    for region, name in succeeded:
+        assert name in (gz if region == GZ else bj), (region, name)
+    # counters agree with the images: GZ pays its commits and the copies
+    burst_gz = [n for n in gz if n.startswith('k-')]
+    copies = [r for r in rows(conn, "SELECT source FROM images WHERE "
+                              "kind = 'custom' AND region = ? AND id IS NOT "
+                              "NULL", BJ)]
+    assert all(r['source'] == 'copy:%s@%s' % (web, GZ) for r in copies)
+    assert ops_count(conn, GZ) == len(burst_gz) + len(copies)
+    assert ops_count(conn, BJ) == 0
+    # the new mount and the survivor show the same, and all of it works
+    for region in (GZ, BJ):
+        names = sorted(committed(conn, region)) + pending(conn, region)
+        for m in (again, other):
+            custom = os.path.join(m, region, 'custom')
+            assert wait_for(lambda: listing(custom) == sorted(names),
+                            VISIBLE_WITHIN), (m, region)
+        for name in committed(conn, region):
+            info = read_info(os.path.join(again, region, 'custom', name,
+                                          'info'))
+            assert info['ID'] == committed(conn, region)[name]
+        for name in pending(conn, region):
+            os.rmdir(os.path.join(again, region, 'custom', name))
+        assert pending(conn, region) == []
+
+
+# --- the day rolls over at midnight in UTC+08:00 ---------------------------
+
+def test_day_rolls_over(mount, seeded_db, catalog, tmp_path):
+    if not os.path.exists(FAKETIME_LIB):
+        pytest.skip('libfaketime not installed (apt-get install faketime)')
+    db = seeded_db()
+    conn = catalog(db)
+    before_midnight = '2026-11-28'              # 15:59 UTC is 23:59 UTC+8
+    conn.execute('INSERT INTO ops (account, region, day, count) VALUES '
+                 '(?, ?, ?, ?)', (DEMO_ACCOUNT, GZ, before_midnight, MAX_OPS))
+    conn.commit()
+    clock = tmp_path / 'faketime'
+    clock.write_text('@2026-11-28 15:59:00\n')
+    env = {'LD_PRELOAD': FAKETIME_LIB,
+           'FAKETIME_TIMESTAMP_FILE': os.fspath(clock),
+           'FAKETIME_NO_CACHE': '1',
+           'FAKETIME_DONT_FAKE_MONOTONIC': '1',
+           # the sanitizer build wants its runtime first; libfaketime is not
+           'ASAN_OPTIONS': ':'.join(filter(None, [
+               os.environ.get('ASAN_OPTIONS'), 'verify_asan_link_order=0']))}
+    mnt = mount(db=db, extra_opts=['xattr'], env=env)
+    custom = os.path.join(mnt, GZ, 'custom')
+    info = os.path.join(custom, WEB, 'info')
+    assert os.getxattr(custom, 'user.imagefs.ops_today') == \
+        b'%d/%d' % (MAX_OPS, MAX_OPS)
+    expect_errno(errno.EAGAIN, os.open, info, os.O_WRONLY)
+    expect_errno(errno.EAGAIN, os.rename, os.path.join(custom, AGENT),
+                 os.path.join(custom, 'agent-2'))
+    # 16:00 UTC: midnight in UTC+08:00, a new day (the UTC day is the same)
+    clock.write_text('@2026-11-28 16:00:30\n')
+    assert wait_for(lambda: os.getxattr(custom, 'user.imagefs.ops_today') ==
+                    b'0/%d' % MAX_OPS, 2), \
+        os.getxattr(custom, 'user.imagefs.ops_today')
+    write_file(info, 'DESCRIPTION="a new day"\n')
+    os.rename(os.path.join(custom, AGENT), os.path.join(custom, 'agent-2'))
+    assert read_info(os.path.join(custom, 'agent-2', 'info'))['NAME'] == \
+        'agent-2'
+    assert ops_count(conn, GZ, day='2026-11-29') == 2
+    assert ops_count(conn, GZ, day=before_midnight) == MAX_OPS
+    assert os.getxattr(custom, 'user.imagefs.ops_today') == \
+        b'2/%d' % MAX_OPS
+
+
+# --- user.imagefs.error, df -i, images and ops_today xattrs ----------------
+
+def test_xattrs_and_df_follow_changes(setup):
+    mnt, conn = setup(xattr=True)
+    region = os.path.join(mnt, GZ)
+    custom = os.path.join(region, 'custom')
+
+    def usage(images, ops):
+        want = (b'%d/%d' % (images, MAX_CUSTOM), b'%d/%d' % (ops, MAX_OPS))
+        for path in (region, custom):
+            got = (os.getxattr(path, 'user.imagefs.images'),
+                   os.getxattr(path, 'user.imagefs.ops_today'))
+            assert got == want, (path, got, want)
+        assert statvfs_slots(custom) == (MAX_CUSTOM, MAX_CUSTOM - images)
+        r = run(['df', '--output=itotal,iavail', custom])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.decode().split()[-2:] == [str(MAX_CUSTOM),
+                                                  str(MAX_CUSTOM - images)]
+
+    usage(2, 0)
+    bad = os.path.join(custom, 'bad')
+    os.mkdir(bad)
+    usage(3, 0)
+    try:
+        err = os.getxattr(bad, 'user.imagefs.error')
+    except OSError as e:
+        assert e.errno == errno.ENODATA, ename(e.errno)
+        err = b''
+    assert err == b'', 'an error before anything failed: %r' % err
+    # a refused text: the error is kept on the directory, nothing charged
+    fd = os.open(os.path.join(bad, 'info'), os.O_WRONLY | os.O_CREAT, 0o644)
+    expect_errno(errno.EINVAL, write_all, fd, 'COLOR=blue\n')
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    assert os.getxattr(bad, 'user.imagefs.error') != b''
+    usage(3, 0)
+    os.rmdir(bad)
+    usage(2, 0)
+    new = os.path.join(custom, 'new')
+    os.mkdir(new)
+    usage(3, 0)
+    write_file(os.path.join(new, 'info'), 'DESCRIPTION="fine now"\n')
+    usage(3, 1)
+    # a refused copy into a region that cannot copy
+    sg = os.path.join(mnt, SG, 'custom', 'copy')
+    os.mkdir(sg)
+    fd = os.open(os.path.join(sg, 'info'), os.O_WRONLY | os.O_CREAT, 0o644)
+    expect_errno(errno.EOPNOTSUPP, write_all, fd,
+                 'ID=%s\n' % image_id(conn, WEB))
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    sg_err = os.getxattr(sg, 'user.imagefs.error')
+    assert sg_err != b''
+    assert os.getxattr(os.path.join(mnt, SG, 'custom'),
+                       'user.imagefs.images') == b'1/%d' % MAX_CUSTOM
+    usage(3, 1)
+    os.rename(os.path.join(custom, WEB), os.path.join(custom, 'web-x'))
+    usage(3, 2)
+    os.unlink(os.path.join(custom, 'web-x', 'info'))
+    usage(3, 3)                                 # the directory holds on
+    os.rmdir(os.path.join(custom, 'web-x'))
+    usage(2, 3)
+    # a copy from GZ costs GZ an operation and BJ a slot
+    commit(mnt, BJ, 'copied', 'ID=%s\n' % image_id(conn, AGENT))
+    usage(2, 4)
+    bj = os.path.join(mnt, BJ, 'custom')
+    assert os.getxattr(bj, 'user.imagefs.images') == b'1/%d' % MAX_CUSTOM
+    assert os.getxattr(bj, 'user.imagefs.ops_today') == b'0/%d' % MAX_OPS
+    # the last operation of the day, then the daily limit at open
+    os.rename(os.path.join(custom, 'new'), os.path.join(custom, 'new-2'))
+    usage(2, 5)
+    agent = os.path.join(custom, AGENT)
+    expect_errno(errno.EAGAIN, os.open, os.path.join(agent, 'info'),
+                 os.O_WRONLY)
+    assert os.getxattr(agent, 'user.imagefs.error') != b''
+    usage(2, 5)

@@ -99,9 +99,11 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
-	[Q_OWN] = "SELECT region, name, state, kind = 'custom' AND owner = ?1, "
-		  "(SELECT count(*) FROM shares WHERE image = ?2) "
-		  "FROM images WHERE row = ?2",
+	[Q_OWN] = "SELECT i.region, i.name, i.state, i.kind = 'custom' AND "
+		  "i.owner = ?1, (SELECT count(*) FROM shares WHERE image = ?2), "
+		  "(SELECT count(*) FROM images c WHERE c.source = 'copy:' || "
+		  "i.id || '@' || i.region AND c.state NOT IN ('NORMAL', "
+		  "'IMPORTFAILED', 'PENDING')) FROM images i WHERE i.row = ?2",
 	[Q_NAME_TAKEN] = "SELECT 1 FROM images WHERE region = ?2 AND "
 			 "kind = 'custom' AND owner = ?1 AND name = ?3 AND "
 			 "row <> ?4",

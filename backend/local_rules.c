@@ -25,6 +25,7 @@ struct owned {
 	int mine;
 	int pending;
 	int shares;
+	int copies;		/* copies from it still running */
 };
 
 static struct local *to_local(struct backend *b)
@@ -95,6 +96,7 @@ static int owned(struct local *l, int64_t row, struct owned *o)
 		local_copy_text(o->state, sizeof(o->state), st, 2);
 		o->mine = sqlite3_column_int(st, 3);
 		o->shares = sqlite3_column_int(st, 4);
+		o->copies = sqlite3_column_int(st, 5);
 		o->pending = !strcmp(o->state, "PENDING");
 		rc = o->mine ? 0 : -EPERM;
 	} else {
@@ -513,7 +515,7 @@ int local_remove(struct backend *b, int64_t row)
 	rc = owned(l, row, &o);
 	if (rc || o.pending)
 		goto out_delete;
-	if (o.shares)
+	if (o.shares || o.copies)
 		rc = -EBUSY;
 	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
 		rc = -EBUSY;

@@ -345,7 +345,7 @@ int info_parse(const char *text, size_t len, struct info_text *out)
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (memchr(text, 0, len))
+	if (len && memchr(text, 0, len))
 		return -EINVAL;
 	/* no value is longer than the text */
 	t = malloc(len + 1);

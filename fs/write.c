@@ -43,6 +43,9 @@ struct open_file {
 	int writable;
 	int pending;		/* info of a pending image: commit makes it */
 	int dirty;
+	int written;		/* a write(2) came */
+	int error;		/* a refused write: nothing is committed */
+	int at_release;		/* commit the empty text at release */
 	int flushed;
 	int result;		/* of the commit, for every later flush */
 	char *buf;
@@ -895,6 +898,13 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 	rc = fs->b->ops->get(fs->b, n.id, &img);
 	if (rc)
 		return rc;
+	if (img.pending && writable && img.kind == KIND_CUSTOM) {
+		/* a new text for a pending image, as at create */
+		rc = of_new(img.row, 0, 1, out);
+		if (!rc)
+			(*out)->pending = (*out)->dirty = 1;
+		return rc;
+	}
 	if (img.pending)
 		return -ENOENT;
 	if (writable) {
@@ -982,8 +992,13 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 		return -EBADF;
 	if (of->scratch)
 		return scratch_write(fs, of, buf, size, off);
-	if (end > INFO_MAX_BYTES)
+	if (of->error)
+		return of->error;
+	of->written = 1;
+	if (end > INFO_MAX_BYTES) {
+		of->error = -EFBIG;
 		return failed(fs, of->row, "write", -EFBIG);
+	}
 	rc = of_reserve(of, end);
 	if (rc)
 		return rc;
@@ -997,18 +1012,37 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	/* a complete text is checked now: ">" ignores what close says */
 	if (of->len && of->buf[of->len - 1] == '\n') {
 		rc = info_commit(fs, of->row, of->buf, of->len, 1);
-		if (rc)
+		if (rc) {
+			of->error = rc;
 			return failed(fs, of->row, "write", rc);
+		}
 	}
 	return 0;
 }
 
 int fs_flush(struct fs *fs, struct open_file *of)
 {
-	if (!of->writable || of->scratch || !of->dirty)
+	if (!of->writable || of->scratch)
+		return 0;
+	if (of->error)
+		return of->error;
+	if (!of->dirty)
 		return 0;
 	if (of->flushed)
 		return of->result;
+	if (of->pending && !of->written) {
+		/*
+		 * Nothing written yet: touch, or a shell's '>' closing the
+		 * fd it dup2'ed before the command writes. Say now whether
+		 * the defaults would commit; do it at release if no text
+		 * comes.
+		 */
+		int rc = info_commit(fs, of->row, "", 0, 1);
+
+		of->at_release = !rc;
+		return failed(fs, of->row, "commit", rc);
+	}
+	of->at_release = 0;
 	of->flushed = 1;
 	of->result = info_commit(fs, of->row, of->buf, of->len, 0);
 	if (of->result)
@@ -1020,7 +1054,18 @@ int fs_flush(struct fs *fs, struct open_file *of)
 
 void fs_release(struct fs *fs, struct open_file *of)
 {
-	(void)fs;
+	int rc;
+
+	if (of->at_release && !of->written && !of->error) {
+		rc = info_commit(fs, of->row, "", 0, 0);
+		if (!rc)
+			of->pending = 0;
+		failed(fs, of->row, "commit", rc);
+	}
+	if (of->pending && !of->scratch && fs->inval_entry)
+		/* still pending: the kernel's "info" must go */
+		fs->inval_entry(fs->inval_ctx, ino_make(N_IMAGE, of->row),
+				"info");
 	for (struct open_file **p = &open_files; *p; p = &(*p)->next) {
 		if (*p == of) {
 			*p = of->next;

@@ -216,6 +216,34 @@ sqlite3_stmt *local_stmt(struct local *l, enum query q)
 	return st;
 }
 
+/* Step a statement that returns at most one row: 0 (a row), -ENOENT. */
+int local_step_one(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	return local_errno(rc) ? local_errno(rc) : -EIO;
+}
+
+int local_by_row(struct local *l, enum query q, int64_t row,
+		 sqlite3_stmt **out)
+{
+	sqlite3_stmt *st = local_stmt(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	rc = local_step_one(st);
+	if (rc)
+		sqlite3_reset(st);
+	*out = st;
+	return rc;
+}
+
 void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
@@ -345,21 +373,14 @@ static int local_find(struct backend *b, const struct folder *f,
 
 static int local_get(struct backend *b, int64_t row, struct image *out)
 {
-	sqlite3_stmt *st = local_stmt(to_local(b), Q_GET);
-	int rc;
+	sqlite3_stmt *st;
+	int rc = local_by_row(to_local(b), Q_GET, row, &st);
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 2, row);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		row_to_image(st, out);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : local_errno(rc);
-	}
+	if (rc)
+		return rc;
+	row_to_image(st, out);
 	sqlite3_reset(st);
-	return rc;
+	return 0;
 }
 
 static int local_count(struct backend *b, const struct folder *f, int *n)
@@ -430,23 +451,16 @@ static int local_get_share(struct backend *b, int64_t row, char *region,
 			   size_t region_size, char *peer, size_t peer_size,
 			   struct share *out)
 {
-	sqlite3_stmt *st = local_stmt(to_local(b), Q_GET_SHARE);
-	int rc;
+	sqlite3_stmt *st;
+	int rc = local_by_row(to_local(b), Q_GET_SHARE, row, &st);
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 2, row);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->row = sqlite3_column_int64(st, 0);
-		out->image = sqlite3_column_int64(st, 1);
-		local_copy_text(out->name, sizeof(out->name), st, 2);
-		local_copy_text(region, region_size, st, 3);
-		local_copy_text(peer, peer_size, st, 4);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : local_errno(rc);
-	}
+	if (rc)
+		return rc;
+	out->row = sqlite3_column_int64(st, 0);
+	out->image = sqlite3_column_int64(st, 1);
+	local_copy_text(out->name, sizeof(out->name), st, 2);
+	local_copy_text(region, region_size, st, 3);
+	local_copy_text(peer, peer_size, st, 4);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -472,23 +486,17 @@ int local_usage_locked(struct local *l, const char *region, struct usage *u)
 	local_today(day, sizeof(day));
 	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, day, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 5) == SQLITE_NULL) {
-			rc = -ENOENT;	/* no such region */
-			goto out_reset;
-		}
+	rc = local_step_one(st);
+	if (!rc && sqlite3_column_type(st, 5) == SQLITE_NULL)
+		rc = -ENOENT;	/* no such region */
+	if (!rc) {
 		u->images = sqlite3_column_int(st, 0);
 		u->images_max = sqlite3_column_int(st, 1);
 		u->ops = sqlite3_column_int(st, 2);
 		u->ops_max = sqlite3_column_int(st, 3);
 		u->shares_max = sqlite3_column_int(st, 4);
 		u->copy = sqlite3_column_int(st, 5);
-		rc = 0;
-	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : local_errno(rc);
 	}
-out_reset:
 	sqlite3_reset(st);
 	return rc;
 }

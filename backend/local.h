@@ -70,6 +70,10 @@ struct local {
 };
 
 sqlite3_stmt *local_stmt(struct local *l, enum query q);
+int local_step_one(sqlite3_stmt *st);
+/* Run q with ?2 = row; on 0 *out stands on the row: reset it after use. */
+int local_by_row(struct local *l, enum query q, int64_t row,
+		 sqlite3_stmt **out);
 void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 int local_errno(int rc);
 int local_connect(const char *path, sqlite3 **out);

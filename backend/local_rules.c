@@ -83,27 +83,20 @@ static int tx_end(struct local *l, int rc)
 /* Read an image for a change: -ENOENT when absent, -EPERM when not mine. */
 static int owned(struct local *l, int64_t row, struct owned *o)
 {
-	sqlite3_stmt *st = local_stmt(l, Q_OWN);
-	int rc;
+	sqlite3_stmt *st;
+	int rc = local_by_row(l, Q_OWN, row, &st);
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 2, row);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		local_copy_text(o->region, sizeof(o->region), st, 0);
-		local_copy_text(o->name, sizeof(o->name), st, 1);
-		local_copy_text(o->state, sizeof(o->state), st, 2);
-		o->mine = sqlite3_column_int(st, 3);
-		o->shares = sqlite3_column_int(st, 4);
-		o->copies = sqlite3_column_int(st, 5);
-		o->pending = !strcmp(o->state, "PENDING");
-		rc = o->mine ? 0 : -EPERM;
-	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : local_errno(rc);
-	}
+	if (rc)
+		return rc;
+	local_copy_text(o->region, sizeof(o->region), st, 0);
+	local_copy_text(o->name, sizeof(o->name), st, 1);
+	local_copy_text(o->state, sizeof(o->state), st, 2);
+	o->mine = sqlite3_column_int(st, 3);
+	o->shares = sqlite3_column_int(st, 4);
+	o->copies = sqlite3_column_int(st, 5);
+	o->pending = !strcmp(o->state, "PENDING");
 	sqlite3_reset(st);
-	return rc;
+	return o->mine ? 0 : -EPERM;
 }
 
 /* -EEXIST when another of my images in region is called name. */
@@ -314,19 +307,28 @@ static int make_image(struct local *l, int64_t row, const struct owned *o,
 	return rc;
 }
 
-/* Open a transaction on my pending image row. */
-static int begin_pending(struct local *l, int64_t row, struct owned *o)
+/*
+ * Open a transaction on my image row (pending: it must be pending). On an
+ * error the transaction is over; on success the caller ends it.
+ */
+static int begin_owned(struct local *l, int64_t row, struct owned *o,
+		       int pending)
 {
 	int rc = tx_begin(l);
 
 	if (rc)
 		return rc;
 	rc = owned(l, row, o);
-	if (!rc && !o->pending)
+	if (!rc && pending && !o->pending)
 		rc = -EEXIST;
 	if (rc)
 		tx_end(l, rc);
 	return rc;
+}
+
+static int begin_pending(struct local *l, int64_t row, struct owned *o)
+{
+	return begin_owned(l, row, o, 1);
 }
 
 static void set_text(char *dst, size_t size, const char *s)
@@ -460,12 +462,11 @@ static int update_text(struct local *l, int64_t row, enum query q,
 {
 	struct owned o;
 	sqlite3_stmt *st;
-	int rc = tx_begin(l);
+	int rc = begin_owned(l, row, &o, 0);
 
 	if (rc)
 		return rc;
-	rc = owned(l, row, &o);
-	if (!rc && rename)
+	if (rename)
 		rc = name_free(l, o.region, value, row);
 	if (rc)
 		goto out;
@@ -508,12 +509,11 @@ int local_remove(struct backend *b, int64_t row)
 	struct local *l = to_local(b);
 	struct owned o;
 	sqlite3_stmt *st;
-	int rc = tx_begin(l);
+	int rc = begin_owned(l, row, &o, 0);
 
 	if (rc)
 		return rc;
-	rc = owned(l, row, &o);
-	if (rc || o.pending)
+	if (o.pending)
 		goto out_delete;
 	if (o.shares || o.copies)
 		rc = -EBUSY;
@@ -562,12 +562,9 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 
 	if (!strcmp(peer, b->account))
 		return -EINVAL;
-	rc = tx_begin(l);
+	rc = begin_owned(l, row, &o, 0);
 	if (rc)
 		return rc;
-	rc = owned(l, row, &o);
-	if (rc)
-		goto out;
 	if (o.pending)
 		rc = -EPERM;
 	else if (strcmp(o.state, "NORMAL"))
@@ -585,7 +582,6 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	if (!rc)
 		rc = log_change(l, row, o.region, b->account, o.name, o.name,
 				peer);
-out:
 	return tx_end(l, rc);
 }
 
@@ -594,13 +590,11 @@ int local_unshare(struct backend *b, int64_t row, const char *peer)
 	struct local *l = to_local(b);
 	struct owned o;
 	int64_t v;
-	int found, rc = tx_begin(l);
+	int found, rc = begin_owned(l, row, &o, 0);
 
 	if (rc)
 		return rc;
-	rc = owned(l, row, &o);
-	if (!rc)
-		rc = share_step(l, Q_SHARE_EXISTS, row, peer, &v, &found);
+	rc = share_step(l, Q_SHARE_EXISTS, row, peer, &v, &found);
 	if (!rc && !found)
 		rc = -ENOENT;
 	if (!rc)

@@ -46,6 +46,7 @@ struct open_file {
 	int written;		/* a write(2) came */
 	int error;		/* a refused write: nothing is committed */
 	int at_release;		/* commit the empty text at release */
+	int lazy;		/* read-only info: render at the first read */
 	int flushed;
 	int result;		/* of the commit, for every later flush */
 	char *buf;
@@ -179,14 +180,17 @@ int image_children(struct fs *fs, int64_t row, uint64_t off, fill_cb cb,
 {
 	struct image img;
 	struct entry e;
-	int rc = fs->b->ops->get(fs->b, row, &img);
+	int rc;
 
-	if (rc)
-		return rc;
-	if (off < 3 && !img.pending) {
-		info_entry(fs, &img, &e);
-		if (cb(ctx, "info", &e, 3))
-			return 0;
+	if (off < 3) {
+		rc = fs->b->ops->get(fs->b, row, &img);
+		if (rc)
+			return rc;
+		if (!img.pending) {
+			info_entry(fs, &img, &e);
+			if (cb(ctx, "info", &e, 3))
+				return 0;
+		}
 	}
 	/* scratch ids only grow: the list is newest first, walk it back */
 	for (int64_t last = off < 3 ? 0 : (int64_t)off - 3;;) {
@@ -895,10 +899,17 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 			(*out)->pending = 1;
 		return rc;
 	}
+	if (!writable) {
+		/* rendered at the first read: a warm cat reads the cache */
+		rc = of_new(n.id, 0, 0, out);
+		if (!rc)
+			(*out)->lazy = 1;
+		return rc;
+	}
 	rc = fs->b->ops->get(fs->b, n.id, &img);
 	if (rc)
 		return rc;
-	if (img.pending && writable && img.kind == KIND_CUSTOM) {
+	if (img.pending && img.kind == KIND_CUSTOM) {
 		/* a new text for a pending image, as at create */
 		rc = of_new(img.row, 0, 1, out);
 		if (!rc)
@@ -937,10 +948,24 @@ int fs_open_cacheable(const struct open_file *of)
 int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
 	    size_t size, off_t off, size_t *got)
 {
-	const char *data = of->buf;
-	size_t len = of->len;
+	const char *data;
+	size_t len;
+	int rc;
 
 	(void)ino;
+	if (of->lazy) {
+		char *text;
+
+		rc = fs_info_text(fs, of->row, &text, &len);
+		if (rc)
+			return rc;
+		free(of->buf);
+		of->buf = text;
+		of->len = of->cap = len;
+		of->lazy = 0;
+	}
+	data = of->buf;
+	len = of->len;
 	if (of->scratch) {
 		struct scratch *s = scratch_get(fs, of->scratch);
 

@@ -19,7 +19,8 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 MNT      ?= $(CURDIR)/mnt
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-.PHONY: all deps run stop test unit pytest pytest-asan bench check-style clean
+.PHONY: all deps run stop test unit pytest pytest-asan valgrind bench \
+	check-style clean
 
 all: imagefs
 
@@ -49,6 +50,11 @@ build/unit: $(UNIT_SRCS) fs/names.h fs/info.h backend/backend.h tests/expect.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS)
 
+build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h backend/backend.h \
+		  tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS)
+
 deps:
 	@scripts/install-deps
 
@@ -67,11 +73,22 @@ pytest: imagefs
 pytest-asan: build/asan/imagefs
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(PYTEST) -q tests
 
+# the unit tests and the browsing and sharing suites under valgrind
+valgrind: imagefs build/unit-plain
+	valgrind -q --error-exitcode=1 --leak-check=full build/unit-plain
+	IMAGEFS_BIN=$(CURDIR)/tests/valgrind-imagefs $(PYTEST) -q \
+		tests/test_browse.py tests/test_share.py
+
+check-style:
+	scripts/check-style
+
 test: deps
-	$(MAKE) all build/asan/imagefs build/unit
+	$(MAKE) all build/asan/imagefs build/unit build/unit-plain
+	$(MAKE) check-style
 	$(MAKE) unit
 	$(MAKE) pytest
 	$(MAKE) pytest-asan
+	$(MAKE) valgrind
 
 bench: imagefs
 	scripts/bench

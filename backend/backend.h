@@ -49,7 +49,7 @@ struct image {
 	int64_t row;		/* catalog row id: stable, the inode base */
 	enum image_kind kind;
 	int pending;		/* made by mkdir, not yet committed */
-	int dup;		/* an earlier holder (by id) has this name here */
+	int dup;		/* an earlier holder (by id) has this name */
 	char id[16];		/* img-xxxxxxxx, "" while pending */
 	char name[256];
 	char region[32];
@@ -109,7 +109,8 @@ struct spec {
 	const char *description;	/* NULL: default */
 	const char *instance;		/* INSTANCE=ins-... */
 	const char *import_url;		/* IMPORT_URL=... */
-	const char *os_name, *os_type, *platform, *arch;	/* may be NULL */
+	/* the OS keys, each may be NULL */
+	const char *os_name, *os_type, *platform, *arch;
 };
 
 /* A change another daemon must show: an image renamed, added, removed. */
@@ -147,7 +148,7 @@ struct backend_ops {
 	int (*get)(struct backend *b, int64_t row, struct image *out);
 	/* how many images a folder holds */
 	int (*count)(struct backend *b, const struct folder *f, int *n);
-	/* the accounts with a folder in region/shared/, key > after, in order */
+	/* the accounts with a folder in region/shared/, key > after */
 	int (*peers)(struct backend *b, const char *region, int64_t after,
 		     peer_cb cb, void *ctx);
 	/* my images of region shared with peer, share row > after */
@@ -176,7 +177,8 @@ struct backend_ops {
 	int (*remove)(struct backend *b, int64_t row);
 	int (*share)(struct backend *b, int64_t row, const char *peer);
 	int (*unshare)(struct backend *b, int64_t row, const char *peer);
-	int (*add_peer)(struct backend *b, const char *region, const char *peer);
+	int (*add_peer)(struct backend *b, const char *region,
+			const char *peer);
 	int (*remove_peer)(struct backend *b, const char *region,
 			   const char *peer);
 	/* remember why the last operation on an image failed */

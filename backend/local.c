@@ -100,7 +100,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_OWN] = "SELECT i.region, i.name, i.state, i.kind = 'custom' AND "
-		  "i.owner = ?1, (SELECT count(*) FROM shares WHERE image = ?2), "
+		  "i.owner = ?1, "
+		  "(SELECT count(*) FROM shares WHERE image = ?2), "
 		  "(SELECT count(*) FROM images c WHERE c.source = 'copy:' || "
 		  "i.id || '@' || i.region AND c.state NOT IN ('NORMAL', "
 		  "'IMPORTFAILED', 'PENDING')) FROM images i WHERE i.row = ?2",
@@ -108,7 +109,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 			 "kind = 'custom' AND owner = ?1 AND name = ?3 AND "
 			 "row <> ?4",
 	[Q_CHARGE] = "INSERT INTO ops (account, region, day, count) "
-		     "VALUES (?1, ?2, ?3, 1) ON CONFLICT (account, region, day) "
+		     "VALUES (?1, ?2, ?3, 1) "
+		     "ON CONFLICT (account, region, day) "
 		     "DO UPDATE SET count = count + 1",
 	[Q_SETTING] = "SELECT value FROM settings WHERE key = ?2",
 	[Q_ID_TAKEN] = "SELECT 1 FROM images WHERE id = ?2",
@@ -134,13 +136,15 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_DELETE] = "DELETE FROM images WHERE row = ?2",
 	[Q_UNMAKE] = "UPDATE images SET id = NULL, state = 'PENDING', "
 		     "os_name = NULL, os_type = NULL, platform = NULL, "
-		     "arch = NULL, bits = NULL, size_gb = NULL, progress = NULL, "
+		     "arch = NULL, bits = NULL, size_gb = NULL, "
+		     "progress = NULL, "
 		     "description = NULL, source = NULL, price = NULL, "
 		     "error = NULL, mtime = ?3 WHERE row = ?2",
 	[Q_SHARE_COUNT] = "SELECT count(*) FROM shares WHERE image = ?2",
 	[Q_SHARE_EXISTS] = "SELECT 1 FROM shares WHERE image = ?2 AND "
 			   "account = ?3",
-	[Q_INSERT_SHARE] = "INSERT INTO shares (image, account) VALUES (?2, ?3)",
+	[Q_INSERT_SHARE] = "INSERT INTO shares (image, account) "
+			   "VALUES (?2, ?3)",
 	[Q_DELETE_SHARE] = "DELETE FROM shares WHERE image = ?2 AND "
 			   "account = ?3",
 	[Q_INSERT_PEER] = "INSERT INTO peers (account, region, peer) "

@@ -55,7 +55,7 @@ enum query {
 };
 
 struct local {
-	struct backend b;	/* first: a struct backend * is a struct local * */
+	struct backend b;	/* first: a backend * is a local * */
 	sqlite3 *db;
 	sqlite3_stmt *stmts[Q_COUNT_ALL];
 	char *path;

@@ -882,7 +882,8 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 		if (!s)
 			return -ENOENT;
 		if (s->alias)
-			return fs_open(fs, ino_make(N_INFO, s->row), flags, out);
+			return fs_open(fs, ino_make(N_INFO, s->row), flags,
+				       out);
 		rc = of_new(s->row, s->id, writable, out);
 		if (!rc && (flags & O_TRUNC))
 			s->len = 0;

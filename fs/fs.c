@@ -24,7 +24,24 @@ uint64_t ino_make(enum node_type type, int64_t id)
 {
 	if (type == N_ROOT)
 		return FS_ROOT_INO;
-	return ((uint64_t)id << 3) | type;
+	return ((uint64_t)id << INO_SHIFT) | type;
+}
+
+uint64_t mutable_ino(enum node_type type, int64_t row)
+{
+	return ino_make(type, row) | INO_MUTABLE;
+}
+
+/* Custom and shared images change; public and market ones never do. */
+static int kind_mutable(enum image_kind k)
+{
+	return k == KIND_CUSTOM || k == KIND_SHARED;
+}
+
+static uint64_t image_ino(enum node_type type, const struct image *img)
+{
+	return kind_mutable(img->kind) ? mutable_ino(type, img->row) :
+	       ino_make(type, img->row);
 }
 
 const struct region *fs_region(struct fs *fs, const char *name)
@@ -45,7 +62,7 @@ static const struct region *region_by_row(struct fs *fs, int64_t row)
 
 int fs_node(struct fs *fs, uint64_t ino, struct node *n)
 {
-	int64_t v = (int64_t)(ino >> 3);
+	int64_t v = (int64_t)(ino >> INO_SHIFT);
 
 	memset(n, 0, sizeof(*n));
 	if (ino == FS_ROOT_INO) {
@@ -53,6 +70,7 @@ int fs_node(struct fs *fs, uint64_t ino, struct node *n)
 		return 0;
 	}
 	n->type = ino & 7;
+	n->mutable = !!(ino & INO_MUTABLE);
 	n->id = v;
 	switch (n->type) {
 	case N_REGION:
@@ -92,6 +110,7 @@ static void set_dir(struct fs *fs, struct entry *e, uint64_t ino, mode_t mode,
 {
 	memset(&e->st, 0, sizeof(e->st));
 	e->ino = ino;
+	e->mutable = 0;
 	e->st.st_ino = ino;
 	e->st.st_mode = S_IFDIR | mode;
 	e->st.st_nlink = 2 + subdirs;
@@ -120,17 +139,19 @@ static int kind_writable(enum image_kind k)
 
 void image_entry(struct fs *fs, const struct image *img, struct entry *e)
 {
-	set_dir(fs, e, ino_make(N_IMAGE, img->row),
+	set_dir(fs, e, image_ino(N_IMAGE, img),
 		kind_writable(img->kind) ? 0755 : 0555, 0, img->mtime);
+	e->mutable = kind_mutable(img->kind);
 }
 
 void info_entry(struct fs *fs, const struct image *img, struct entry *e)
 {
 	size_t len = info_render(img, NULL, 0);
 
-	set_file(fs, e, ino_make(N_INFO, img->row),
+	set_file(fs, e, image_ino(N_INFO, img),
 		 S_IFREG | (kind_writable(img->kind) ? 0644 : 0444), len,
 		 img->mtime);
+	e->mutable = kind_mutable(img->kind);
 }
 
 static void link_entry(struct fs *fs, const struct share *s,
@@ -141,6 +162,7 @@ static void link_entry(struct fs *fs, const struct share *s,
 
 	set_file(fs, e, ino_make(N_LINK, s->row), S_IFLNK | 0777,
 		 len < 0 ? 0 : len, fs->mounted);
+	e->mutable = 1;
 }
 
 int link_target(const char *name, char *buf, size_t size)
@@ -307,6 +329,7 @@ static void peer_entry(struct fs *fs, const struct region *r,
 		       const struct peer *p, struct entry *e)
 {
 	set_dir(fs, e, peer_ino(r, p->uin), 0755, p->images, fs->mounted);
+	e->mutable = 1;
 }
 
 /* The attributes of an image dir or its info, from the catalog. */
@@ -378,8 +401,13 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 
 	if (rc)
 		return rc;
-	if (name_is_probe(name) && n.type != N_IMAGE)
+	/* a missing name may appear here later: cache its absence briefly */
+	e->mutable = n.type == N_PEER || n.mutable ||
+		     (n.type == N_FOLDER && kind_mutable(n.kind));
+	if (name_is_probe(name) && n.type != N_IMAGE) {
+		e->mutable = 0;
 		return -ENOENT;
+	}
 	switch (n.type) {
 	case N_ROOT: {
 		const struct region *r = fs_region(fs, name);
@@ -646,43 +674,25 @@ int fs_change(struct fs *fs, const struct change *c)
 {
 	const struct region *r = fs_region(fs, c->region);
 	const char *me = fs->b->account;
-	const char *names[2] = { c->old_name, c->new_name };
-	char entry[512];
-	uint64_t parent, shared;
+	uint64_t parent;
 	int mine;
 
 	if (!r || !fs->inval_inode)
 		return 0;
 	mine = c->owner && !strcmp(c->owner, me);
-	shared = folder_ino(r, KIND_SHARED);
 	parent = mine ? folder_ino(r, KIND_CUSTOM) :
 		 (c->owner && !uin_check(c->owner) ? peer_ino(r, c->owner) : 0);
 	if (c->image) {
-		fs->inval_inode(fs->inval_ctx, ino_make(N_IMAGE, c->image));
-		fs->inval_inode(fs->inval_ctx, ino_make(N_INFO, c->image));
+		fs->inval_inode(fs->inval_ctx, mutable_ino(N_IMAGE, c->image));
+		fs->inval_inode(fs->inval_ctx, mutable_ino(N_INFO, c->image));
 	}
-	for (int i = 0; i < 2 && parent; i++)
-		if (names[i] && !name_display(names[i], "", 0, entry,
-					      sizeof(entry)))
-			fs->inval_entry(fs->inval_ctx, parent, entry);
 	if (parent)
 		fs->inval_inode(fs->inval_ctx, parent);
 	if (!c->peer)
 		return 0;
 	/* a share or a peer folder: both ends' shared/ views */
-	if (mine) {
-		uint64_t folder = uin_check(c->peer) ? 0 : peer_ino(r, c->peer);
-
-		for (int i = 0; i < 2 && folder; i++)
-			if (names[i] && !name_display(names[i], "", 0, entry,
-						      sizeof(entry)))
-				fs->inval_entry(fs->inval_ctx, folder, entry);
-		if (folder)
-			fs->inval_inode(fs->inval_ctx, folder);
-		fs->inval_entry(fs->inval_ctx, shared, c->peer);
-	} else if (c->owner && !strcmp(c->peer, me)) {
-		fs->inval_entry(fs->inval_ctx, shared, c->owner);
-	}
-	fs->inval_inode(fs->inval_ctx, shared);
+	if (mine && !uin_check(c->peer))
+		fs->inval_inode(fs->inval_ctx, peer_ino(r, c->peer));
+	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_SHARED));
 	return 0;
 }

@@ -6,9 +6,10 @@
  * them directly.
  *
  * Inode numbers are computed, not stored: the low 3 bits say what a node
- * is and the rest which one (an image's catalog row, a region's row, a
- * share's row, a peer's account number). They are stable while mounted and
- * need no table, so FORGET has nothing to free.
+ * is, bit 3 whether an image can change (custom and shared ones), and the
+ * rest which one (an image's catalog row, a region's row, a share's row, a
+ * peer's account number). They are stable while mounted and need no table,
+ * so FORGET has nothing to free.
  */
 #ifndef IMAGEFS_FS_H
 #define IMAGEFS_FS_H
@@ -23,6 +24,8 @@
 
 #define FS_ROOT_INO	1
 #define FS_MAX_REGIONS	64
+#define INO_MUTABLE	8	/* the image of this inode can change */
+#define INO_SHIFT	4
 
 enum node_type {
 	N_IMAGE,	/* <region>/<kind>/<image>/ (row) */
@@ -41,6 +44,8 @@ struct node {
 	const struct region *region;	/* all but the root */
 	enum image_kind kind;		/* N_FOLDER: which folder */
 	int64_t id;			/* row, share row, scratch id */
+	int mutable;			/* N_IMAGE, N_INFO: a custom or shared
+					 * image, which can change */
 	char peer[24];			/* N_PEER */
 };
 
@@ -58,9 +63,13 @@ struct fs {
 	char mountpoint[4096];		/* absolute, for symlink targets */
 	struct scratch *scratch;	/* editors' temporary files */
 	int64_t next_scratch;
-	/* called when the catalog changed behind the kernel (may be NULL) */
+	/*
+	 * Called when the catalog changed behind the kernel (may be NULL).
+	 * Only inodes are invalidated, never entries: the kernel takes the
+	 * parent's lock for that, which a request of a daemon that dies can
+	 * hold forever. Names that can change have short entry timeouts.
+	 */
 	void (*inval_inode)(void *ctx, uint64_t ino);
-	void (*inval_entry)(void *ctx, uint64_t parent, const char *name);
 	void *inval_ctx;
 };
 
@@ -68,6 +77,7 @@ struct fs {
 struct entry {
 	uint64_t ino;
 	struct stat st;
+	int mutable;	/* the name can change: a short entry timeout */
 };
 
 /* Called per listed entry; return non-zero when no more fit. */
@@ -78,6 +88,8 @@ int fs_init(struct fs *fs, struct backend *b, int xattr);
 void fs_destroy(struct fs *fs);
 
 uint64_t ino_make(enum node_type type, int64_t id);
+/* The inode of a custom or shared image's directory or info. */
+uint64_t mutable_ino(enum node_type type, int64_t row);
 int fs_node(struct fs *fs, uint64_t ino, struct node *n);
 
 int fs_lookup(struct fs *fs, uint64_t parent, const char *name,

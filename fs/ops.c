@@ -23,11 +23,12 @@
 
 #define POLL_MS 100	/* how often other daemons' changes are looked for */
 #define RESEND_MS 300	/* when an invalidation is sent a second time */
+/* entry timeout of names that can change (custom/, shared/): seconds */
+#define MUTABLE_ENTRY_TIMEOUT 0.5
 
 struct inval {
 	struct inval *next;
-	uint64_t ino;		/* the inode, or the parent of name */
-	char *name;		/* NULL: the inode itself */
+	uint64_t ino;
 };
 
 struct imagefs {
@@ -55,14 +56,14 @@ static struct fs *fs_of(fuse_req_t req)
 }
 
 /* Queue an invalidation for the notify thread. */
-static void queue(struct imagefs *im, uint64_t ino, const char *name)
+static void queue_inode(void *ctx, uint64_t ino)
 {
+	struct imagefs *im = ctx;
 	struct inval *iv = calloc(1, sizeof(*iv));
 
 	if (!iv)
 		return;
 	iv->ino = ino;
-	iv->name = name ? strdup(name) : NULL;
 	pthread_mutex_lock(&im->lock);
 	*im->tail = iv;
 	im->tail = &iv->next;
@@ -70,15 +71,7 @@ static void queue(struct imagefs *im, uint64_t ino, const char *name)
 	pthread_mutex_unlock(&im->lock);
 }
 
-static void queue_inode(void *ctx, uint64_t ino)
-{
-	queue(ctx, ino, NULL);
-}
 
-static void queue_entry(void *ctx, uint64_t parent, const char *name)
-{
-	queue(ctx, parent, name);
-}
 
 static int on_change(void *ctx, const struct change *c)
 {
@@ -88,13 +81,19 @@ static int on_change(void *ctx, const struct change *c)
 	return 0;
 }
 
+/*
+ * Directories: attributes and the cached listing. Files: attributes only
+ * (offset -1), which takes no page lock that a reader waiting on a dead
+ * daemon could hold; their pages are dropped at each open instead.
+ */
 static void send(struct imagefs *im, const struct inval *iv)
 {
-	if (iv->name)
-		fuse_lowlevel_notify_inval_entry(im->se, iv->ino, iv->name,
-						 strlen(iv->name));
-	else
-		fuse_lowlevel_notify_inval_inode(im->se, iv->ino, 0, 0);
+	struct node n;
+
+	if (fs_node(&im->fs, iv->ino, &n))
+		return;
+	fuse_lowlevel_notify_inval_inode(im->se, iv->ino,
+					 n.type == N_INFO ? -1 : 0, 0);
 }
 
 static void free_all(struct inval *iv)
@@ -102,7 +101,6 @@ static void free_all(struct inval *iv)
 	while (iv) {
 		struct inval *next = iv->next;
 
-		free(iv->name);
 		free(iv);
 		iv = next;
 	}
@@ -191,7 +189,7 @@ static void fill_entry(struct imagefs *im, const struct entry *e,
 	ep->generation = 1;
 	ep->attr = e->st;
 	ep->attr_timeout = im->timeout;
-	ep->entry_timeout = im->timeout;
+	ep->entry_timeout = e->mutable ? MUTABLE_ENTRY_TIMEOUT : im->timeout;
 }
 
 static void reply_entry(fuse_req_t req, int rc, const struct entry *e)
@@ -231,7 +229,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == -ENOENT) {
 		/* a missing name is cached too: file managers probe a lot */
 		memset(&ep, 0, sizeof(ep));
-		ep.entry_timeout = im_of(req)->timeout;
+		ep.entry_timeout = e.mutable ? 0 : im_of(req)->timeout;
 		fuse_reply_entry(req, &ep);
 		return;
 	}
@@ -678,7 +676,6 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		goto out_unmount;
 	}
 	im->fs.inval_inode = queue_inode;
-	im->fs.inval_entry = queue_entry;
 	im->fs.inval_ctx = im;
 	/* where the change log stands before the kernel caches anything */
 	im->seq = -1;

@@ -47,6 +47,8 @@ struct open_file {
 	int error;		/* a refused write: nothing is committed */
 	int at_release;		/* commit the empty text at release */
 	int lazy;		/* read-only info: render at the first read */
+	int mutable;		/* of an image that can change: no page cache
+				 * kept from one open to the next */
 	int flushed;
 	int result;		/* of the commit, for every later flush */
 	char *buf;
@@ -108,6 +110,7 @@ static void scratch_entry(struct fs *fs, const struct scratch *s,
 	e->st.st_blksize = 4096;
 	e->st.st_blocks = (s->len + 511) / 512;
 	e->st.st_atime = e->st.st_mtime = e->st.st_ctime = s->mtime;
+	e->mutable = 1;
 }
 
 int scratch_getattr(struct fs *fs, int64_t id, struct entry *e)
@@ -118,7 +121,7 @@ int scratch_getattr(struct fs *fs, int64_t id, struct entry *e)
 	if (!s)
 		return -ENOENT;
 	if (s->alias) {
-		rc = fs_getattr(fs, ino_make(N_INFO, s->row), e);
+		rc = fs_getattr(fs, mutable_ino(N_INFO, s->row), e);
 		e->ino = e->st.st_ino = ino_make(N_SCRATCH, id);
 		return rc;
 	}
@@ -141,7 +144,7 @@ static void pending_info_entry(struct fs *fs, const struct open_file *of,
 	struct scratch s = { .len = of->len, .mtime = time(NULL) };
 
 	scratch_entry(fs, &s, e);
-	e->ino = ino_make(N_INFO, of->row);
+	e->ino = mutable_ino(N_INFO, of->row);
 	e->st.st_ino = e->ino;
 }
 
@@ -366,7 +369,7 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 						&row);
 	if (rc)
 		return rc;
-	return fs_getattr(fs, ino_make(N_IMAGE, row), e);
+	return fs_getattr(fs, mutable_ino(N_IMAGE, row), e);
 }
 
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
@@ -607,26 +610,22 @@ int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
 	return fs_lookup(fs, parent, name, e);
 }
 
-/* Queue what the kernel must drop after a change made in a request. */
+/*
+ * Queue what the kernel must drop after a change made in a request: the
+ * image's attributes and info, and the listings that show its name.
+ */
 static void changed(struct fs *fs, const struct image *img,
 		    const char *old_name)
 {
 	const struct region *r = fs_region(fs, img->region);
-	char entry[512];
 
+	(void)old_name;	/* old names expire: short entry timeouts */
 	if (!fs->inval_inode || !r)
 		return;
-	fs->inval_inode(fs->inval_ctx, ino_make(N_INFO, img->row));
-	fs->inval_inode(fs->inval_ctx, ino_make(N_IMAGE, img->row));
+	fs->inval_inode(fs->inval_ctx, mutable_ino(N_INFO, img->row));
+	fs->inval_inode(fs->inval_ctx, mutable_ino(N_IMAGE, img->row));
 	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_CUSTOM));
-	if (old_name && !name_display(old_name, "", 0, entry, sizeof(entry)))
-		fs->inval_entry(fs->inval_ctx, folder_ino(r, KIND_CUSTOM),
-				entry);
-	if (!name_display(img->name, "", 0, entry, sizeof(entry)))
-		fs->inval_entry(fs->inval_ctx, folder_ino(r, KIND_CUSTOM),
-				entry);
-	if (img->shared_with[0])
-		fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_SHARED));
+	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_SHARED));
 	/* the links in shared/<peer>/ carry the name too */
 	for (const char *p = img->shared_with; *p;) {
 		char uin[32];
@@ -634,12 +633,8 @@ static void changed(struct fs *fs, const struct image *img,
 
 		snprintf(uin, sizeof(uin), "%.*s", (int)len, p);
 		p += len + (p[len] == ',');
-		if (uin_check(uin))
-			continue;
-		fs->inval_inode(fs->inval_ctx, peer_ino(r, uin));
-		if (old_name && !name_display(old_name, "", 0, entry,
-					      sizeof(entry)))
-			fs->inval_entry(fs->inval_ctx, peer_ino(r, uin), entry);
+		if (!uin_check(uin))
+			fs->inval_inode(fs->inval_ctx, peer_ino(r, uin));
 	}
 }
 
@@ -837,10 +832,10 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
 		if (!img.pending || pending_writer(img.row)) {
 			if (flags & O_EXCL)
 				return -EEXIST;
-			rc = fs_open(fs, ino_make(N_INFO, img.row), flags, out);
+			rc = fs_open(fs, mutable_ino(N_INFO, img.row), flags, out);
 			if (rc)
 				return rc;
-			return fs_getattr(fs, ino_make(N_INFO, img.row), e);
+			return fs_getattr(fs, mutable_ino(N_INFO, img.row), e);
 		}
 		rc = of_new(img.row, 0, 1, out);
 		if (rc)
@@ -882,7 +877,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 		if (!s)
 			return -ENOENT;
 		if (s->alias)
-			return fs_open(fs, ino_make(N_INFO, s->row), flags,
+			return fs_open(fs, mutable_ino(N_INFO, s->row), flags,
 				       out);
 		rc = of_new(s->row, s->id, writable, out);
 		if (!rc && (flags & O_TRUNC))
@@ -903,8 +898,10 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 	if (!writable) {
 		/* rendered at the first read: a warm cat reads the cache */
 		rc = of_new(n.id, 0, 0, out);
-		if (!rc)
+		if (!rc) {
 			(*out)->lazy = 1;
+			(*out)->mutable = n.mutable;
+		}
 		return rc;
 	}
 	rc = fs->b->ops->get(fs->b, n.id, &img);
@@ -943,7 +940,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 
 int fs_open_cacheable(const struct open_file *of)
 {
-	return !of->writable && !of->scratch && !of->pending;
+	return !of->writable && !of->scratch && !of->pending && !of->mutable;
 }
 
 int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
@@ -1088,10 +1085,6 @@ void fs_release(struct fs *fs, struct open_file *of)
 			of->pending = 0;
 		failed(fs, of->row, "commit", rc);
 	}
-	if (of->pending && !of->scratch && fs->inval_entry)
-		/* still pending: the kernel's "info" must go */
-		fs->inval_entry(fs->inval_ctx, ino_make(N_IMAGE, of->row),
-				"info");
 	for (struct open_file **p = &open_files; *p; p = &(*p)->next) {
 		if (*p == of) {
 			*p = of->next;
@@ -1132,9 +1125,6 @@ static int scratch_onto_info(struct fs *fs, struct scratch *s)
 	s->data = NULL;
 	s->len = 0;
 	s->alias = 1;
-	if (fs->inval_entry)
-		fs->inval_entry(fs->inval_ctx, ino_make(N_IMAGE, s->row),
-				"info");
 	for (p = fs->scratch, old = NULL; p; p = p->next)
 		if (p->alias && ++n > ALIASES_KEPT)
 			old = p;
@@ -1177,7 +1167,7 @@ static int rename_inside(struct fs *fs, int64_t row, const char *name,
 		if (flags & RENAME_NOREPLACE) {
 			struct entry e;
 
-			if (!fs_lookup(fs, ino_make(N_IMAGE, row), "info", &e))
+			if (!fs_lookup(fs, mutable_ino(N_IMAGE, row), "info", &e))
 				return -EEXIST;
 		}
 		return scratch_onto_info(fs, s);

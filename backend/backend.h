@@ -181,8 +181,6 @@ struct backend_ops {
 			const char *peer);
 	int (*remove_peer)(struct backend *b, const char *region,
 			   const char *peer);
-	/* remember why the last operation on an image failed */
-	int (*set_error)(struct backend *b, int64_t row, const char *error);
 
 	/*
 	 * Changes made by other processes since *seq, oldest first; *seq is

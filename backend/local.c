@@ -155,8 +155,6 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 			"ON i.row = s.image WHERE i.region = ?2 AND "
 			"((i.owner = ?1 AND s.account = ?3) OR "
 			"(i.owner = ?3 AND s.account = ?1))",
-	[Q_SET_ERROR] = "UPDATE images SET error = ?3 WHERE row = ?2 AND "
-			"owner = ?1",
 	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
 		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
@@ -662,7 +660,6 @@ static const struct backend_ops local_ops = {
 	.unshare = local_unshare,
 	.add_peer = local_add_peer,
 	.remove_peer = local_remove_peer,
-	.set_error = local_set_error,
 	.changes = local_changes,
 };
 

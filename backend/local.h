@@ -48,7 +48,6 @@ enum query {
 	Q_INSERT_PEER,
 	Q_DELETE_PEER,
 	Q_PEER_BUSY,
-	Q_SET_ERROR,
 	Q_LOG,
 	Q_REGION_COPY,
 	Q_COUNT_ALL
@@ -95,7 +94,6 @@ int local_share(struct backend *b, int64_t row, const char *peer);
 int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);
 int local_remove_peer(struct backend *b, const char *region, const char *peer);
-int local_set_error(struct backend *b, int64_t row, const char *error);
 
 /* local_changes.c */
 int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx);

@@ -660,15 +660,3 @@ int local_remove_peer(struct backend *b, const char *region, const char *peer)
 		rc = log_change(l, 0, region, b->account, NULL, NULL, peer);
 	return tx_end(l, rc);
 }
-
-int local_set_error(struct backend *b, int64_t row, const char *error)
-{
-	struct local *l = to_local(b);
-	sqlite3_stmt *st = local_stmt(l, Q_SET_ERROR);
-
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 2, row);
-	bind_opt(st, 3, error);
-	return step_done(st);
-}

@@ -668,6 +668,7 @@ int fs_init(struct fs *fs, struct backend *b, int xattr)
 void fs_destroy(struct fs *fs)
 {
 	scratch_free_all(fs);
+	errors_free_all(fs);
 }
 
 int fs_change(struct fs *fs, const struct change *c)

@@ -51,6 +51,7 @@ struct node {
 
 struct scratch;
 struct open_file;
+struct last_error;
 
 struct fs {
 	struct backend *b;
@@ -62,6 +63,7 @@ struct fs {
 	int xattr;
 	char mountpoint[4096];		/* absolute, for symlink targets */
 	struct scratch *scratch;	/* editors' temporary files */
+	struct last_error *errors;	/* of image dirs, newest first */
 	int64_t next_scratch;
 	/*
 	 * Called when the catalog changed behind the kernel (may be NULL).
@@ -144,6 +146,13 @@ int fs_flush(struct fs *fs, struct open_file *of);
 void fs_release(struct fs *fs, struct open_file *of);
 /* whether reads of an open file may come from the page cache */
 int fs_open_cacheable(const struct open_file *of);
+
+/*
+ * Remember why an operation on an image failed (user.imagefs.error, and
+ * the log); the last error of a row, or NULL.
+ */
+void fs_set_error(struct fs *fs, int64_t row, const char *msg);
+const char *fs_last_error(struct fs *fs, int64_t row);
 
 /* Invalidate what the kernel caches of a change made by another daemon. */
 int fs_change(struct fs *fs, const struct change *c);

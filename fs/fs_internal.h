@@ -29,6 +29,7 @@ int scratch_lookup(struct fs *fs, int64_t row, const char *name,
 int image_children(struct fs *fs, int64_t row, uint64_t off, fill_cb cb,
 		   void *ctx);
 void scratch_free_all(struct fs *fs);
+void errors_free_all(struct fs *fs);
 /* temporary links of ln -sf in a peer folder */
 int scratch_readlink(struct fs *fs, int64_t id, char *buf, size_t size);
 int scratch_link_lookup(struct fs *fs, uint64_t folder, const char *name,

@@ -408,7 +408,7 @@ static int failed(struct fs *fs, int64_t row, const char *what, int rc)
 		return rc;
 	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(-rc));
 	fprintf(stderr, "imagefs: image %lld: %s\n", (long long)row, msg);
-	fs->b->ops->set_error(fs->b, row, msg);
+	fs_set_error(fs, row, msg);
 	return rc;
 }
 
@@ -832,7 +832,8 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
 		if (!img.pending || pending_writer(img.row)) {
 			if (flags & O_EXCL)
 				return -EEXIST;
-			rc = fs_open(fs, mutable_ino(N_INFO, img.row), flags, out);
+			rc = fs_open(fs, mutable_ino(N_INFO, img.row), flags,
+				     out);
 			if (rc)
 				return rc;
 			return fs_getattr(fs, mutable_ino(N_INFO, img.row), e);
@@ -1167,7 +1168,8 @@ static int rename_inside(struct fs *fs, int64_t row, const char *name,
 		if (flags & RENAME_NOREPLACE) {
 			struct entry e;
 
-			if (!fs_lookup(fs, mutable_ino(N_IMAGE, row), "info", &e))
+			if (!fs_lookup(fs, mutable_ino(N_IMAGE, row), "info",
+				       &e))
 				return -EEXIST;
 		}
 		return scratch_onto_info(fs, s);
@@ -1293,4 +1295,52 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
 		return fs_getattr(fs, ino, e);
 	}
 	return 0;	/* modes and times: accepted, nothing to keep */
+}
+
+#define ERRORS_KEPT 256
+
+struct last_error {
+	struct last_error *next;
+	int64_t row;
+	char msg[160];
+};
+
+void fs_set_error(struct fs *fs, int64_t row, const char *msg)
+{
+	struct last_error **p, *e = NULL;
+	int n = 0;
+
+	for (p = &fs->errors; *p; p = &(*p)->next) {
+		if ((*p)->row == row || ++n >= ERRORS_KEPT) {
+			e = *p;
+			*p = e->next;	/* taken out, put back first */
+			break;
+		}
+	}
+	if (!e)
+		e = calloc(1, sizeof(*e));
+	if (!e)
+		return;
+	e->row = row;
+	snprintf(e->msg, sizeof(e->msg), "%s", msg);
+	e->next = fs->errors;
+	fs->errors = e;
+}
+
+const char *fs_last_error(struct fs *fs, int64_t row)
+{
+	for (struct last_error *e = fs->errors; e; e = e->next)
+		if (e->row == row)
+			return e->msg;
+	return NULL;
+}
+
+void errors_free_all(struct fs *fs)
+{
+	while (fs->errors) {
+		struct last_error *e = fs->errors;
+
+		fs->errors = e->next;
+		free(e);
+	}
 }

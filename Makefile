@@ -1,6 +1,6 @@
 # imagefs - see README.md. `make run` mounts the catalog, `make test` tests.
 
-PKGS     := fuse3 sqlite3
+PKGS     := fuse3 sqlite3 libcurl libcrypto
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -MMD -MP
@@ -31,7 +31,7 @@ build/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-build/%.o: %.S backend/schema.sql backend/seed.sql
+build/%.o: %.S $(wildcard backend/*.sql)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ $<
 
@@ -42,7 +42,7 @@ build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -c -o $@ $<
 
-build/asan/%.o: %.S backend/schema.sql backend/seed.sql
+build/asan/%.o: %.S $(wildcard backend/*.sql)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ $<
 

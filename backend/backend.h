@@ -61,11 +61,14 @@ struct image {
 	int bits;		/* 0 when unknown */
 	int size_gb;		/* 0 when unknown */
 	char state[16];
-	int progress;		/* percent, -1 when none */
+	int64_t progress;	/* percent (bytes when the size is unknown),
+				 * -1 when none */
 	int64_t created;	/* unix seconds */
 	int64_t mtime;		/* last change, unix seconds */
 	char description[1024];
 	char source[1100];
+	char format[16];	/* imported: qcow2, vmdk, vhd or raw */
+	char sha256[72];	/* imported: of the bytes, in hex */
 	char provider[128];
 	char price[64];
 	char shared_with[1024];	/* custom: accounts, sorted, comma separated */
@@ -109,6 +112,7 @@ struct spec {
 	const char *description;	/* NULL: default */
 	const char *instance;		/* INSTANCE=ins-... */
 	const char *import_url;		/* IMPORT_URL=... */
+	const char *sha256;		/* what the import must hash to */
 	/* the OS keys, each may be NULL */
 	const char *os_name, *os_type, *platform, *arch;
 };

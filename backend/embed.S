@@ -11,4 +11,8 @@ imagefs_schema_sql:
 imagefs_seed_sql:
 	.incbin "backend/seed.sql"
 	.byte 0
+	.global imagefs_schema2_sql
+imagefs_schema2_sql:
+	.incbin "backend/schema-2.sql"
+	.byte 0
 	.section .note.GNU-stack,"",@progbits

@@ -22,10 +22,11 @@
 #include "local.h"
 #include "../mountopts/config.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 extern const char imagefs_schema_sql[];
 extern const char imagefs_seed_sql[];
+extern const char imagefs_schema2_sql[];
 
 /* How an image row is read: the columns of row_to_image(), in order. */
 #define IMAGE_COLS							\
@@ -35,6 +36,7 @@ extern const char imagefs_seed_sql[];
 	"i.owner, i.name, i.os_name, i.os_type, i.platform, i.arch, "	\
 	"i.bits, i.size_gb, i.state, i.progress, i.created, i.mtime, "	\
 	"i.description, i.source, i.provider, i.price, i.error, "	\
+	"i.format, i.sha256, "						\
 	"CASE WHEN i.kind = 'custom' AND i.owner = ?1 THEN "		\
 	"(SELECT group_concat(account, ',') FROM (SELECT account "	\
 	"FROM shares WHERE image = i.row ORDER BY account)) END, "	\
@@ -123,10 +125,10 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		       "ORDER BY created DESC LIMIT 1",
 	[Q_MAKE_IMAGE] = "UPDATE images SET id = ?3, os_name = ?4, "
 			 "os_type = ?5, platform = ?6, arch = ?7, bits = ?8, "
-			 "size_gb = ?9, state = 'NORMAL', progress = NULL, "
-			 "created = ?10, mtime = ?10, description = ?11, "
-			 "source = ?12, price = ?13, error = NULL "
-			 "WHERE row = ?2",
+			 "size_gb = ?9, state = coalesce(?14, 'NORMAL'), "
+			 "progress = ?15, created = ?10, mtime = ?10, "
+			 "description = ?11, source = ?12, price = ?13, "
+			 "error = NULL WHERE row = ?2",
 	[Q_SOURCE] = "SELECT region, kind = 'custom' AND owner = ?1, state, "
 		     "os_name, os_type, platform, arch, bits, size_gb, "
 		     "description, price FROM images WHERE id = ?2",
@@ -158,6 +160,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
 		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
+	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256) "
+			    "VALUES (?2, ?3, ?4)",
 };
 
 static struct local *to_local(struct backend *b)
@@ -280,7 +284,7 @@ static void row_to_image(sqlite3_stmt *st, struct image *img)
 	img->size_gb = sqlite3_column_int(st, 11);
 	local_copy_text(img->state, sizeof(img->state), st, 12);
 	img->progress = sqlite3_column_type(st, 13) == SQLITE_NULL ?
-			-1 : sqlite3_column_int(st, 13);
+			-1 : sqlite3_column_int64(st, 13);
 	img->created = sqlite3_column_int64(st, 14);
 	img->mtime = sqlite3_column_int64(st, 15);
 	local_copy_text(img->description, sizeof(img->description), st, 16);
@@ -288,8 +292,10 @@ static void row_to_image(sqlite3_stmt *st, struct image *img)
 	local_copy_text(img->provider, sizeof(img->provider), st, 18);
 	local_copy_text(img->price, sizeof(img->price), st, 19);
 	local_copy_text(img->error, sizeof(img->error), st, 20);
-	local_copy_text(img->shared_with, sizeof(img->shared_with), st, 21);
-	img->dup = sqlite3_column_int(st, 22);
+	local_copy_text(img->format, sizeof(img->format), st, 21);
+	local_copy_text(img->sha256, sizeof(img->sha256), st, 22);
+	local_copy_text(img->shared_with, sizeof(img->shared_with), st, 23);
+	img->dup = sqlite3_column_int(st, 24);
 	img->pending = !strcmp(img->state, "PENDING");
 	if (img->pending)
 		img->state[0] = 0;
@@ -555,9 +561,14 @@ static int catalog_init(sqlite3 *db)
 		rc = exec(db, imagefs_schema_sql);
 		if (!rc)
 			rc = exec(db, imagefs_seed_sql);
-		if (!rc)
-			rc = exec(db, "PRAGMA user_version = 1");
-	} else if (version != SCHEMA_VERSION) {
+		version = 1;
+	}
+	/* migrations, one version after the other */
+	if (!rc && version == 1)
+		rc = exec(db, imagefs_schema2_sql);
+	if (!rc && version < SCHEMA_VERSION)
+		rc = exec(db, "PRAGMA user_version = 2");
+	if (!rc && version > SCHEMA_VERSION) {
 		fprintf(stderr, "imagefs: catalog version %d is newer than "
 			"this imagefs (%d)\n", version, SCHEMA_VERSION);
 		rc = -EPROTO;
@@ -628,6 +639,7 @@ static void local_close(struct backend *b)
 {
 	struct local *l = to_local(b);
 
+	local_import_stop(l);
 	for (int q = 0; q < Q_COUNT_ALL; q++)
 		sqlite3_finalize(l->stmts[q]);
 	sqlite3_close(l->db);
@@ -697,6 +709,11 @@ int local_open(const struct config *cfg, struct backend **out)
 		fprintf(stderr, "imagefs: cannot set up catalog %s\n", l->path);
 		sqlite3_close(l->db);
 		goto out_free;
+	}
+	rc = local_import_start(l, cfg->import_timeout);
+	if (rc) {
+		local_close(&l->b);
+		return rc;
 	}
 	*out = &l->b;
 	return 0;

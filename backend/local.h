@@ -50,6 +50,7 @@ enum query {
 	Q_PEER_BUSY,
 	Q_LOG,
 	Q_REGION_COPY,
+	Q_INSERT_IMPORT,
 	Q_COUNT_ALL
 };
 
@@ -60,6 +61,7 @@ struct local {
 	char *path;
 	char *account;
 	int dry_run;		/* the open transaction only checks */
+	struct importer *importer;	/* local_import.c */
 	int64_t origin;		/* this daemon, in the change log */
 	/* the change feed's own connection, used from another thread */
 	pthread_mutex_t changes_lock;
@@ -94,6 +96,15 @@ int local_share(struct backend *b, int64_t row, const char *peer);
 int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);
 int local_remove_peer(struct backend *b, const char *region, const char *peer);
+
+/* local_import.c */
+int local_import_start(struct local *l, long timeout);
+void local_import_kick(struct local *l);
+void local_import_stop(struct local *l);
+/* 0 for an http, https or file URL, else -EINVAL */
+int url_check(const char *url);
+/* url without user:password@; 1 when something was taken out */
+int url_redact(const char *url, char *out, size_t size);
 
 /* local_changes.c */
 int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx);

@@ -255,6 +255,8 @@ struct attrs {
 	char os_name[128], os_type[16], platform[32], arch[16];
 	char description[1024], source[1100], price[64];
 	int bits, size_gb;
+	const char *state;	/* NULL: NORMAL */
+	int64_t progress;	/* with a state: where it stands */
 };
 
 static void attrs_from_row(struct attrs *a, sqlite3_stmt *st, int col)
@@ -300,6 +302,10 @@ static int make_image(struct local *l, int64_t row, const struct owned *o,
 	bind_opt(st, 11, a->description);
 	bind_opt(st, 12, a->source);
 	bind_opt(st, 13, a->price);
+	if (a->state) {
+		sqlite3_bind_text(st, 14, a->state, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 15, a->progress);
+	}
 	rc = step_done(st);
 	if (!rc)
 		rc = log_change(l, row, o->region, l->b.account, o->name,
@@ -337,6 +343,19 @@ static void set_text(char *dst, size_t size, const char *s)
 		snprintf(dst, size, "%s", s);
 }
 
+/* The download of an import, for the importer threads (local_import.c). */
+static int queue_import(struct local *l, int64_t row, const struct spec *spec)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_INSERT_IMPORT);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	sqlite3_bind_text(st, 3, spec->import_url, -1, SQLITE_STATIC);
+	bind_opt(st, 4, spec->sha256);
+	return step_done(st);
+}
+
 int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 {
 	struct local *l = to_local(b);
@@ -345,8 +364,8 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (spec->import_url)
-		return -EOPNOTSUPP;
+	if (spec->import_url && url_check(spec->import_url))
+		return -EINVAL;
 	rc = begin_pending(l, row, &o);
 	if (rc)
 		return rc;
@@ -356,8 +375,9 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 		rc = -EIO;
 		goto out;
 	}
+	/* an import says what it is; anything else starts from defaults */
 	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (!spec->import_url && sqlite3_step(st) == SQLITE_ROW)
 		attrs_from_row(&a, st, 0);
 	sqlite3_reset(st);
 	set_text(a.os_name, sizeof(a.os_name), spec->os_name);
@@ -367,7 +387,14 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	if (spec->arch && spec->arch[0])
 		a.bits = strcmp(spec->arch, "i386") ? 64 : 32;
 	set_text(a.description, sizeof(a.description), spec->description);
-	if (spec->instance) {
+	if (spec->import_url) {
+		char url[1024];
+
+		url_redact(spec->import_url, url, sizeof(url));
+		snprintf(a.source, sizeof(a.source), "import:%s", url);
+		a.state = "IMPORTING";
+		a.progress = 0;
+	} else if (spec->instance) {
 		snprintf(a.source, sizeof(a.source), "instance:%s",
 			 spec->instance);
 	} else {
@@ -382,8 +409,13 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	rc = charge(l, o.region);
 	if (!rc)
 		rc = make_image(l, row, &o, &a);
+	if (!rc && spec->import_url)
+		rc = queue_import(l, row, spec);
 out:
-	return tx_end(l, rc);
+	rc = tx_end(l, rc);
+	if (!rc && spec->import_url && !spec->dry_run)
+		local_import_kick(l);
+	return rc;
 }
 
 int local_copy(struct backend *b, int64_t row, const char *source_id,

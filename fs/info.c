@@ -33,6 +33,8 @@ const char *const info_key_names[INFO_NKEYS] = {
 	[INFO_CREATED]		= "CREATED",
 	[INFO_DESCRIPTION]	= "DESCRIPTION",
 	[INFO_SOURCE]		= "SOURCE",
+	[INFO_FORMAT]		= "FORMAT",
+	[INFO_SHA256]		= "SHA256",
 	[INFO_PROVIDER]		= "PROVIDER",
 	[INFO_PRICE]		= "PRICE",
 	[INFO_SHARED_WITH]	= "SHARED_WITH",
@@ -114,7 +116,7 @@ const char *info_value(const struct image *img, enum info_key key,
 	case INFO_PROGRESS:
 		if (img->progress < 0)
 			return NULL;
-		snprintf(buf, size, "%d", img->progress);
+		snprintf(buf, size, "%lld", (long long)img->progress);
 		return buf;
 	case INFO_CREATED:
 		if (!img->created)
@@ -128,6 +130,10 @@ const char *info_value(const struct image *img, enum info_key key,
 		return str_value(img->description);
 	case INFO_SOURCE:
 		return str_value(img->source);
+	case INFO_FORMAT:
+		return str_value(img->format);
+	case INFO_SHA256:
+		return str_value(img->sha256);
 	case INFO_PROVIDER:
 		return str_value(img->provider);
 	case INFO_PRICE:

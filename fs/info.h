@@ -32,6 +32,8 @@ enum info_key {
 	INFO_CREATED,
 	INFO_DESCRIPTION,
 	INFO_SOURCE,
+	INFO_FORMAT,		/* imported images */
+	INFO_SHA256,		/* imported images; may be written to check */
 	INFO_PROVIDER,
 	INFO_PRICE,
 	INFO_SHARED_WITH,

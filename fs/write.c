@@ -687,13 +687,31 @@ static int edit_apply(struct fs *fs, const struct image *img,
 	return rc;
 }
 
+/*
+ * An import text says what the image is: OS_TYPE, OS_NAME or PLATFORM,
+ * and ARCH; SHA256 is 64 lowercase hex digits. (Which URLs the service
+ * takes is the backend's rule.) A text written line by line is complete
+ * only at close: what is missing is said then.
+ */
+static int import_check(const struct spec *spec, int complete)
+{
+	if (complete && (!spec->os_type || !spec->arch ||
+			 (!spec->os_name && !spec->platform)))
+		return -EINVAL;
+	if (spec->sha256 && (strlen(spec->sha256) != 64 ||
+			     strspn(spec->sha256, "0123456789abcdef") != 64))
+		return -EINVAL;
+	return 0;
+}
+
 /* What a pending image's text asks for: a copy, or a spec to commit. */
-static int pending_spec(const struct info_text *t, struct spec *spec)
+static int pending_spec(const struct info_text *t, struct spec *spec,
+			int complete)
 {
 	static const enum info_key allowed[] = {
 		INFO_ID, INFO_NAME, INFO_DESCRIPTION, INFO_OS_NAME,
 		INFO_OS_TYPE, INFO_PLATFORM, INFO_ARCH, INFO_INSTANCE,
-		INFO_IMPORT_URL,
+		INFO_IMPORT_URL, INFO_SHA256,
 	};
 	const char *id = t->v[INFO_ID];
 	int rc;
@@ -730,7 +748,10 @@ static int pending_spec(const struct info_text *t, struct spec *spec)
 	if (spec->arch && strcmp(spec->arch, "x86_64") &&
 	    strcmp(spec->arch, "i386") && strcmp(spec->arch, "arm64"))
 		return -EINVAL;
-	return 0;
+	spec->sha256 = t->v[INFO_SHA256];
+	if (spec->import_url)
+		return import_check(spec, complete);
+	return spec->sha256 ? -EINVAL : 0;	/* SHA256 checks an import */
 }
 
 /*
@@ -759,7 +780,7 @@ static int info_commit(struct fs *fs, int64_t row, const char *text,
 			rc = edit_apply(fs, &img, &t);
 		goto out_free;
 	}
-	rc = pending_spec(&t, &spec);
+	rc = pending_spec(&t, &spec, !dry_run);
 	if (rc)
 		goto out_free;
 	spec.dry_run = dry_run;

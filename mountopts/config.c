@@ -25,6 +25,7 @@ static const struct fuse_opt config_opts[] = {
 	OPT("xattr", xattr),
 	OPT("notify_pipe=%s", notify_pipe),
 	OPT("timeout=%lf", timeout),
+	OPT("import_timeout=%ld", import_timeout),
 	/* fstab noise */
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -53,6 +54,8 @@ void config_help(void)
 	       "PATH once mounted\n"
 	       "    -o timeout=SECONDS     kernel entry/attribute cache "
 	       "timeout (default 86400)\n"
+	       "    -o import_timeout=SECONDS  an import fails after this "
+	       "long without data (30)\n"
 	       "\n");
 }
 
@@ -97,6 +100,7 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->timeout = 86400;
+	cfg->import_timeout = 30;
 	if (fuse_opt_parse(args, cfg, config_opts, config_key) == -1)
 		return -EINVAL;
 	if (!cfg->backend)
@@ -107,6 +111,11 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 		cfg->db = default_db();
 	if (!cfg->backend || !cfg->account || !cfg->db)
 		return -ENOMEM;
+	if (cfg->import_timeout <= 0) {
+		fprintf(stderr, "imagefs: bad import_timeout: %ld\n",
+			cfg->import_timeout);
+		return -EINVAL;
+	}
 	if (cfg->timeout < 0) {
 		fprintf(stderr, "imagefs: bad timeout: %g\n", cfg->timeout);
 		return -EINVAL;

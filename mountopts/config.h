@@ -13,6 +13,7 @@ struct config {
 	char *account;		/* the uin the mount acts as */
 	char *notify_pipe;	/* written "ok" or "error" once mounted */
 	double timeout;		/* entry and attribute timeout, seconds */
+	long import_timeout;	/* seconds without data: an import fails */
 	int xattr;		/* answer user.imagefs.* attributes */
 	int show_help;
 	int show_version;

@@ -530,15 +530,6 @@ def _(c):
                        'ID=%s\n' % src['ID'])
 
 
-@case(errno.EOPNOTSUPP, 'import-url-until-import-lands')
-def _(c):
-    # issue 3: IMPORT_URL= parses and is answered EOPNOTSUPP for now
-    path = c.mkdir('imported')
-    c.expect_write(errno.EOPNOTSUPP, os.path.join(path, 'info'),
-                   'IMPORT_URL=https://example.com/disk.qcow2\n'
-                   'OS_TYPE=linux\nPLATFORM=Ubuntu\nARCH=x86_64\n')
-
-
 # EPERM: copying, renaming or deleting an image that is not my own custom
 
 @case(errno.EPERM, 'copy-public-image')

@@ -12,7 +12,8 @@ SRCS     := $(wildcard fs/*.c backend/*.c mountopts/*.c)
 ASM      := backend/embed.S
 OBJS     := $(SRCS:%.c=build/%.o) $(ASM:%.S=build/%.o)
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
-UNIT_SRCS := tests/unit.c fs/names.c fs/info.c backend/kinds.c
+UNIT_SRCS := tests/unit.c fs/names.c fs/info.c backend/kinds.c \
+	     backend/imagefmt.c
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 

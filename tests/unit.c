@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../backend/imagefmt.h"
 #include "../backend/backend.h"
 #include "../fs/info.h"
 #include "../fs/names.h"
@@ -573,6 +574,77 @@ static void test_parse_accepts(void)
 	info_text_free(&t);
 }
 
+/* Disk image formats from synthetic headers (backend/imagefmt.c). */
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = v & 0xff;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = v & 0xff;
+}
+
+static void test_image_formats(void)
+{
+	static unsigned char head[1024], tail[512];
+	struct image_bytes b = { head, 0, tail, 0, 0 };
+	struct image_kind_size ks;
+	char err[128];
+	const char *vmdk = "# Disk DescriptorFile\nversion=1\n"
+			   "RW 4194304 FLAT \"d-flat.vmdk\" 0\n"
+			   "RW 2048 FLAT \"e-flat.vmdk\" 0\n";
+
+	memset(head, 0, sizeof(head));
+	memcpy(head, "QFI\xfb", 4);
+	put_be64(head + 24, UINT64_C(3) << 30);
+	b.head_len = b.total = 512;
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), 0);
+	EXPECT_EQ_STR(ks.format, "qcow2");
+	EXPECT(ks.virtual_size == UINT64_C(3) << 30);
+	EXPECT_EQ_INT(size_in_gb(ks.virtual_size), 3);
+	b.head_len = b.total = 20;	/* a qcow2 header cut short */
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+	EXPECT(strstr(err, "qcow2") != NULL);
+
+	memset(head, 0, sizeof(head));
+	memcpy(head, "KDMV", 4);
+	put_le64(head + 12, 4194304);	/* sectors: 2 GiB */
+	b.head_len = b.total = 512;
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), 0);
+	EXPECT_EQ_STR(ks.format, "vmdk");
+	EXPECT_EQ_INT(size_in_gb(ks.virtual_size), 2);
+
+	memset(head, 0, sizeof(head));
+	memcpy(head, vmdk, strlen(vmdk));
+	b.head_len = b.total = strlen(vmdk);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), 0);
+	EXPECT_EQ_STR(ks.format, "vmdk");
+	EXPECT(ks.virtual_size == (UINT64_C(4194304) + 2048) * 512);
+	EXPECT_EQ_INT(size_in_gb(ks.virtual_size), 3);
+
+	memset(head, 0, sizeof(head));
+	memset(tail, 0, sizeof(tail));
+	memcpy(tail, "conectix", 8);
+	put_be64(tail + 48, UINT64_C(1073995776));
+	b.head_len = 512;
+	b.tail_len = 512;
+	b.total = 1073995776 + 512;
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), 0);
+	EXPECT_EQ_STR(ks.format, "vhd");
+	EXPECT_EQ_INT(size_in_gb(ks.virtual_size), 2);	/* rounded up */
+
+	memset(tail, 0, sizeof(tail));
+	b.total = 5 << 20;
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), 0);
+	EXPECT_EQ_STR(ks.format, "raw");
+	EXPECT_EQ_INT(size_in_gb(ks.virtual_size), 1);
+	b.total = 0;
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	test_names();
@@ -586,5 +658,6 @@ int main(void)
 	test_sh_sources_safely();
 	test_parse_errors();
 	test_parse_accepts();
+	test_image_formats();
 	return expect_summary() ? 1 : 0;
 }

@@ -458,6 +458,17 @@ static int claim(sqlite3 *db, struct job *j)
 	int64_t now = time(NULL);
 	int rc;
 
+	/* a read first: idle workers take no write lock */
+	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM imports WHERE pid IS NULL "
+				"OR heartbeat < ?1 OR NOT pid_alive(pid)", -1,
+				&st, NULL);
+	if (rc != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, now - STALE_SECONDS);
+	rc = local_step_one(st);
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
 	rc = sqlite3_prepare_v2(db,
 		"UPDATE imports SET pid = ?1, heartbeat = ?2 WHERE image = "
 		"(SELECT image FROM imports WHERE pid IS NULL OR "

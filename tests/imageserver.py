@@ -14,7 +14,8 @@ One path per file, /files/<name>, and what the answer looks like comes from
 the query (several may be combined, in the order below):
 
     tag=X          nothing; makes a URL unique (its own hit counter)
-    auth=U:P       401 unless the request carries Basic credentials U:P
+    auth=1         401 unless the request carries Basic credentials
+                   server.credentials ('user:password', kept out of URLs)
     redirect=N     302 to the same URL with redirect=N-1 (0: the file)
     status=N       answer N (404, 500 ...) with a short body
     fail=K         500 for the first K requests of this URL, then the file
@@ -84,7 +85,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         name = urllib.parse.unquote(url.path[len('/files/'):])
         path = owner.files.get(name)
         if 'auth' in q:
-            want = 'Basic ' + base64.b64encode(q['auth'].encode()).decode()
+            want = 'Basic ' + base64.b64encode(
+                owner.credentials.encode()).decode()
             if self.headers.get('Authorization') != want:
                 return self._small(401, 'who are you', [
                     ('WWW-Authenticate', 'Basic realm="images"')])
@@ -199,6 +201,7 @@ class ImageServer:
         self._bytes = {}
         self.log = []
         self.tls_failures = 0
+        self.credentials = 'user:password'     # what auth=1 asks for
         context = None
         if certfile:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

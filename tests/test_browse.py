@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from helpers import (create_exclusive, expect_errno, listing, parse_info,
+                     parse_info_pairs, read_info, run)
 from conftest import (DEMO_ACCOUNT, PEER_ACCOUNT, fusermount, in_mount_table,
                       require_bin, wait_for)
 
@@ -37,87 +39,15 @@ INFO_KEYS = ['ID', 'NAME', 'TYPE', 'REGION', 'OWNER', 'OS_NAME', 'OS_TYPE',
 REQUIRED_KEYS = ['ID', 'NAME', 'TYPE', 'REGION', 'OWNER', 'STATE', 'CREATED']
 ID_RE = re.compile(r'^img-[0-9a-z]{8}$')
 CREATED_RE = re.compile(r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$')
-BARE_RE = re.compile(r'[A-Za-z0-9._:,/+@-]*')
-KEY_RE = re.compile(r'([A-Z][A-Z0-9_]*)=')
 FULLWIDTH_SOLIDUS = '\uff0f'
 PROBES = ['.Trash-0', '.Trash-1000', '.hidden', '.directory', 'autorun.inf']
 
-# Tools see names and numbers as they are.
-TOOL_ENV = dict(os.environ, LC_ALL='C.UTF-8', QUOTING_STYLE='literal')
 
 
 # --- helpers ---------------------------------------------------------------
 
-def parse_info(data, where='info'):
-    """The (key, value) pairs of an info text, checking its syntax.
-
-    os-release syntax as DESIGN.md section 2 says: one KEY=VALUE a line, a
-    value bare when made only of A-Za-z0-9._:,/+@- and otherwise in double
-    quotes with backslash, double quote, $ and backquote escaped.
-    """
-    text = data.decode('utf-8')
-    assert text.endswith('\n'), '%s: no final newline' % where
-    pairs = []
-    i = 0
-    while i < len(text):
-        m = KEY_RE.match(text, i)
-        assert m, '%s: not KEY=VALUE at %r' % (where, text[i:i + 40])
-        key, i = m.group(1), m.end()
-        if text.startswith('"', i):
-            i += 1
-            value = []
-            while True:
-                assert i < len(text), '%s: %s: unterminated' % (where, key)
-                c = text[i]
-                if c == '"':
-                    i += 1
-                    break
-                assert c not in '$`', \
-                    '%s: %s: unescaped %r: sh would expand it' % (where, key, c)
-                if c == '\\' and text[i + 1:i + 2] in ('\\', '"', '$', '`'):
-                    value.append(text[i + 1])
-                    i += 2
-                    continue
-                value.append(c)
-                i += 1
-            value = ''.join(value)
-            assert not BARE_RE.fullmatch(value), \
-                '%s: %s: %r is quoted but could be bare' % (where, key, value)
-        else:
-            value = BARE_RE.match(text, i).group(0)
-            i += len(value)
-        assert text.startswith('\n', i), \
-            '%s: %s: junk after the value: %r' % (where, key, text[i:i + 40])
-        i += 1
-        assert value != '', '%s: %s is empty: absent keys are omitted' % (
-            where, key)
-        pairs.append((key, value))
-    return pairs
-
-
-def read_info(path):
-    with open(path, 'rb') as f:
-        data = f.read()
-    return dict(parse_info(data, path))
-
-
 def display_name(name):
     return name.replace('/', FULLWIDTH_SOLIDUS)
-
-
-def listing(path):
-    return sorted(os.listdir(path))
-
-
-def expect_errno(errnos, func, *args):
-    """Call func(*args) and check it fails with one of errnos."""
-    if isinstance(errnos, int):
-        errnos = (errnos,)
-    with pytest.raises(OSError) as exc:
-        func(*args)
-    assert exc.value.errno in errnos, '%s%r: %s, expected %s' % (
-        func.__name__, args, errno.errorcode.get(exc.value.errno),
-        '/'.join(errno.errorcode[e] for e in errnos))
 
 
 class Image:
@@ -205,12 +135,6 @@ def first_image(mnt, rel):
     names = listing(os.path.join(mnt, rel))
     assert names, '%s is empty' % rel
     return os.path.join(mnt, rel, names[0])
-
-
-def run(cmd, **kw):
-    kw.setdefault('env', TOOL_ENV)
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=30, **kw)
 
 
 # --- the shape of the tree -------------------------------------------------
@@ -374,7 +298,7 @@ def test_info_keys_and_values(mount):
     tree = Tree(mnt)
     assert len(tree.images) > REGION_COUNT * (MIN_PUBLIC + MIN_MARKET)
     for img in tree.images:
-        pairs = parse_info(img.raw, img.info_path)
+        pairs = parse_info_pairs(img.raw, img.info_path)
         keys = [k for k, v in pairs]
         unknown = [k for k in keys if k not in INFO_KEYS]
         assert not unknown, (img.rel, unknown)
@@ -684,11 +608,6 @@ def _open_for_write(path):
         f.write('NAME=x\n')
 
 
-def _create(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    os.close(fd)
-
-
 WRITES = {
     'mkdir in public': (errno.EROFS, lambda m: (
         os.mkdir, os.path.join(m, GZ, 'public', 'new-image'))),
@@ -699,7 +618,7 @@ WRITES = {
     'mkdir in a shared image': (errno.EROFS, lambda m: (
         os.mkdir, os.path.join(_shared_image(m), 'x'))),
     'create in public': (errno.EROFS, lambda m: (
-        _create, os.path.join(m, GZ, 'public', 'new-file'))),
+        create_exclusive, os.path.join(m, GZ, 'public', 'new-file'))),
     'write public info': ((errno.EROFS, errno.EACCES), lambda m: (
         _open_for_write, os.path.join(first_image(m, GZ + '/public'),
                                       'info'))),

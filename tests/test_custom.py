@@ -25,6 +25,8 @@ import time
 
 import pytest
 
+from helpers import (TOOL_ENV, ename, expect_errno, listing, parse_info,
+                     quote, read_info, render, run, write_all, write_file)
 from conftest import DEMO_ACCOUNT, PEER_ACCOUNT, fusermount, wait_for
 
 GZ = 'ap-guangzhou'             # copy supported; the seed's custom images
@@ -49,8 +51,6 @@ VISIBLE_WITHIN = 1.0            # s: another daemon's change shows by then
 
 ID_RE = re.compile(r'^img-[0-9a-z]{8}$')
 CREATED_RE = re.compile(r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$')
-BARE_RE = re.compile(r'[A-Za-z0-9._:,/+@-]*')
-KEY_RE = re.compile(r'([A-Z][A-Z0-9_]*)=')
 
 FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 
@@ -58,7 +58,6 @@ RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
 
-TOOL_ENV = dict(os.environ, LC_ALL='C.UTF-8', QUOTING_STYLE='literal')
 
 # as root the mode bits never refuse: only the daemon's EROFS can
 ROFS = (errno.EROFS,) if os.getuid() == 0 else (errno.EROFS, errno.EACCES)
@@ -66,109 +65,10 @@ ROFS = (errno.EROFS,) if os.getuid() == 0 else (errno.EROFS, errno.EACCES)
 
 # --- helpers ---------------------------------------------------------------
 
-def parse_info(data, where='info'):
-    """The key/value dict of an info text (os-release syntax, strict)."""
-    text = data.decode('utf-8')
-    assert text.endswith('\n'), '%s: no final newline' % where
-    pairs, i = [], 0
-    while i < len(text):
-        m = KEY_RE.match(text, i)
-        assert m, '%s: not KEY=VALUE at %r' % (where, text[i:i + 40])
-        key, i = m.group(1), m.end()
-        if text.startswith('"', i):
-            i += 1
-            value = []
-            while text[i] != '"':
-                if text[i] == '\\' and text[i + 1] in '\\"$`':
-                    i += 1
-                value.append(text[i])
-                i += 1
-            i += 1
-            value = ''.join(value)
-        else:
-            value = BARE_RE.match(text, i).group(0)
-            i += len(value)
-        assert text.startswith('\n', i), '%s: junk after %s' % (where, key)
-        i += 1
-        pairs.append((key, value))
-    keys = [k for k, _ in pairs]
-    assert len(keys) == len(set(keys)), '%s: repeated keys %s' % (where, keys)
-    return dict(pairs)
-
-
-def read_info(path):
-    with open(path, 'rb') as f:
-        return parse_info(f.read(), path)
-
-
 def without_error(info):
     """An info dict without ERROR, which a failure may set (the last
     error of the image, what user.imagefs.error shows)."""
     return {k: v for k, v in info.items() if k != 'ERROR'}
-
-
-def quote(value):
-    """A value as the info syntax writes it."""
-    if value and BARE_RE.fullmatch(value):
-        return value
-    return '"%s"' % re.sub(r'([\\"$`])', r'\\\1', value)
-
-
-def render(info):
-    return ''.join('%s=%s\n' % (k, quote(v)) for k, v in info.items())
-
-
-def ename(e):
-    """The errno symbol (EOPNOTSUPP, as DESIGN.md names it, not ENOTSUP)."""
-    if not e:
-        return 'success'
-    if e == errno.EOPNOTSUPP:
-        return 'EOPNOTSUPP'
-    return errno.errorcode.get(e, str(e))
-
-
-def names(errnos):
-    if isinstance(errnos, int):
-        errnos = (errnos,)
-    return '/'.join(ename(e) for e in errnos)
-
-
-def expect_errno(errnos, func, *args):
-    """Call func(*args); it must fail with one of errnos."""
-    if isinstance(errnos, int):
-        errnos = (errnos,)
-    try:
-        func(*args)
-    except OSError as e:
-        assert e.errno in errnos, '%s%r: %s, expected %s' % (
-            func.__name__, args, ename(e.errno), names(errnos))
-        return e.errno
-    pytest.fail('%s%r succeeded, expected %s' % (func.__name__, args,
-                                                  names(errnos)))
-
-
-def write_all(fd, data):
-    """Write all of data; a short write goes on until an error shows."""
-    if isinstance(data, str):
-        data = data.encode()
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def write_file(path, text, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
-    """open, write, close: each must succeed."""
-    fd = os.open(path, flags, 0o644)
-    try:
-        write_all(fd, text)
-    except BaseException:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-        raise
-    os.close(fd)
 
 
 def commit(mnt, region, name, text=''):
@@ -186,10 +86,6 @@ def try_read(path):
             return f.read()
     except OSError as e:
         return e
-
-
-def listing(path):
-    return sorted(os.listdir(path))
 
 
 def ops_day(ts=None):
@@ -268,12 +164,6 @@ def prepare(conn, settings=None, ops=None, sql=()):
     for stmt, args in sql:
         conn.execute(stmt, args)
     conn.commit()
-
-
-def run(cmd, cwd=None, env=None, input=None, timeout=30):
-    return subprocess.run(cmd, cwd=cwd, env=env or TOOL_ENV, input=input,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout)
 
 
 def tool_env(tmp_path, **extra):

@@ -30,10 +30,10 @@ import pytest
 
 from conftest import DEMO_ACCOUNT, fusermount, wait_for
 from imageserver import ImageServer, make_cert, refused_port
-from test_custom import (BJ, CREATED_RE, GZ, ID_RE, ename, expect_errno,
-                         listing, ops_count, pending, prepare, quote,
-                         read_info, rows, statvfs_slots, write_all,
-                         write_file)
+from helpers import (ename, expect_errno, listing, quote, read_info,
+                     write_all, write_file)
+from test_custom import (BJ, CREATED_RE, GZ, ID_RE, ops_count, pending,
+                         prepare, rows, statvfs_slots)
 
 KEY_ORDER = ['ID', 'NAME', 'TYPE', 'REGION', 'OWNER', 'OS_NAME', 'OS_TYPE',
              'PLATFORM', 'ARCH', 'BITS', 'SIZE_GB', 'STATE', 'PROGRESS',

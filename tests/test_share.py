@@ -13,11 +13,12 @@ what other daemons see is polled with a deadline, never a fixed sleep.
 import errno
 import os
 import stat
-import subprocess
 import threading
 
 import pytest
 
+from helpers import (create_exclusive, expect_errno, listing, read_info,
+                     run)
 from conftest import DEMO_ACCOUNT, PEER_ACCOUNT, wait_for
 
 GZ = 'ap-guangzhou'
@@ -38,45 +39,9 @@ BJ_ID = 'img-zz00bj01'
 # Writes into a shared image: EROFS; EACCES from the mode bits for non-root.
 WRITE_ERRNOS = (errno.EROFS,) if os.getuid() == 0 else (errno.EROFS,
                                                          errno.EACCES)
-TOOL_ENV = dict(os.environ, LC_ALL='C.UTF-8', QUOTING_STYLE='literal')
 
 
 # --- helpers ---------------------------------------------------------------
-
-def expect_errno(errnos, func, *args):
-    """Call func(*args) and check it fails with one of errnos."""
-    if isinstance(errnos, int):
-        errnos = (errnos,)
-    with pytest.raises(OSError) as exc:
-        func(*args)
-    assert exc.value.errno in errnos, '%s%r: %s, expected %s' % (
-        getattr(func, '__name__', func), args,
-        errno.errorcode.get(exc.value.errno, exc.value.errno),
-        '/'.join(errno.errorcode[e] for e in errnos))
-
-
-def run(cmd, **kw):
-    kw.setdefault('env', TOOL_ENV)
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=30, **kw)
-
-
-def read_info(path):
-    """The KEY=VALUE pairs of an info file (values unquoted)."""
-    with open(path, 'rb') as f:
-        text = f.read().decode()
-    info = {}
-    for line in text.splitlines():
-        key, _, value = line.partition('=')
-        if value.startswith('"') and value.endswith('"'):
-            value = value[1:-1]
-        info[key] = value
-    return info
-
-
-def listing(path):
-    return sorted(os.listdir(path))
-
 
 def shared(mnt, peer=None, name=None, region=GZ):
     """mnt/region/shared[/peer[/name]]."""
@@ -738,11 +703,6 @@ def _write_file(path):
         f.write('NAME=changed\n')
 
 
-def _create(path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    os.close(fd)
-
-
 RECIPIENT_REFUSED = {
     'rename in its folder': (errno.EPERM, lambda m: (
         os.rename, shared(m, B, ML), shared(m, B, 'renamed'))),
@@ -759,9 +719,9 @@ RECIPIENT_REFUSED = {
     'truncate info': (WRITE_ERRNOS, lambda m: (
         os.truncate, os.path.join(shared(m, B, ML), 'info'), 0)),
     'create a file': (WRITE_ERRNOS, lambda m: (
-        _create, os.path.join(shared(m, B, ML), 'notes'))),
+        create_exclusive, os.path.join(shared(m, B, ML), 'notes'))),
     'create a scratch file': (WRITE_ERRNOS, lambda m: (
-        _create, os.path.join(shared(m, B, ML), '.info.swp'))),
+        create_exclusive, os.path.join(shared(m, B, ML), '.info.swp'))),
     'mkdir in it': (WRITE_ERRNOS, lambda m: (
         os.mkdir, os.path.join(shared(m, B, ML), 'sub'))),
     'symlink in it': (WRITE_ERRNOS, lambda m: (

@@ -74,11 +74,10 @@ pytest: imagefs
 pytest-asan: build/asan/imagefs
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(PYTEST) -q tests
 
-# the unit tests and the browsing and sharing suites under valgrind
+# the unit tests and every mounted suite under valgrind
 valgrind: imagefs build/unit-plain
 	valgrind -q --error-exitcode=1 --leak-check=full build/unit-plain
-	IMAGEFS_BIN=$(CURDIR)/tests/valgrind-imagefs $(PYTEST) -q \
-		tests/test_browse.py tests/test_share.py
+	IMAGEFS_BIN=$(CURDIR)/tests/valgrind-imagefs $(PYTEST) -q tests
 
 check-style:
 	scripts/check-style

@@ -45,7 +45,8 @@ static uint64_t vmdk_descriptor_size(const char *text, size_t len)
 			memcpy(line, p, n);
 			line[n] = 0;
 			if (sscanf(line, "%15s %llu", access, &sectors) == 2 &&
-			    (!strcmp(access, "RW") || !strcmp(access, "RDONLY") ||
+			    (!strcmp(access, "RW") ||
+			     !strcmp(access, "RDONLY") ||
 			     !strcmp(access, "NOACCESS")))
 				total += sectors * 512;
 		}

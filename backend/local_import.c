@@ -383,8 +383,8 @@ static void finish(struct job *j, const char *hex,
 		return;
 	if (err)
 		run_sql(j->db, "UPDATE images SET state = 'IMPORTFAILED', "
-			"progress = NULL, error = ?1, mtime = ?2 WHERE row = ?3 "
-			"AND state = 'IMPORTING'", "sii", err, now, j->row);
+			"progress = NULL, error = ?1, mtime = ?2 "
+			"WHERE row = ?3 AND state = 'IMPORTING'", "sii", err, now, j->row);
 	else
 		run_sql(j->db, "UPDATE images SET state = 'NORMAL', "
 			"progress = NULL, error = NULL, format = ?1, "
@@ -420,8 +420,8 @@ static void download(struct job *j)
 					stopping(j->imp)))
 			describe(j, curl, rc, http, err, sizeof(err));
 		curl_easy_cleanup(curl);
-		if (rc == CURLE_OK || stopping(j->imp) || !transient(rc, http) ||
-		    attempt == IMPORT_ATTEMPTS)
+		if (rc == CURLE_OK || stopping(j->imp) ||
+		    !transient(rc, http) || attempt == IMPORT_ATTEMPTS)
 			break;
 		/* back off: 0.5 s, 1 s, ... */
 		if (nap(j->imp, 500L << (attempt - 1)))

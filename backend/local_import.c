@@ -384,7 +384,8 @@ static void finish(struct job *j, const char *hex,
 	if (err)
 		run_sql(j->db, "UPDATE images SET state = 'IMPORTFAILED', "
 			"progress = NULL, error = ?1, mtime = ?2 "
-			"WHERE row = ?3 AND state = 'IMPORTING'", "sii", err, now, j->row);
+			"WHERE row = ?3 AND state = 'IMPORTING'", "sii", err,
+			now, j->row);
 	else
 		run_sql(j->db, "UPDATE images SET state = 'NORMAL', "
 			"progress = NULL, error = NULL, format = ?1, "

@@ -12,8 +12,9 @@ SRCS     := $(wildcard fs/*.c backend/*.c mountopts/*.c)
 ASM      := backend/embed.S
 OBJS     := $(SRCS:%.c=build/%.o) $(ASM:%.S=build/%.o)
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
+UNIT_LIBS = $(shell pkg-config --libs libcrypto 2>/dev/null)
 UNIT_SRCS := tests/unit.c fs/names.c fs/info.c backend/kinds.c \
-	     backend/imagefmt.c
+	     backend/imagefmt.c backend/tc3.c
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 
@@ -49,12 +50,12 @@ build/asan/%.o: %.S $(wildcard backend/*.sql)
 
 build/unit: $(UNIT_SRCS) fs/names.h fs/info.h backend/backend.h tests/expect.h
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS)
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
 
 build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h backend/backend.h \
 		  tests/expect.h
 	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS)
+	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
 
 deps:
 	@scripts/install-deps

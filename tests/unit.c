@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../backend/imagefmt.h"
+#include "../backend/tc3.h"
 #include "../backend/backend.h"
 #include "../fs/info.h"
 #include "../fs/names.h"
@@ -645,6 +646,35 @@ static void test_image_formats(void)
 	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
 }
 
+/* Tencent's published worked example of the v3 signature, byte for byte. */
+static void test_tc3_sign(void)
+{
+	static const char body[] = "{\"Limit\": 1, \"Filters\": [{\"Values\": "
+		"[\"\\u672a\\u547d\\u540d\"], \"Name\": \"instance-name\"}]}";
+	struct tc3_request r = {
+		.secret_id = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
+		.secret_key = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+		.service = "cvm",
+		.host = "cvm.tencentcloudapi.com",
+		.content_type = "application/json; charset=utf-8",
+		.payload = body,
+		.payload_len = sizeof(body) - 1,
+		.timestamp = 1551113065,
+	};
+	char auth[512], hash[65], small[16];
+
+	EXPECT_EQ_INT((int)r.payload_len, 86);
+	EXPECT_EQ_INT(tc3_sign(&r, auth, sizeof(auth), hash), 0);
+	EXPECT_EQ_STR(hash, "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e27"
+		      "49d62a09ca18d7031");
+	EXPECT_EQ_STR(auth, "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74"
+		      "WFkmLPx3EXAMPLE/2019-02-25/cvm/tc3_request, "
+		      "SignedHeaders=content-type;host, Signature=72e494ea809"
+		      "ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168");
+	EXPECT_EQ_INT(tc3_sign(&r, small, sizeof(small), NULL),
+		      -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	test_names();
@@ -659,5 +689,6 @@ int main(void)
 	test_parse_errors();
 	test_parse_accepts();
 	test_image_formats();
+	test_tc3_sign();
 	return expect_summary() ? 1 : 0;
 }

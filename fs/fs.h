@@ -157,7 +157,4 @@ const char *fs_last_error(struct fs *fs, int64_t row);
 /* Invalidate what the kernel caches of a change made by another daemon. */
 int fs_change(struct fs *fs, const struct change *c);
 
-/* Give the kernel's view of an image a refresh (state, progress). */
-void fs_image_changed(struct fs *fs, int64_t row);
-
 #endif /* IMAGEFS_FS_H */

@@ -56,8 +56,8 @@ struct open_file {
 	size_t cap;
 };
 
-static void changed(struct fs *fs, const struct image *img,
-		    const char *old_name);
+static void changed(struct fs *fs, const struct image *img);
+static void image_changed(struct fs *fs, int64_t row);
 
 /* Temporary links (ln -sf's) live in a peer folder: keyed by its inode. */
 static int64_t link_holder(uint64_t folder)
@@ -351,8 +351,6 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 	if (t.found)
 		return -EEXIST;
 	if (t.parent.kind == KIND_SHARED) {
-		struct peer p = { .images = 0 };
-
 		if (name[0] == '.')
 			return -EPERM;
 		rc = uin_check(name);
@@ -360,7 +358,6 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 			rc = fs->b->ops->add_peer(fs->b, t.folder.region, name);
 		if (rc)
 			return rc;
-		snprintf(p.uin, sizeof(p.uin), "%s", name);
 		return fs_lookup(fs, parent, name, e);
 	}
 	rc = entry_name(name, iname, sizeof(iname));
@@ -441,7 +438,7 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 			rc = fs->b->ops->unshare(fs->b, s.image, n.peer);
 		if (rc)
 			return failed(fs, s.image, "unshare", rc);
-		fs_image_changed(fs, s.image);
+		image_changed(fs, s.image);
 		return 0;
 	}
 	if (n.type != N_IMAGE)
@@ -475,7 +472,7 @@ static int link_image(struct fs *fs, uint64_t parent, const char *target,
 	uint64_t ino = parent;
 	struct entry e;
 	struct node n;
-	int rc, up = 0;
+	int rc;
 
 	if (target[0] == '/') {
 		size_t m = strlen(fs->mountpoint);
@@ -511,7 +508,6 @@ static int link_image(struct fs *fs, uint64_t parent, const char *target,
 			default:
 				return -EPERM;
 			}
-			up++;
 			continue;
 		}
 		rc = fs_lookup(fs, ino, part, &e);
@@ -519,7 +515,6 @@ static int link_image(struct fs *fs, uint64_t parent, const char *target,
 			return rc;
 		ino = e.ino;
 	}
-	(void)up;
 	rc = fs_node(fs, ino, &n);
 	if (rc)
 		return rc;
@@ -575,7 +570,7 @@ static int temp_link_rename(struct fs *fs, const struct node *n,
 	if (rc)
 		return failed(fs, img.row, "share", rc);
 	scratch_remove(fs, s);
-	changed(fs, &img, NULL);
+	changed(fs, &img);
 	return 0;
 }
 
@@ -606,7 +601,7 @@ int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
 	rc = fs->b->ops->share(fs->b, img.row, n.peer);
 	if (rc)
 		return failed(fs, img.row, "share", rc);
-	changed(fs, &img, NULL);
+	changed(fs, &img);
 	return fs_lookup(fs, parent, name, e);
 }
 
@@ -614,12 +609,11 @@ int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
  * Queue what the kernel must drop after a change made in a request: the
  * image's attributes and info, and the listings that show its name.
  */
-static void changed(struct fs *fs, const struct image *img,
-		    const char *old_name)
+static void changed(struct fs *fs, const struct image *img)
 {
 	const struct region *r = fs_region(fs, img->region);
 
-	(void)old_name;	/* old names expire: short entry timeouts */
+	/* old names are not invalidated: they expire (short entry timeouts) */
 	if (!fs->inval_inode || !r)
 		return;
 	fs->inval_inode(fs->inval_ctx, mutable_ino(N_INFO, img->row));
@@ -638,12 +632,12 @@ static void changed(struct fs *fs, const struct image *img,
 	}
 }
 
-void fs_image_changed(struct fs *fs, int64_t row)
+static void image_changed(struct fs *fs, int64_t row)
 {
 	struct image img;
 
 	if (!fs->b->ops->get(fs->b, row, &img))
-		changed(fs, &img, NULL);
+		changed(fs, &img);
 }
 
 /* The keys a written text may carry for a committed image, and how. */
@@ -791,7 +785,7 @@ static int info_commit(struct fs *fs, int64_t row, const char *text,
 out_free:
 	info_text_free(&t);
 	if (!rc && !dry_run && !fs->b->ops->get(fs->b, row, &img))
-		changed(fs, &img, NULL);
+		changed(fs, &img);
 	return rc;
 }
 
@@ -1265,7 +1259,7 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	if (rc)
 		return failed(fs, from.img.row, "rename", rc);
 	if (!fs->b->ops->get(fs->b, from.img.row, &img))
-		changed(fs, &img, from.img.name);
+		changed(fs, &img);
 	return 0;
 }
 

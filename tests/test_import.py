@@ -28,7 +28,7 @@ from collections import namedtuple
 
 import pytest
 
-from conftest import DEMO_ACCOUNT, fusermount, wait_for
+from conftest import DEMO_ACCOUNT, SLOW, fusermount, wait_for
 from imageserver import ImageServer, make_cert, refused_port
 from helpers import (ename, expect_errno, listing, quote, read_info,
                      write_all, write_file)
@@ -43,11 +43,11 @@ KEY_ORDER = ['ID', 'NAME', 'TYPE', 'REGION', 'OWNER', 'OS_NAME', 'OS_TYPE',
 GIB = 1 << 30
 MIB = 1 << 20
 
-IMPORT_WITHIN = 15.0    # s: a plain import (or a trickle) is over by then
-FAIL_WITHIN = 30.0      # s: a failure, retries with backoff included
-RESTART_WITHIN = 20.0   # s: after a remount, the import is over by then
-VISIBLE_WITHIN = 1.0    # s: another daemon shows the change by then
-UNMOUNT_WITHIN = 4.0    # s: "a few seconds" for the daemon to exit
+IMPORT_WITHIN = 15.0 * SLOW     # s: a plain import (or a trickle) is over
+FAIL_WITHIN = 30.0 * SLOW       # s: a failure, retries with backoff included
+RESTART_WITHIN = 20.0 * SLOW    # s: after a remount, the import is over
+VISIBLE_WITHIN = 1.0 * SLOW     # s: another daemon shows the change by then
+UNMOUNT_WITHIN = 4.0 * SLOW     # s: "a few seconds" for the daemon to exit
 IMPORT_TIMEOUT = 2      # s: -o import_timeout= of the timeout test
 POLL = 0.02
 

@@ -19,7 +19,7 @@ import pytest
 
 from helpers import (create_exclusive, expect_errno, listing, read_info,
                      run)
-from conftest import DEMO_ACCOUNT, PEER_ACCOUNT, wait_for
+from conftest import DEMO_ACCOUNT, PEER_ACCOUNT, SLOW, wait_for
 
 GZ = 'ap-guangzhou'
 BJ = 'ap-beijing'
@@ -32,7 +32,7 @@ BUILD = 'build-agent'
 ML = 'ml-training-base'
 STAGING = 'staging-db'
 MAX_SHARES = 50                 # accounts per image (settings)
-VISIBLE = 1.0                   # s until another daemon sees a change
+VISIBLE = 1.0 * SLOW            # s until another daemon sees a change
 BJ_IMAGE = 'beijing-image'      # an own custom image in another region
 BJ_ID = 'img-zz00bj01'
 

@@ -63,6 +63,7 @@ struct fs {
 	int xattr;
 	char mountpoint[4096];		/* absolute, for symlink targets */
 	struct scratch *scratch;	/* editors' temporary files */
+	struct open_file *open_files;	/* open info and scratch files */
 	struct last_error *errors;	/* of image dirs, newest first */
 	int64_t next_scratch;
 	/*

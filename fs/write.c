@@ -76,9 +76,6 @@ static int ln_temp_name(const char *name)
 	return 1;
 }
 
-/* Open writers of info files, for the size of a pending image's info. */
-static struct open_file *open_files;
-
 static struct scratch *scratch_get(struct fs *fs, int64_t id)
 {
 	for (struct scratch *s = fs->scratch; s; s = s->next)
@@ -130,9 +127,9 @@ int scratch_getattr(struct fs *fs, int64_t id, struct entry *e)
 }
 
 /* The info of a pending image exists while a writer has it open. */
-static struct open_file *pending_writer(int64_t row)
+static struct open_file *pending_writer(struct fs *fs, int64_t row)
 {
-	for (struct open_file *of = open_files; of; of = of->next)
+	for (struct open_file *of = fs->open_files; of; of = of->next)
 		if (of->row == row && of->pending && !of->scratch)
 			return of;
 	return NULL;
@@ -789,7 +786,7 @@ out_free:
 	return rc;
 }
 
-static int of_new(int64_t row, int64_t scratch, int writable,
+static int of_new(struct fs *fs, int64_t row, int64_t scratch, int writable,
 		  struct open_file **out)
 {
 	struct open_file *of = calloc(1, sizeof(*of));
@@ -799,8 +796,8 @@ static int of_new(int64_t row, int64_t scratch, int writable,
 	of->row = row;
 	of->scratch = scratch;
 	of->writable = writable;
-	of->next = open_files;
-	open_files = of;
+	of->next = fs->open_files;
+	fs->open_files = of;
 	*out = of;
 	return 0;
 }
@@ -844,7 +841,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
 	if (rc)
 		return rc == -EROFS && img.kind == KIND_SHARED ? -EROFS : rc;
 	if (!strcmp(name, "info")) {
-		if (!img.pending || pending_writer(img.row)) {
+		if (!img.pending || pending_writer(fs, img.row)) {
 			if (flags & O_EXCL)
 				return -EEXIST;
 			rc = fs_open(fs, mutable_ino(N_INFO, img.row), flags,
@@ -853,7 +850,7 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
 				return rc;
 			return fs_getattr(fs, mutable_ino(N_INFO, img.row), e);
 		}
-		rc = of_new(img.row, 0, 1, out);
+		rc = of_new(fs, img.row, 0, 1, out);
 		if (rc)
 			return rc;
 		(*out)->pending = 1;
@@ -895,16 +892,16 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 		if (s->alias)
 			return fs_open(fs, mutable_ino(N_INFO, s->row), flags,
 				       out);
-		rc = of_new(s->row, s->id, writable, out);
+		rc = of_new(fs, s->row, s->id, writable, out);
 		if (!rc && (flags & O_TRUNC))
 			s->len = 0;
 		return rc;
 	}
 	if (n.type != N_INFO)
 		return -EISDIR;
-	pw = pending_writer(n.id);
+	pw = pending_writer(fs, n.id);
 	if (pw) {
-		rc = of_new(n.id, 0, writable, out);
+		rc = of_new(fs, n.id, 0, writable, out);
 		if (!rc)
 			rc = of_load(*out, pw->buf, pw->len);
 		if (!rc)
@@ -913,7 +910,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 	}
 	if (!writable) {
 		/* rendered at the first read: a warm cat reads the cache */
-		rc = of_new(n.id, 0, 0, out);
+		rc = of_new(fs, n.id, 0, 0, out);
 		if (!rc) {
 			(*out)->lazy = 1;
 			(*out)->mutable = n.mutable;
@@ -925,7 +922,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 		return rc;
 	if (img.pending && img.kind == KIND_CUSTOM) {
 		/* a new text for a pending image, as at create */
-		rc = of_new(img.row, 0, 1, out);
+		rc = of_new(fs, img.row, 0, 1, out);
 		if (!rc)
 			(*out)->pending = (*out)->dirty = 1;
 		return rc;
@@ -945,7 +942,7 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 	rc = fs_info_text(fs, n.id, &text, &len);
 	if (rc)
 		return rc;
-	rc = of_new(n.id, 0, writable, out);
+	rc = of_new(fs, n.id, 0, writable, out);
 	if (!rc && !(writable && (flags & O_TRUNC)))
 		rc = of_load(*out, text, len);
 	if (!rc && writable && (flags & O_TRUNC))
@@ -1101,7 +1098,7 @@ void fs_release(struct fs *fs, struct open_file *of)
 			of->pending = 0;
 		failed(fs, of->row, "commit", rc);
 	}
-	for (struct open_file **p = &open_files; *p; p = &(*p)->next) {
+	for (struct open_file **p = &fs->open_files; *p; p = &(*p)->next) {
 		if (*p == of) {
 			*p = of->next;
 			break;
@@ -1114,7 +1111,7 @@ void fs_release(struct fs *fs, struct open_file *of)
 /* The info of a pending image while it is being written. */
 int pending_info_attr(struct fs *fs, int64_t row, struct entry *e)
 {
-	struct open_file *of = pending_writer(row);
+	struct open_file *of = pending_writer(fs, row);
 
 	if (!of)
 		return -ENOENT;
@@ -1289,7 +1286,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
 			s->len = st->st_size;
 		} else if (n.type == N_INFO && st->st_size == 0) {
 			/* truncate(info): the writer that follows sets it */
-			for (struct open_file *of = open_files; of;
+			for (struct open_file *of = fs->open_files; of;
 			     of = of->next)
 				if (of->row == n.id && of->writable &&
 				    !of->scratch) {

@@ -1,6 +1,6 @@
 # imagefs - see README.md. `make run` mounts the catalog, `make test` tests.
 
-PKGS     := fuse3 sqlite3 libcurl libcrypto
+PKGS     := fuse3 sqlite3 libcurl libcrypto jansson
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -MMD -MP
@@ -12,9 +12,10 @@ SRCS     := $(wildcard fs/*.c backend/*.c mountopts/*.c)
 ASM      := backend/embed.S
 OBJS     := $(SRCS:%.c=build/%.o) $(ASM:%.S=build/%.o)
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
-UNIT_LIBS = $(shell pkg-config --libs libcrypto 2>/dev/null)
+UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
 UNIT_SRCS := tests/unit.c fs/names.c fs/info.c backend/kinds.c \
-	     backend/imagefmt.c backend/tc3.c
+	     backend/imagefmt.c backend/tc3.c backend/tc_client.c \
+	     mountopts/credentials.c
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 

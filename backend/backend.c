@@ -13,6 +13,8 @@ int backend_open(const struct config *cfg, struct backend **out)
 {
 	if (!strcmp(cfg->backend, "local"))
 		return local_open(cfg, out);
+	if (!strcmp(cfg->backend, "tencentcloud"))
+		return tencent_open(cfg, out);
 	fprintf(stderr, "imagefs: unknown backend: %s\n", cfg->backend);
 	return -EINVAL;
 }

@@ -193,6 +193,10 @@ struct backend_ops {
 	 */
 	int (*changes)(struct backend *b, int64_t *seq, change_cb cb,
 		       void *ctx);
+
+	/* optional: the service's own words on the last failed call (an
+	 * error code and request id), or NULL */
+	const char *(*detail)(struct backend *b);
 };
 
 struct backend {
@@ -207,5 +211,6 @@ int backend_open(const struct config *cfg, struct backend **out);
 
 /* The implementations. */
 int local_open(const struct config *cfg, struct backend **out);
+int tencent_open(const struct config *cfg, struct backend **out);
 
 #endif /* IMAGEFS_BACKEND_H */

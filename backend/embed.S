@@ -7,6 +7,10 @@
 imagefs_schema_sql:
 	.incbin "backend/schema.sql"
 	.byte 0
+	.global imagefs_regions_sql
+imagefs_regions_sql:
+	.incbin "backend/regions.sql"
+	.byte 0
 	.global imagefs_seed_sql
 imagefs_seed_sql:
 	.incbin "backend/seed.sql"

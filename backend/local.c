@@ -25,6 +25,7 @@
 #define SCHEMA_VERSION 2
 
 extern const char imagefs_schema_sql[];
+extern const char imagefs_regions_sql[];
 extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
 
@@ -317,7 +318,7 @@ static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
 	return rc;
 }
 
-static int local_regions(struct backend *b, struct region *out, int max,
+int local_regions(struct backend *b, struct region *out, int max,
 			 int *n)
 {
 	sqlite3_stmt *st = local_stmt(to_local(b), Q_REGIONS);
@@ -353,7 +354,7 @@ static void bind_folder(struct local *l, sqlite3_stmt *st,
 	sqlite3_bind_text(st, 5, owner ? owner : "", -1, SQLITE_STATIC);
 }
 
-static int local_list(struct backend *b, const struct folder *f,
+int local_list(struct backend *b, const struct folder *f,
 		      int64_t after, image_cb cb, void *ctx)
 {
 	struct local *l = to_local(b);
@@ -366,7 +367,7 @@ static int local_list(struct backend *b, const struct folder *f,
 	return each_image(st, cb, ctx);
 }
 
-static int local_find(struct backend *b, const struct folder *f,
+int local_find(struct backend *b, const struct folder *f,
 		      const char *name, image_cb cb, void *ctx)
 {
 	struct local *l = to_local(b);
@@ -379,7 +380,7 @@ static int local_find(struct backend *b, const struct folder *f,
 	return each_image(st, cb, ctx);
 }
 
-static int local_get(struct backend *b, int64_t row, struct image *out)
+int local_get(struct backend *b, int64_t row, struct image *out)
 {
 	sqlite3_stmt *st;
 	int rc = local_by_row(to_local(b), Q_GET, row, &st);
@@ -391,7 +392,7 @@ static int local_get(struct backend *b, int64_t row, struct image *out)
 	return 0;
 }
 
-static int local_count(struct backend *b, const struct folder *f, int *n)
+int local_count(struct backend *b, const struct folder *f, int *n)
 {
 	struct local *l = to_local(b);
 	sqlite3_stmt *st = local_stmt(l, Q_COUNT);
@@ -407,7 +408,7 @@ static int local_count(struct backend *b, const struct folder *f, int *n)
 	return rc;
 }
 
-static int local_peers(struct backend *b, const char *region, int64_t after,
+int local_peers(struct backend *b, const char *region, int64_t after,
 		       peer_cb cb, void *ctx)
 {
 	sqlite3_stmt *st = local_stmt(to_local(b), Q_PEERS);
@@ -430,7 +431,7 @@ static int local_peers(struct backend *b, const char *region, int64_t after,
 	return rc;
 }
 
-static int local_shares(struct backend *b, const char *region,
+int local_shares(struct backend *b, const char *region,
 			const char *peer, int64_t after, share_cb cb,
 			void *ctx)
 {
@@ -455,7 +456,7 @@ static int local_shares(struct backend *b, const char *region,
 	return rc;
 }
 
-static int local_get_share(struct backend *b, int64_t row, char *region,
+int local_get_share(struct backend *b, int64_t row, char *region,
 			   size_t region_size, char *peer, size_t peer_size,
 			   struct share *out)
 {
@@ -509,7 +510,7 @@ int local_usage_locked(struct local *l, const char *region, struct usage *u)
 	return rc;
 }
 
-static int local_usage(struct backend *b, const char *region, struct usage *u)
+int local_usage(struct backend *b, const char *region, struct usage *u)
 {
 	return local_usage_locked(to_local(b), region, u);
 }
@@ -543,8 +544,11 @@ static int user_version(sqlite3 *db, int *version)
 	return rc;
 }
 
-/* Create the schema and load the seed, once, whoever opens first. */
-static int catalog_init(sqlite3 *db)
+/*
+ * Create the schema and load the regions and (seed) the seed's images, once,
+ * whoever opens first.
+ */
+static int catalog_init(sqlite3 *db, int seed)
 {
 	int version, rc;
 
@@ -560,6 +564,8 @@ static int catalog_init(sqlite3 *db)
 	if (version == 0) {
 		rc = exec(db, imagefs_schema_sql);
 		if (!rc)
+			rc = exec(db, imagefs_regions_sql);
+		if (!rc && seed)
 			rc = exec(db, imagefs_seed_sql);
 		version = 1;
 	}
@@ -635,7 +641,7 @@ out_close:
 	return rc;
 }
 
-static void local_close(struct backend *b)
+void local_close(struct backend *b)
 {
 	struct local *l = to_local(b);
 
@@ -675,16 +681,17 @@ static const struct backend_ops local_ops = {
 	.changes = local_changes,
 };
 
-int local_open(const struct config *cfg, struct backend **out)
+int local_open_file(const char *path, const char *account, int seed,
+		    size_t size, struct local **out)
 {
 	struct local *l;
 	int rc;
 
-	l = calloc(1, sizeof(*l));
+	l = calloc(1, size);
 	if (!l)
 		return -ENOMEM;
-	l->path = strdup(cfg->db);
-	l->account = strdup(cfg->account);
+	l->path = strdup(path);
+	l->account = strdup(account);
 	if (!l->path || !l->account) {
 		rc = -ENOMEM;
 		goto out_free;
@@ -699,17 +706,36 @@ int local_open(const struct config *cfg, struct backend **out)
 	if (rc) {
 		fprintf(stderr, "imagefs: cannot create the folder of %s: %s\n",
 			l->path, strerror(-rc));
-		goto out_free;
+		goto out_destroy;
 	}
 	rc = local_connect(l->path, &l->db);
 	if (rc)
-		goto out_free;
-	rc = catalog_init(l->db);
+		goto out_destroy;
+	rc = catalog_init(l->db, seed);
 	if (rc) {
 		fprintf(stderr, "imagefs: cannot set up catalog %s\n", l->path);
 		sqlite3_close(l->db);
-		goto out_free;
+		goto out_destroy;
 	}
+	*out = l;
+	return 0;
+
+out_destroy:
+	pthread_mutex_destroy(&l->changes_lock);
+out_free:
+	free(l->path);
+	free(l->account);
+	free(l);
+	return rc;
+}
+
+int local_open(const struct config *cfg, struct backend **out)
+{
+	struct local *l;
+	int rc = local_open_file(cfg->db, cfg->account, 1, sizeof(*l), &l);
+
+	if (rc)
+		return rc;
 	rc = local_import_start(l, cfg->import_timeout);
 	if (rc) {
 		local_close(&l->b);
@@ -717,11 +743,4 @@ int local_open(const struct config *cfg, struct backend **out)
 	}
 	*out = &l->b;
 	return 0;
-
-out_free:
-	pthread_mutex_destroy(&l->changes_lock);
-	free(l->path);
-	free(l->account);
-	free(l);
-	return rc;
 }

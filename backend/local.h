@@ -70,6 +70,13 @@ struct local {
 	int64_t data_version;
 };
 
+/* Open the catalog at path (made with the seed's images when seed is set)
+ * into a zeroed allocation of size bytes that begins with the struct local;
+ * no import workers. local_close() frees it. */
+int local_open_file(const char *path, const char *account, int seed,
+		    size_t size, struct local **out);
+void local_close(struct backend *b);
+
 sqlite3_stmt *local_stmt(struct local *l, enum query q);
 int local_step_one(sqlite3_stmt *st);
 /* Run q with ?2 = row; on 0 *out stands on the row: reset it after use. */
@@ -81,7 +88,33 @@ int local_connect(const char *path, sqlite3 **out);
 void local_today(char *buf, size_t size);
 int local_usage_locked(struct local *l, const char *region, struct usage *u);
 
+/* The reads of local.c, which the tencentcloud backend uses on its cache */
+int local_regions(struct backend *b, struct region *out, int max, int *n);
+int local_list(struct backend *b, const struct folder *f, int64_t after,
+	       image_cb cb, void *ctx);
+int local_find(struct backend *b, const struct folder *f, const char *name,
+	       image_cb cb, void *ctx);
+int local_get(struct backend *b, int64_t row, struct image *out);
+int local_count(struct backend *b, const struct folder *f, int *n);
+int local_peers(struct backend *b, const char *region, int64_t after,
+		peer_cb cb, void *ctx);
+int local_shares(struct backend *b, const char *region, const char *peer,
+		 int64_t after, share_cb cb, void *ctx);
+int local_get_share(struct backend *b, int64_t row, char *region,
+		    size_t region_size, char *peer, size_t peer_size,
+		    struct share *out);
+int local_usage(struct backend *b, const char *region, struct usage *u);
+
 /* local_rules.c */
+/* BEGIN IMMEDIATE; local_tx_end() commits when rc is 0, else rolls back */
+int local_tx_begin(struct local *l);
+int local_tx_end(struct local *l, int rc);
+/* Charge one operation to region: -EAGAIN beyond the daily limit. */
+int local_charge(struct local *l, const char *region);
+/* Tell other daemons (and, from origin 0, this one's kernel view). */
+int local_log_change(struct local *l, int64_t row, const char *region,
+		     const char *owner, const char *old_name,
+		     const char *new_name, const char *peer);
 int local_create_pending(struct backend *b, const char *region,
 			 const char *name, int64_t *row);
 int local_commit(struct backend *b, int64_t row, const struct spec *spec);

@@ -60,14 +60,14 @@ static int step_int(sqlite3_stmt *st, int64_t *value, int *found)
 	return rc;
 }
 
-static int tx_begin(struct local *l)
+int local_tx_begin(struct local *l)
 {
 	l->dry_run = 0;
 	return step_done(local_stmt(l, Q_BEGIN));
 }
 
 /* Commit when rc is 0, else roll back; the transaction's result. */
-static int tx_end(struct local *l, int rc)
+int local_tx_end(struct local *l, int rc)
 {
 	if (!rc && l->dry_run) {
 		step_done(local_stmt(l, Q_ROLLBACK));
@@ -127,7 +127,7 @@ static int ops_left(struct local *l, const char *region)
 }
 
 /* Charge one operation to region: -EAGAIN beyond the daily limit. */
-static int charge(struct local *l, const char *region)
+int local_charge(struct local *l, const char *region)
 {
 	sqlite3_stmt *st;
 	char day[16];
@@ -145,7 +145,7 @@ static int charge(struct local *l, const char *region)
 }
 
 /* Tell other daemons: image row of owner went from old_name to new_name. */
-static int log_change(struct local *l, int64_t row, const char *region,
+int local_log_change(struct local *l, int64_t row, const char *region,
 		      const char *owner, const char *old_name,
 		      const char *new_name, const char *peer)
 {
@@ -222,7 +222,7 @@ int local_create_pending(struct backend *b, const char *region,
 	struct local *l = to_local(b);
 	struct usage u;
 	sqlite3_stmt *st;
-	int rc = tx_begin(l);
+	int rc = local_tx_begin(l);
 
 	if (rc)
 		return rc;
@@ -245,9 +245,9 @@ int local_create_pending(struct backend *b, const char *region,
 	if (rc)
 		goto out;
 	*row = sqlite3_last_insert_rowid(l->db);
-	rc = log_change(l, *row, region, b->account, NULL, name, NULL);
+	rc = local_log_change(l, *row, region, b->account, NULL, name, NULL);
 out:
-	return tx_end(l, rc);
+	return local_tx_end(l, rc);
 }
 
 /* The attributes a committed image gets. */
@@ -308,7 +308,7 @@ static int make_image(struct local *l, int64_t row, const struct owned *o,
 	}
 	rc = step_done(st);
 	if (!rc)
-		rc = log_change(l, row, o->region, l->b.account, o->name,
+		rc = local_log_change(l, row, o->region, l->b.account, o->name,
 				o->name, NULL);
 	return rc;
 }
@@ -320,7 +320,7 @@ static int make_image(struct local *l, int64_t row, const struct owned *o,
 static int begin_owned(struct local *l, int64_t row, struct owned *o,
 		       int pending)
 {
-	int rc = tx_begin(l);
+	int rc = local_tx_begin(l);
 
 	if (rc)
 		return rc;
@@ -328,7 +328,7 @@ static int begin_owned(struct local *l, int64_t row, struct owned *o,
 	if (!rc && pending && !o->pending)
 		rc = -EEXIST;
 	if (rc)
-		tx_end(l, rc);
+		local_tx_end(l, rc);
 	return rc;
 }
 
@@ -406,13 +406,13 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 			goto out;
 		snprintf(a.source, sizeof(a.source), "instance:%s", ins);
 	}
-	rc = charge(l, o.region);
+	rc = local_charge(l, o.region);
 	if (!rc)
 		rc = make_image(l, row, &o, &a);
 	if (!rc && spec->import_url)
 		rc = queue_import(l, row, spec);
 out:
-	rc = tx_end(l, rc);
+	rc = local_tx_end(l, rc);
 	if (!rc && spec->import_url && !spec->dry_run)
 		local_import_kick(l);
 	return rc;
@@ -474,11 +474,11 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 	set_text(a.description, sizeof(a.description), spec->description);
 	snprintf(a.source, sizeof(a.source), "copy:%s@%s", source_id,
 		 src_region);
-	rc = charge(l, src_region);
+	rc = local_charge(l, src_region);
 	if (!rc)
 		rc = make_image(l, row, &o, &a);
 out:
-	return tx_end(l, rc);
+	return local_tx_end(l, rc);
 }
 
 int local_check_ops(struct backend *b, const char *region)
@@ -503,7 +503,7 @@ static int update_text(struct local *l, int64_t row, enum query q,
 	if (rc)
 		goto out;
 	if (!o.pending)
-		rc = charge(l, o.region);
+		rc = local_charge(l, o.region);
 	else if (!rename)
 		rc = -EINVAL;
 	if (rc)
@@ -518,10 +518,10 @@ static int update_text(struct local *l, int64_t row, enum query q,
 	sqlite3_bind_int64(st, 4, time(NULL));
 	rc = step_done(st);
 	if (!rc)
-		rc = log_change(l, row, o.region, l->b.account, o.name,
+		rc = local_log_change(l, row, o.region, l->b.account, o.name,
 				rename ? value : o.name, NULL);
 out:
-	return tx_end(l, rc);
+	return local_tx_end(l, rc);
 }
 
 int local_rename(struct backend *b, int64_t row, const char *name)
@@ -552,7 +552,7 @@ int local_remove(struct backend *b, int64_t row)
 	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
 		rc = -EBUSY;
 	else
-		rc = charge(l, o.region);
+		rc = local_charge(l, o.region);
 out_delete:
 	if (rc)
 		goto out;
@@ -566,10 +566,10 @@ out_delete:
 	sqlite3_bind_int64(st, 3, time(NULL));
 	rc = step_done(st);
 	if (!rc)
-		rc = log_change(l, row, o.region, l->b.account, o.name,
+		rc = local_log_change(l, row, o.region, l->b.account, o.name,
 				o.pending ? NULL : o.name, NULL);
 out:
-	return tx_end(l, rc);
+	return local_tx_end(l, rc);
 }
 
 /* Run q with ?2 = row, ?3 = peer. */
@@ -608,13 +608,13 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	if (!rc && o.shares >= setting(l, "max_share_accounts", 50))
 		rc = -EMLINK;
 	if (!rc)
-		rc = charge(l, o.region);
+		rc = local_charge(l, o.region);
 	if (!rc)
 		rc = share_step(l, Q_INSERT_SHARE, row, peer, &v, &found);
 	if (!rc)
-		rc = log_change(l, row, o.region, b->account, o.name, o.name,
+		rc = local_log_change(l, row, o.region, b->account, o.name, o.name,
 				peer);
-	return tx_end(l, rc);
+	return local_tx_end(l, rc);
 }
 
 int local_unshare(struct backend *b, int64_t row, const char *peer)
@@ -630,13 +630,13 @@ int local_unshare(struct backend *b, int64_t row, const char *peer)
 	if (!rc && !found)
 		rc = -ENOENT;
 	if (!rc)
-		rc = charge(l, o.region);
+		rc = local_charge(l, o.region);
 	if (!rc)
 		rc = share_step(l, Q_DELETE_SHARE, row, peer, &v, &found);
 	if (!rc)
-		rc = log_change(l, row, o.region, b->account, o.name, o.name,
+		rc = local_log_change(l, row, o.region, b->account, o.name, o.name,
 				peer);
-	return tx_end(l, rc);
+	return local_tx_end(l, rc);
 }
 
 /* Run q with ?2 = region, ?3 = peer. */
@@ -660,7 +660,7 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 
 	if (!strcmp(peer, b->account))
 		return -EINVAL;
-	rc = tx_begin(l);
+	rc = local_tx_begin(l);
 	if (rc)
 		return rc;
 	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);
@@ -669,15 +669,15 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 	if (!rc)
 		rc = peer_step(l, Q_INSERT_PEER, region, peer, &v, &found);
 	if (!rc)
-		rc = log_change(l, 0, region, b->account, NULL, NULL, peer);
-	return tx_end(l, rc);
+		rc = local_log_change(l, 0, region, b->account, NULL, NULL, peer);
+	return local_tx_end(l, rc);
 }
 
 int local_remove_peer(struct backend *b, const char *region, const char *peer)
 {
 	struct local *l = to_local(b);
 	int64_t v;
-	int found, rc = tx_begin(l);
+	int found, rc = local_tx_begin(l);
 
 	if (rc)
 		return rc;
@@ -689,6 +689,6 @@ int local_remove_peer(struct backend *b, const char *region, const char *peer)
 	if (!rc && !sqlite3_changes(l->db))
 		rc = -ENOENT;
 	if (!rc)
-		rc = log_change(l, 0, region, b->account, NULL, NULL, peer);
-	return tx_end(l, rc);
+		rc = local_log_change(l, 0, region, b->account, NULL, NULL, peer);
+	return local_tx_end(l, rc);
 }

@@ -105,6 +105,7 @@ int main(int argc, char *argv[])
 			opts.mountpoint, strerror(errno));
 		goto out_opts;
 	}
+	s.cfg.debug = opts.debug;
 	/* fail before mounting when the catalog cannot be used */
 	if (backend_open(&s.cfg, &s.b))
 		goto out_opts;

@@ -396,11 +396,15 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 /* Remember why an operation on an image failed (user.imagefs.error). */
 static int failed(struct fs *fs, int64_t row, const char *what, int rc)
 {
-	char msg[160];
+	const char *detail = NULL;
+	char msg[320];
 
 	if (rc >= 0 || !row)
 		return rc;
-	snprintf(msg, sizeof(msg), "%s: %s", what, strerror(-rc));
+	if (fs->b->ops->detail)
+		detail = fs->b->ops->detail(fs->b);
+	snprintf(msg, sizeof(msg), "%s: %s%s%s%s", what, strerror(-rc),
+		 detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
 	fprintf(stderr, "imagefs: image %lld: %s\n", (long long)row, msg);
 	fs_set_error(fs, row, msg);
 	return rc;
@@ -1314,7 +1318,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
 struct last_error {
 	struct last_error *next;
 	int64_t row;
-	char msg[160];
+	char msg[320];
 };
 
 void fs_set_error(struct fs *fs, int64_t row, const char *msg)

@@ -26,6 +26,12 @@ static const struct fuse_opt config_opts[] = {
 	OPT("notify_pipe=%s", notify_pipe),
 	OPT("timeout=%lf", timeout),
 	OPT("import_timeout=%ld", import_timeout),
+	OPT("endpoint=%s", endpoint),
+	OPT("profile=%s", profile),
+	OPT("credentials=%s", credentials),
+	OPT("cache=%s", cache),
+	OPT("cache_ttl=%lf", cache_ttl),
+	OPT("api_timeout=%lf", api_timeout),
 	/* fstab noise */
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -43,7 +49,7 @@ static const struct fuse_opt config_opts[] = {
 void config_help(void)
 {
 	printf("imagefs options:\n"
-	       "    -o backend=NAME        local (default; the only one yet)\n"
+	       "    -o backend=NAME        local (default) or tencentcloud\n"
 	       "    -o db=PATH             local catalog (default "
 	       "$XDG_DATA_HOME/imagefs/catalog.db)\n"
 	       "    -o account=UIN         account the mount acts as "
@@ -56,6 +62,18 @@ void config_help(void)
 	       "timeout (default 86400)\n"
 	       "    -o import_timeout=SECONDS  an import fails after this "
 	       "long without data (30)\n"
+	       "tencentcloud backend:\n"
+	       "    -o endpoint=URL        API endpoint (default "
+	       "https://cvm.tencentcloudapi.com)\n"
+	       "    -o profile=NAME        ~/.tccli/NAME.credential (default "
+	       "$TCCLI_PROFILE or default)\n"
+	       "    -o credentials=PATH    a tccli credential file\n"
+	       "    -o cache=PATH          listing cache (default "
+	       "$XDG_CACHE_HOME/imagefs/UIN@HOST.db)\n"
+	       "    -o cache_ttl=SECONDS   listings are fetched again after "
+	       "this long (60)\n"
+	       "    -o api_timeout=SECONDS one API request gives up after "
+	       "this long (30)\n"
 	       "\n");
 }
 
@@ -101,6 +119,8 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->timeout = 86400;
 	cfg->import_timeout = 30;
+	cfg->cache_ttl = 60;
+	cfg->api_timeout = 30;
 	if (fuse_opt_parse(args, cfg, config_opts, config_key) == -1)
 		return -EINVAL;
 	if (!cfg->backend)
@@ -116,6 +136,10 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 			cfg->import_timeout);
 		return -EINVAL;
 	}
+	if (cfg->cache_ttl < 0 || cfg->api_timeout <= 0) {
+		fprintf(stderr, "imagefs: bad cache_ttl or api_timeout\n");
+		return -EINVAL;
+	}
 	if (cfg->timeout < 0) {
 		fprintf(stderr, "imagefs: bad timeout: %g\n", cfg->timeout);
 		return -EINVAL;
@@ -129,4 +153,8 @@ void config_free(struct config *cfg)
 	free(cfg->db);
 	free(cfg->account);
 	free(cfg->notify_pipe);
+	free(cfg->endpoint);
+	free(cfg->profile);
+	free(cfg->credentials);
+	free(cfg->cache);
 }

@@ -15,6 +15,14 @@ struct config {
 	double timeout;		/* entry and attribute timeout, seconds */
 	long import_timeout;	/* seconds without data: an import fails */
 	int xattr;		/* answer user.imagefs.* attributes */
+	int debug;		/* -d: log every API request (redacted) */
+	/* tencentcloud */
+	char *endpoint;		/* API URL, NULL: the public endpoint */
+	char *profile;		/* tccli profile name */
+	char *credentials;	/* a credential file */
+	char *cache;		/* the listing cache file, NULL: default */
+	double cache_ttl;	/* seconds a listing stays fresh */
+	double api_timeout;	/* seconds one request may take */
 	int show_help;
 	int show_version;
 };

@@ -14,6 +14,14 @@ with 0 or its log holds a sanitizer report.
 
 A mount is the mountpoint path (a str) with attributes proc, db, log,
 account, cmd, and methods unmount() and log_text().
+
+With IMAGEFS_BACKEND=tencentcloud the same tests run against the
+tencentcloud backend: each catalog path gets a stand-in API server
+(tcserver.py) whose state is that file, in the local catalog's schema, so
+that what a test prepares or checks with sqlite3 is the cloud's state; each
+daemon signs with its account's test keys and keeps its listing cache in
+the test's tmp dir. Tests that need the local backend itself are marked
+local_only and skipped there.
 """
 
 import os
@@ -31,6 +39,10 @@ PEER_ACCOUNT = '100000000002'
 # Under valgrind (make valgrind) the daemon runs 20-50 times slower: the
 # deadlines of waiting are stretched; what is measured stays the same.
 SLOW = 10 if 'valgrind' in os.environ.get('IMAGEFS_BIN', '') else 1
+
+BACKEND = os.environ.get('IMAGEFS_BACKEND', 'local')
+CLOUD = BACKEND == 'tencentcloud'
+CACHE_TTL = 0.2         # s: tencentcloud listings fetched again after
 
 MOUNT_DEADLINE = 10.0 * SLOW    # seconds until the mountpoint is mounted
 EXIT_DEADLINE = 5.0 * SLOW      # seconds until the daemon exits after unmount
@@ -175,14 +187,34 @@ class Mount(str):
         return problems
 
 
-def _start(tmp_path, n, account, db, extra_opts, env=None):
+def cloud_opts(servers, tmp_path, db, account, env):
+    """The options and environment of a tencentcloud daemon on db."""
+    from tcserver import TcServer, test_keys
+
+    db = os.fspath(db)
+    if db not in servers:
+        servers[db] = TcServer(db)
+        servers[db].start()
+    secret_id, secret_key = test_keys(account or DEMO_ACCOUNT)
+    env.update(TENCENTCLOUD_SECRET_ID=secret_id,
+               TENCENTCLOUD_SECRET_KEY=secret_key,
+               XDG_CACHE_HOME=os.fspath(tmp_path / 'cache'))
+    return ['backend=tencentcloud', 'endpoint=%s' % servers[db].url,
+            'cache_ttl=%g' % CACHE_TTL, 'api_timeout=%g' % (5 * SLOW)]
+
+
+def _start(tmp_path, n, account, db, extra_opts, env=None, servers=None):
     binary = require_bin()
     mnt = tmp_path / ('mnt%d' % n)
     mnt.mkdir()
     log = tmp_path / ('imagefs%d.log' % n)
     if db is None:
         db = tmp_path / 'imagefs.db'
-    opts = ['db=%s' % os.fspath(db)]
+    env = dict(env or {})
+    if CLOUD and servers is not None:
+        opts = cloud_opts(servers, tmp_path, db, account, env)
+    else:
+        opts = ['db=%s' % os.fspath(db)]
     if account is not None:
         opts.append('account=%s' % account)
     opts.extend(extra_opts)
@@ -228,25 +260,46 @@ def mount(request, tmp_path):
     and fails the test on a bad exit status or a sanitizer report.
     """
     mounts = []
+    servers = {}
     request.node._imagefs_mounts = mounts
 
     def factory(account=DEMO_ACCOUNT, db=None, extra_opts=(), env=None):
         m = _start(tmp_path, len(mounts), account, db, tuple(extra_opts),
-                   env)
+                   env, servers)
+        m.server = servers.get(m.db)
         mounts.append(m)
         return m
 
+    factory.servers = servers
     yield factory
 
     report = []
     for m in reversed(mounts):
         m.unmount()
+    for server in servers.values():
+        server.stop()
     for m in mounts:
         report.extend('%s: %s' % (m, p) for p in m.check())
     if report:
         logs = ''.join('\n--- %s ---\n%s' % (m.log, m.log_text())
                        for m in mounts)
         pytest.fail('\n'.join(report) + logs, pytrace=False)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'local_only: needs the local backend itself (its '
+        'catalog\'s pending rows, libfaketime, several daemons on one '
+        'catalog file); skipped with IMAGEFS_BACKEND=tencentcloud')
+
+
+def pytest_collection_modifyitems(config, items):
+    if not CLOUD:
+        return
+    skip = pytest.mark.skip(reason='local backend only')
+    for item in items:
+        if 'local_only' in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.hookimpl(hookwrapper=True)

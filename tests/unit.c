@@ -11,10 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../backend/imagefmt.h"
 #include "../backend/tc3.h"
+#include "../backend/tc_client.h"
+#include "../mountopts/config.h"
+#include "../mountopts/credentials.h"
 #include "../backend/backend.h"
 #include "../fs/info.h"
 #include "../fs/names.h"
@@ -675,6 +679,119 @@ static void test_tc3_sign(void)
 		      -ENAMETOOLONG);
 }
 
+/* The cloud's error codes, exact and by prefix, in DESIGN.md's errno. */
+static void test_tc_errno(void)
+{
+	EXPECT_EQ_INT(tc_errno("ImageQuotaLimitExceeded"), -EDQUOT);
+	EXPECT_EQ_INT(tc_errno("LimitExceeded.ImageOperation"), -EAGAIN);
+	EXPECT_EQ_INT(tc_errno("RequestLimitExceeded.UinLimitExceeded"),
+		      -EAGAIN);
+	EXPECT_EQ_INT(tc_errno("InvalidRegion.Unavailable"), -EOPNOTSUPP);
+	EXPECT_EQ_INT(tc_errno("UnauthorizedOperation."
+			       "ImageNotBelongToAccount"), -EPERM);
+	EXPECT_EQ_INT(tc_errno("UnauthorizedOperation"), -EACCES);
+	EXPECT_EQ_INT(tc_errno("OverQuota"), -EMLINK);
+	EXPECT_EQ_INT(tc_errno("InvalidImageId.InShared"), -EBUSY);
+	EXPECT_EQ_INT(tc_errno("InvalidImageId.IncorrectState"), -EBUSY);
+	EXPECT_EQ_INT(tc_errno("InvalidImageId.NotFound"), -ENOENT);
+	EXPECT_EQ_INT(tc_errno("InvalidImageId.Malformed"), -EINVAL);
+	EXPECT_EQ_INT(tc_errno("InvalidImageName.Duplicate"), -EEXIST);
+	EXPECT_EQ_INT(tc_errno("InvalidParameterValue.TooLong"),
+		      -ENAMETOOLONG);
+	EXPECT_EQ_INT(tc_errno("InvalidParameterValue"), -EINVAL);
+	EXPECT_EQ_INT(tc_errno("MissingParameter"), -EINVAL);
+	EXPECT_EQ_INT(tc_errno("AuthFailure.SignatureExpire"), -EACCES);
+	EXPECT_EQ_INT(tc_errno("InternalError"), -EIO);
+	EXPECT_EQ_INT(tc_errno("SomethingNew.Unheard"), -EIO);
+	EXPECT_EQ_INT(tc_errno(""), -EIO);
+}
+
+static void test_tc_conf(void)
+{
+	struct tc_conf c = { 0 };
+
+	EXPECT_EQ_INT(tc_conf_init(&c, NULL), 0);
+	EXPECT_EQ_STR(c.host, "cvm.tencentcloudapi.com");
+	EXPECT_EQ_INT(tc_conf_init(&c, "http://127.0.0.1:8080/"), 0);
+	EXPECT_EQ_STR(c.host, "127.0.0.1:8080");
+	EXPECT_EQ_INT(tc_conf_init(&c, "::not a url"), -EINVAL);
+}
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	EXPECT(f != NULL);
+	if (!f)
+		return;
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+/* Credentials from a file (mode checked), a profile and the environment. */
+static void test_credentials(void)
+{
+	char dir[] = "/tmp/imagefs-unit-XXXXXX", path[320], tccli[64];
+	struct config cfg = { 0 };
+	struct credentials c;
+
+	EXPECT(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/key.json", dir);
+	write_text(path, "{\"secretId\": \"AKIDx\", \"secretKey\": \"k\", "
+		   "\"token\": \"t\"}", 0644);
+	cfg.credentials = path;
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), -EACCES);
+	chmod(path, 0600);
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), 0);
+	EXPECT_EQ_STR(c.id, "AKIDx");
+	EXPECT_EQ_STR(c.key, "k");
+	EXPECT_EQ_STR(c.token, "t");
+	credentials_clear(&c);
+	EXPECT_EQ_STR(c.key, "");
+	write_text(path, "{\"secretId\": \"AKIDx\"}", 0600);
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), -EACCES);
+
+	/* ~/.tccli/<profile>.credential, the profile from TCCLI_PROFILE */
+	cfg.credentials = NULL;
+	snprintf(tccli, sizeof(tccli), "%s/.tccli", dir);
+	EXPECT_EQ_INT(mkdir(tccli, 0700), 0);
+	snprintf(path, sizeof(path), "%s/work.credential", tccli);
+	write_text(path, "{\"secretId\": \"AKIDw\", \"secretKey\": \"w\"}",
+		   0600);
+	setenv("HOME", dir, 1);
+	unsetenv("TENCENTCLOUD_SECRET_ID");
+	setenv("TCCLI_PROFILE", "work", 1);
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), 0);
+	EXPECT_EQ_STR(c.id, "AKIDw");
+	EXPECT_EQ_STR(c.token, "");
+	unsetenv("TCCLI_PROFILE");
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), -EACCES);	/* default */
+	cfg.profile = "../work";
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), -EACCES);
+	cfg.profile = NULL;
+
+	/* the environment, with either name of the token */
+	setenv("TENCENTCLOUD_SECRET_ID", "AKIDe", 1);
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), -EACCES);
+	setenv("TENCENTCLOUD_SECRET_KEY", "e", 1);
+	setenv("TENCENTCLOUD_SECURITY_TOKEN", "st", 1);
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), 0);
+	EXPECT_EQ_STR(c.id, "AKIDe");
+	EXPECT_EQ_STR(c.token, "st");
+	cfg.profile = "work";	/* an explicit option wins */
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), 0);
+	EXPECT_EQ_STR(c.id, "AKIDw");
+	unsetenv("TENCENTCLOUD_SECRET_ID");
+	unsetenv("TENCENTCLOUD_SECRET_KEY");
+	unsetenv("TENCENTCLOUD_SECURITY_TOKEN");
+	unlink(path);
+	rmdir(tccli);
+	snprintf(path, sizeof(path), "%s/key.json", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_names();
@@ -690,5 +807,8 @@ int main(void)
 	test_parse_accepts();
 	test_image_formats();
 	test_tc3_sign();
+	test_tc_errno();
+	test_tc_conf();
+	test_credentials();
 	return expect_summary() ? 1 : 0;
 }

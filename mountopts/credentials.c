@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * credentials.c - Tencent Cloud API keys from the environment or a tccli
+ * credential file ({"secretId": ..., "secretKey": ..., "token": ...}).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "credentials.h"
+
+void credentials_clear(struct credentials *c)
+{
+	explicit_bzero(c, sizeof(*c));
+}
+
+/* Copy a secret; -EACCES when it is missing or does not fit. */
+static int take(char *dst, size_t size, const char *src, int needed)
+{
+	if (!src || !src[0])
+		return needed ? -EACCES : 0;
+	if (strlen(src) >= size)
+		return -EACCES;
+	memcpy(dst, src, strlen(src) + 1);
+	return 0;
+}
+
+static int from_json(struct credentials *c, json_t *root)
+{
+	int rc = take(c->id, sizeof(c->id),
+		      json_string_value(json_object_get(root, "secretId")), 1);
+
+	if (!rc)
+		rc = take(c->key, sizeof(c->key), json_string_value(
+			  json_object_get(root, "secretKey")), 1);
+	if (!rc)
+		rc = take(c->token, sizeof(c->token), json_string_value(
+			  json_object_get(root, "token")), 0);
+	return rc;
+}
+
+static int from_file(struct credentials *c, const char *path)
+{
+	json_error_t jerr;
+	struct stat st;
+	json_t *root;
+	int fd, rc;
+
+	snprintf(c->from, sizeof(c->from), "%s", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "imagefs: credentials %s: %s\n", path,
+			strerror(errno));
+		return -EACCES;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "imagefs: credentials %s: not a file\n", path);
+		close(fd);
+		return -EACCES;
+	}
+	if (st.st_mode & 077) {
+		fprintf(stderr, "imagefs: credentials %s are open to group or "
+			"others (mode %04o); run: chmod 600 %s\n", path,
+			(unsigned int)(st.st_mode & 07777), path);
+		close(fd);
+		return -EACCES;
+	}
+	root = json_loadfd(fd, 0, &jerr);
+	close(fd);
+	if (!root) {
+		/* jansson's message quotes no content, only a position */
+		fprintf(stderr, "imagefs: credentials %s: not JSON (line %d)\n",
+			path, jerr.line);
+		return -EACCES;
+	}
+	rc = from_json(c, root);
+	json_decref(root);
+	if (rc)
+		fprintf(stderr, "imagefs: credentials %s: no secretId and "
+			"secretKey\n", path);
+	return rc;
+}
+
+static int from_profile(struct credentials *c, const char *profile)
+{
+	const char *home = getenv("HOME");
+	char path[PATH_MAX];
+
+	if (!profile[0] || strchr(profile, '/')) {
+		fprintf(stderr, "imagefs: bad profile name: %s\n", profile);
+		return -EACCES;
+	}
+	if (snprintf(path, sizeof(path), "%s/.tccli/%s.credential",
+		     home ? home : "", profile) >= (int)sizeof(path))
+		return -EACCES;
+	return from_file(c, path);
+}
+
+static int from_env(struct credentials *c)
+{
+	const char *token = getenv("TENCENTCLOUD_TOKEN");
+
+	if (!token)
+		token = getenv("TENCENTCLOUD_SECURITY_TOKEN");
+	snprintf(c->from, sizeof(c->from), "$TENCENTCLOUD_SECRET_ID");
+	if (take(c->id, sizeof(c->id), getenv("TENCENTCLOUD_SECRET_ID"), 1) ||
+	    take(c->key, sizeof(c->key), getenv("TENCENTCLOUD_SECRET_KEY"),
+		 1) ||
+	    take(c->token, sizeof(c->token), token, 0)) {
+		fprintf(stderr, "imagefs: $TENCENTCLOUD_SECRET_ID needs "
+			"$TENCENTCLOUD_SECRET_KEY\n");
+		return -EACCES;
+	}
+	return 0;
+}
+
+int credentials_load(const struct config *cfg, struct credentials *out)
+{
+	const char *profile = getenv("TCCLI_PROFILE");
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg->credentials)
+		rc = from_file(out, cfg->credentials);
+	else if (cfg->profile)
+		rc = from_profile(out, cfg->profile);
+	else if (getenv("TENCENTCLOUD_SECRET_ID"))
+		rc = from_env(out);
+	else
+		rc = from_profile(out, profile && profile[0] ? profile :
+				  "default");
+	if (rc) {
+		credentials_clear(out);
+		fprintf(stderr, "imagefs: no usable Tencent Cloud credentials: "
+			"set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY, "
+			"run tccli configure, or give -o credentials=PATH\n");
+	}
+	return rc;
+}

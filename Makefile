@@ -70,11 +70,18 @@ stop:
 unit: build/unit
 	build/unit
 
+# the custom-image and sharing suites again, as the contract of the
+# tencentcloud backend against the stand-in API server (tests/tcserver.py)
+CONTRACT := IMAGEFS_BACKEND=tencentcloud $(PYTEST) -q tests/test_custom.py \
+	    tests/test_share.py
+
 pytest: imagefs
 	IMAGEFS_BIN=$(CURDIR)/imagefs $(PYTEST) -q tests
+	IMAGEFS_BIN=$(CURDIR)/imagefs $(CONTRACT)
 
 pytest-asan: build/asan/imagefs
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(PYTEST) -q tests
+	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(CONTRACT)
 
 # the unit tests and every mounted suite under valgrind
 valgrind: imagefs build/unit-plain

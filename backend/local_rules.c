@@ -612,8 +612,8 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	if (!rc)
 		rc = share_step(l, Q_INSERT_SHARE, row, peer, &v, &found);
 	if (!rc)
-		rc = local_log_change(l, row, o.region, b->account, o.name, o.name,
-				peer);
+		rc = local_log_change(l, row, o.region, b->account,
+				      o.name, o.name, peer);
 	return local_tx_end(l, rc);
 }
 
@@ -634,8 +634,8 @@ int local_unshare(struct backend *b, int64_t row, const char *peer)
 	if (!rc)
 		rc = share_step(l, Q_DELETE_SHARE, row, peer, &v, &found);
 	if (!rc)
-		rc = local_log_change(l, row, o.region, b->account, o.name, o.name,
-				peer);
+		rc = local_log_change(l, row, o.region, b->account,
+				      o.name, o.name, peer);
 	return local_tx_end(l, rc);
 }
 
@@ -669,7 +669,8 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 	if (!rc)
 		rc = peer_step(l, Q_INSERT_PEER, region, peer, &v, &found);
 	if (!rc)
-		rc = local_log_change(l, 0, region, b->account, NULL, NULL, peer);
+		rc = local_log_change(l, 0, region, b->account,
+				      NULL, NULL, peer);
 	return local_tx_end(l, rc);
 }
 
@@ -689,6 +690,7 @@ int local_remove_peer(struct backend *b, const char *region, const char *peer)
 	if (!rc && !sqlite3_changes(l->db))
 		rc = -ENOENT;
 	if (!rc)
-		rc = local_log_change(l, 0, region, b->account, NULL, NULL, peer);
+		rc = local_log_change(l, 0, region, b->account,
+				      NULL, NULL, peer);
 	return local_tx_end(l, rc);
 }

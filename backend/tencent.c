@@ -38,6 +38,10 @@ struct tencent {
 	struct tc_client fg;	/* the FUSE thread's client */
 	double ttl;
 	char detail[256];	/* the cloud's words on the last failure */
+	/* moved by each change of this mount, before it asks the cloud and
+	 * inside the transaction that applies it: a refresh that saw the
+	 * cloud before a change must not undo it in the cache */
+	int gen;
 	/* the worker and what it is asked to fetch again */
 	pthread_t thread;
 	int started, stop;
@@ -59,6 +63,16 @@ static const char *const image_types[KIND_COUNT] = {
 static struct tencent *to_tc(struct backend *b)
 {
 	return (struct tencent *)b;
+}
+
+static int gen_get(struct tencent *t)
+{
+	return __atomic_load_n(&t->gen, __ATOMIC_SEQ_CST);
+}
+
+static void gen_bump(struct tencent *t)
+{
+	__atomic_add_fetch(&t->gen, 1, __ATOMIC_SEQ_CST);
 }
 
 static double now_s(void)
@@ -147,7 +161,7 @@ static void bind_str(sqlite3_stmt *st, int col, const char *s)
 	"arch = excluded.arch, bits = excluded.bits, "			\
 	"size_gb = excluded.size_gb, state = excluded.state, "		\
 	"progress = excluded.progress, description = excluded.description, " \
-	"error = coalesce(excluded.error, error), mtime = excluded.mtime " \
+	"error = coalesce(excluded.error, error), mtime = strftime('%s') " \
 	"WHERE name IS NOT excluded.name OR state IS NOT excluded.state " \
 	"OR progress IS NOT excluded.progress OR owner IS NOT "		\
 	"excluded.owner OR description IS NOT excluded.description "	\
@@ -194,7 +208,7 @@ static int upsert(struct local *c, const char *region, const char *kind,
 		sqlite3_bind_int64(st, 13, json_integer_value(
 				   json_object_get(j, "SyncPercent")));
 	sqlite3_bind_int64(st, 14, parse_time(jstr(j, "CreatedTime")));
-	sqlite3_bind_int64(st, 15, time(NULL));
+	sqlite3_bind_int64(st, 15, parse_time(jstr(j, "CreatedTime")));
 	bind_str(st, 16, jstr(j, "ImageDescription"));
 	bind_str(st, 17, error);
 	rc = sqlite3_step(st);
@@ -438,6 +452,7 @@ static int refresh(struct tencent *t, struct local *c, struct tc_client *cl,
 {
 	json_t *list = NULL, *shares = json_object(), *j, *resp = NULL;
 	double start = now_s();
+	int gen = gen_get(t);
 	size_t i;
 	int rc;
 
@@ -463,6 +478,15 @@ static int refresh(struct tencent *t, struct local *c, struct tc_client *cl,
 	rc = local_tx_begin(c);
 	if (rc)
 		goto out;
+	if (gen != gen_get(t)) {
+		/* a change of this mount came between: fetch again later */
+		local_tx_end(c, -EAGAIN);
+		pthread_mutex_lock(&t->lock);
+		t->want[region_index(t, region)][kind] = 1;
+		pthread_mutex_unlock(&t->lock);
+		rc = 0;
+		goto out;
+	}
 	rc = exec(c, "CREATE TEMP TABLE IF NOT EXISTS seen (row INTEGER "
 		  "PRIMARY KEY); DELETE FROM temp.seen");
 	json_array_foreach(list, i, j) {
@@ -524,6 +548,7 @@ static int poll_settling(struct tencent *t, struct local *c,
 {
 	sqlite3_stmt *st;
 	json_t *ids = json_object(), *list, *j;
+	int gen = gen_get(t);
 	const char *region;
 	size_t i;
 	int rc = 0;
@@ -555,6 +580,8 @@ static int poll_settling(struct tencent *t, struct local *c,
 		if (rc)
 			continue;
 		rc = local_tx_begin(c);
+		if (!rc && gen != gen_get(t))
+			rc = -EAGAIN;	/* polled again next time */
 		json_array_foreach(json_object_get(resp, "ImageSet"), i, j) {
 			int64_t row;
 			int changed;
@@ -715,7 +742,7 @@ static const char *tc_detail(struct backend *b)
 	return t->detail[0] ? t->detail : NULL;
 }
 
-/* --- changes ---------------------------------------------------------------- */
+/* --- changes -------------------------------------------------------------- */
 
 /* My image row, for a change; -EPERM when it is not mine. */
 static int mine(struct tencent *t, int64_t row, struct image *img)
@@ -723,6 +750,7 @@ static int mine(struct tencent *t, int64_t row, struct image *img)
 	int rc;
 
 	t->detail[0] = 0;
+	gen_bump(t);
 	rc = local_get(&t->l.b, row, img);
 	if (rc)
 		return rc;
@@ -748,6 +776,7 @@ static int adopt(struct tencent *t, const struct image *img, const char *id,
 		resp = NULL;
 	j = json_array_get(json_object_get(resp, "ImageSet"), 0);
 	rc = local_tx_begin(c);
+	gen_bump(t);
 	if (!rc)
 		rc = run3(c, "DELETE FROM images WHERE id = ?1 AND row <> ?2",
 			  id, img->row, NULL) < 0 ? -EIO : 0;
@@ -825,19 +854,20 @@ static int tc_commit(struct backend *b, int64_t row, const struct spec *spec)
 		return -EEXIST;
 	if (spec->import_url && url_check(spec->import_url))
 		return -EINVAL;
-	if (spec->dry_run)
-		return local_check_ops(b, img.region);
-	if (!spec->import_url && !spec->instance)
-		return -EINVAL;	/* the cloud needs an instance or a file */
-	req = json_pack("{s:s}", "ImageName", img.name);
+	if (!spec->import_url && !spec->instance)	/* yet */
+		return spec->dry_run ? local_check_ops(b, img.region) : -EINVAL;
+	req = json_pack("{s:s, s:b}", "ImageName", img.name, "DryRun",
+			spec->dry_run);
 	if (!req)
 		return -ENOMEM;
 	pack_opt(req, "ImageDescription", spec->description);
 	if (spec->instance) {
 		pack_opt(req, "InstanceId", spec->instance);
 		rc = call(t, &t->fg, "CreateImage", img.region, req, &resp);
-		if (rc)
+		if (rc || spec->dry_run) {
+			json_decref(resp);
 			return rc;
+		}
 		snprintf(id, sizeof(id), "%s", jstr(resp, "ImageId"));
 		json_decref(resp);
 		snprintf(source, sizeof(source), "instance:%s",
@@ -851,33 +881,40 @@ static int tc_commit(struct backend *b, int64_t row, const struct spec *spec)
 		 spec->platform : spec->os_type);
 	pack_opt(req, "OsVersion", spec->os_name ? spec->os_name : "-");
 	rc = call(t, &t->fg, "ImportImage", img.region, req, NULL);
-	if (!rc)
+	if (!rc && !spec->dry_run)
 		rc = imported_id(t, &img, id, sizeof(id));
-	if (rc)
+	if (rc || spec->dry_run)
 		return rc;
 	url_redact(spec->import_url, source + 7, sizeof(source) - 7);
 	memcpy(source, "import:", 7);
 	return adopt(t, &img, id, source, "IMPORTING", img.region, spec);
 }
 
-/* Where image id is, from the cache; the custom folders are fetched
- * once when it is not there. */
+/* Where image id is: from the cache, else from the cloud, region by
+ * region. */
 static int source_region(struct tencent *t, const char *id, char *region,
 			 size_t size)
 {
-	for (int pass = 0; pass < 2; pass++) {
-		int64_t r = sql_int(&t->l, "SELECT r.row FROM images i JOIN "
-				    "regions r ON r.name = i.region WHERE "
-				    "i.id = ?1", id, NULL);
+	int64_t r = sql_int(&t->l, "SELECT r.row FROM images i JOIN regions r "
+			    "ON r.name = i.region WHERE i.id = ?1", id, NULL);
 
-		if (r > 0 && r <= t->nregions) {
-			snprintf(region, size, "%s", t->regions[r - 1].name);
+	if (r > 0 && r <= t->nregions) {
+		snprintf(region, size, "%s", t->regions[r - 1].name);
+		return 0;
+	}
+	for (int i = 0; i < t->nregions; i++) {
+		json_t *resp;
+		int rc = call(t, &t->fg, "DescribeImages", t->regions[i].name,
+			      json_pack("{s:[s]}", "ImageIds", id), &resp);
+		size_t n = json_array_size(json_object_get(resp, "ImageSet"));
+
+		json_decref(resp);
+		if (rc && rc != -ENOENT && rc != -EINVAL)
+			return rc;
+		if (!rc && n) {
+			snprintf(region, size, "%s", t->regions[i].name);
 			return 0;
 		}
-		for (int i = 0; !pass && i < t->nregions; i++)
-			if (refresh(t, &t->l, &t->fg, t->regions[i].name,
-				    KIND_CUSTOM))
-				break;
 	}
 	return -EINVAL;		/* a missing source */
 }
@@ -886,9 +923,9 @@ static int tc_copy(struct backend *b, int64_t row, const char *source_id,
 		   const struct spec *spec)
 {
 	struct tencent *t = to_tc(b);
-	char from[32], source[1100];
+	char from[32], source[1100], id[64];
 	struct image img;
-	json_t *resp;
+	json_t *resp = NULL;
 	int rc = mine(t, row, &img);
 
 	if (rc)
@@ -898,20 +935,28 @@ static int tc_copy(struct backend *b, int64_t row, const char *source_id,
 	rc = source_region(t, source_id, from, sizeof(from));
 	if (rc)
 		return rc;
-	if (spec->dry_run)
-		return local_check_ops(b, from);
 	rc = call(t, &t->fg, "SyncImages", from,
-		  json_pack("{s:[s], s:[s], s:s}", "ImageIds", source_id,
+		  json_pack("{s:[s], s:[s], s:s, s:b}", "ImageIds", source_id,
 			    "DestinationRegions", img.region, "ImageName",
-			    img.name), &resp);
-	if (rc)
+			    img.name, "DryRun", spec->dry_run), &resp);
+	if (rc || spec->dry_run) {
+		json_decref(resp);
 		return rc == -ENOENT ? -EINVAL : rc;
+	}
 	snprintf(source, sizeof(source), "copy:%s@%s", source_id, from);
-	rc = adopt(t, &img, jstr(json_array_get(json_object_get(resp,
-		   "ImageSet"), 0), "ImageId"), source, "SYNCING", from,
-		   spec);
+	snprintf(id, sizeof(id), "%s", jstr(json_array_get(json_object_get(
+		 resp, "ImageSet"), 0), "ImageId"));
 	json_decref(resp);
-	return rc;
+	/* SyncImages copies the description too: a new one is set after */
+	if (spec->description && sql_int(&t->l, "SELECT 1 FROM images WHERE "
+					 "id = ?1 AND description IS ?2",
+					 source_id, spec->description) < 0 &&
+	    call(t, &t->fg, "ModifyImageAttribute", img.region,
+		 json_pack("{s:s, s:s}", "ImageId", id, "ImageDescription",
+			   spec->description), NULL))
+		fprintf(stderr, "imagefs: copy %s: the description was not "
+			"set\n", id);
+	return adopt(t, &img, id, source, "SYNCING", from, spec);
 }
 
 /*
@@ -925,6 +970,7 @@ static int applied(struct tencent *t, const struct image *img,
 	struct local *c = &t->l;
 	int rc = local_tx_begin(c);
 
+	gen_bump(t);
 	if (!rc)
 		rc = run3(c, sql, text, img->row, peer) < 0 ? -EIO : 0;
 	if (!rc) {

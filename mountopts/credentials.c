@@ -139,8 +139,9 @@ int credentials_load(const struct config *cfg, struct credentials *out)
 	if (rc) {
 		credentials_clear(out);
 		fprintf(stderr, "imagefs: no usable Tencent Cloud credentials: "
-			"set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY, "
-			"run tccli configure, or give -o credentials=PATH\n");
+			"set TENCENTCLOUD_SECRET_ID and "
+			"TENCENTCLOUD_SECRET_KEY, run tccli configure, or give "
+			"-o credentials=PATH\n");
 	}
 	return rc;
 }

@@ -187,34 +187,44 @@ class Mount(str):
         return problems
 
 
-def cloud_opts(servers, tmp_path, db, account, env):
-    """The options and environment of a tencentcloud daemon on db."""
+def cloud_opts(servers, tmp_path, db, account):
+    """The options and environment of a tencentcloud daemon on db.
+
+    The stand-in server of db is started unless the test made it first
+    (servers[db] = TcServer(db, settle=...)).
+    """
     from tcserver import TcServer, test_keys
 
     db = os.fspath(db)
     if db not in servers:
         servers[db] = TcServer(db)
+    if not servers[db].port:
         servers[db].start()
     secret_id, secret_key = test_keys(account or DEMO_ACCOUNT)
-    env.update(TENCENTCLOUD_SECRET_ID=secret_id,
+    env = dict(TENCENTCLOUD_SECRET_ID=secret_id,
                TENCENTCLOUD_SECRET_KEY=secret_key,
                XDG_CACHE_HOME=os.fspath(tmp_path / 'cache'))
     return ['backend=tencentcloud', 'endpoint=%s' % servers[db].url,
-            'cache_ttl=%g' % CACHE_TTL, 'api_timeout=%g' % (5 * SLOW)]
+            'cache_ttl=%g' % CACHE_TTL,
+            'api_timeout=%g' % (5 * SLOW)], env
 
 
-def _start(tmp_path, n, account, db, extra_opts, env=None, servers=None):
+def _start(tmp_path, n, account, db, extra_opts, env=None, servers=None,
+           backend=None):
     binary = require_bin()
     mnt = tmp_path / ('mnt%d' % n)
     mnt.mkdir()
     log = tmp_path / ('imagefs%d.log' % n)
     if db is None:
         db = tmp_path / 'imagefs.db'
-    env = dict(env or {})
-    if CLOUD and servers is not None:
-        opts = cloud_opts(servers, tmp_path, db, account, env)
+    base_env = {}
+    if (backend or BACKEND) == 'tencentcloud':
+        opts, base_env = cloud_opts(servers, tmp_path, db, account)
     else:
         opts = ['db=%s' % os.fspath(db)]
+    # the test's env wins; a value None takes a variable away
+    env = dict(os.environ, **base_env, **(env or {}))
+    env = {k: v for k, v in env.items() if v is not None}
     if account is not None:
         opts.append('account=%s' % account)
     opts.extend(extra_opts)
@@ -223,8 +233,7 @@ def _start(tmp_path, n, account, db, extra_opts, env=None, servers=None):
         logf.write(('+ %s\n' % ' '.join(cmd)).encode())
         logf.flush()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT,
-                                env=dict(os.environ, **(env or {})))
+                                stderr=subprocess.STDOUT, env=env)
     m = Mount(os.fspath(mnt), proc=proc, db=os.fspath(db), log=os.fspath(log),
               account=account, cmd=cmd)
 
@@ -249,9 +258,14 @@ def _start(tmp_path, n, account, db, extra_opts, env=None, servers=None):
 
 @pytest.fixture
 def mount(request, tmp_path):
-    """Factory: mount(account='100000000001', db=None, extra_opts=(), env=None).
+    """Factory: mount(account='100000000001', db=None, extra_opts=(), env=None,
+    backend=None).
 
-    env: variables added to the daemon's environment (e.g. libfaketime's).
+    env: variables added to the daemon's environment (e.g. libfaketime's);
+    a value None takes one away.
+    backend: 'tencentcloud' mounts that backend whatever IMAGEFS_BACKEND
+    says, with the stand-in server of db as its cloud (m.server; a test may
+    put its own TcServer in mount.servers[db] before mounting).
 
     Every call mounts one more daemon in this test's own tmp dir; db
     defaults to tmp_path/imagefs.db, shared by the calls of one test.
@@ -263,9 +277,10 @@ def mount(request, tmp_path):
     servers = {}
     request.node._imagefs_mounts = mounts
 
-    def factory(account=DEMO_ACCOUNT, db=None, extra_opts=(), env=None):
+    def factory(account=DEMO_ACCOUNT, db=None, extra_opts=(), env=None,
+                backend=None):
         m = _start(tmp_path, len(mounts), account, db, tuple(extra_opts),
-                   env, servers)
+                   env, servers, backend)
         m.server = servers.get(m.db)
         mounts.append(m)
         return m

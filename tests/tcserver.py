@@ -51,6 +51,7 @@ import secrets
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -159,6 +160,9 @@ class TcHttpError(Exception):
 def test_keys(uin):
     """The (SecretId, SecretKey) every TcServer accepts for account uin."""
     return TEST_ID_PREFIX + str(uin), TEST_KEY_PREFIX + str(uin)
+
+
+test_keys.__test__ = False      # not a test, for pytest's collection
 
 
 def _sha256_hex(data):
@@ -290,6 +294,17 @@ def redact_url(url):
     end = auth + len(re.match(r'[^/?#]*', url[auth:]).group(0))
     at = url.find('@', auth, end)
     return url if at < 0 else url[:auth] + url[at + 1:]
+
+
+def import_os_name(os_type, os_version):
+    """OsName of an imported image: OsType and OsVersion ('CentOS', '7'),
+    or OsVersion alone when it already names the OS in full (the daemon
+    sends the info's OS_NAME there), or none for the version '-'."""
+    if os_version.strip() in ('', '-'):
+        return None
+    if os_version.lower().startswith(os_type.lower()):
+        return os_version
+    return '%s %s' % (os_type, os_version)
 
 
 def url_ok(url):
@@ -584,7 +599,7 @@ class Cloud:
         self.check_slot(self.region, name)
         self.charge()
         windows = os_type.lower().startswith('windows')
-        attrs = {'os_name': '%s %s' % (os_type, os_version),
+        attrs = {'os_name': import_os_name(os_type, os_version),
                  'os_type': 'windows' if windows else 'linux',
                  'platform': os_type, 'arch': arch,
                  'bits': 32 if arch == 'i386' else 64,
@@ -789,8 +804,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """Play fault; True when that was the whole answer."""
         kind = fault['kind']
         if kind == 'delay':
-            self.server.owner._stopping.wait(fault['seconds'])
-            return False
+            stopped = self.server.owner._stopping.wait(fault['seconds'])
+            if not stopped:
+                return False
+            kind = 'drop'               # the server stopped meanwhile
         if kind == 'fail':
             self._send(200, error_body(fault['code'], fault['message']),
                        'application/json')
@@ -817,6 +834,7 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 64     # a daemon's threads connect at once
 
     def __init__(self, owner, address):
         self.owner = owner
@@ -853,6 +871,12 @@ class TcServer:
     # --- life ---
 
     def start(self):
+        """Serve, on the port of the last start if any (same url)."""
+        # Python 3.11 holds the GIL while a vfork()ed child runs: a child
+        # started with cwd= in the mount would wait for the daemon, which
+        # waits for this server, which waits for the GIL. fork() it is, as
+        # the subprocess documentation allows.
+        subprocess._USE_VFORK = False
         self._stopping.clear()
         self._httpd = _Server(self, (self.host, self._port))
         self._port = self._httpd.server_address[1]
@@ -887,7 +911,8 @@ class TcServer:
 
     @property
     def port(self):
-        return self._port
+        """The port served; 0 when not serving."""
+        return self._port if self._httpd else 0
 
     @property
     def url(self):
@@ -1098,10 +1123,10 @@ class TcServer:
         return call(self.host, self._port, action, region, body, **kwargs)
 
 
-def post(host, port, action, region, body=None, uin=DEFAULT_UIN,
-         secret=None, token=None, timestamp=None, version=VERSION,
-         headers=None):
-    """Sign and POST one request to host:port: (HTTP status, body bytes).
+def signed_request(netloc, action, region, body=None, uin=DEFAULT_UIN,
+                   secret=None, token=None, timestamp=None, version=VERSION,
+                   headers=None):
+    """(body bytes, headers) of one signed request to netloc (host:port).
 
     body: a dict (sent as JSON) or bytes; secret: (SecretId, SecretKey),
     else test_keys(uin); timestamp: the request's, else now; headers:
@@ -1110,7 +1135,6 @@ def post(host, port, action, region, body=None, uin=DEFAULT_UIN,
         body = json.dumps(body or {}).encode('utf-8')
     secret_id, secret_key = secret or test_keys(uin)
     stamp = int(time.time()) if timestamp is None else timestamp
-    netloc = '%s:%d' % (host, port)
     auth, _ = sign(secret_id, secret_key, netloc, CONTENT_TYPE, body, stamp)
     sent = {'Content-Type': CONTENT_TYPE, 'Host': netloc,
             'X-TC-Action': action, 'X-TC-Version': version,
@@ -1119,9 +1143,17 @@ def post(host, port, action, region, body=None, uin=DEFAULT_UIN,
     if token is not None:
         sent['X-TC-Token'] = token
     sent.update(headers or {})
+    return body, sent
+
+
+def post(host, port, action, region, body=None, **kwargs):
+    """POST one signed_request() to host:port, on a connection of its own:
+    (HTTP status, body bytes)."""
+    body, headers = signed_request('%s:%d' % (host, port), action, region,
+                                   body, **kwargs)
     conn = http.client.HTTPConnection(host, port, timeout=30)
     try:
-        conn.request('POST', '/', body, sent)
+        conn.request('POST', '/', body, headers)
         answer = conn.getresponse()
         return answer.status, answer.read()
     finally:

@@ -172,6 +172,7 @@ def links_in(mnt, peer):
 
 # --- 1. peer folders -------------------------------------------------------
 
+@pytest.mark.local_only  # peer folders live in the cache
 def test_mkdir_peer_folder(mount, catalog):
     mnt = mount()
     other = mount(db=mnt.db)            # a second daemon of the same account
@@ -938,6 +939,7 @@ def _race(jobs):
 RACERS = [str(300000000000 + i) for i in range(10)]
 
 
+@pytest.mark.local_only  # peer folders live in the cache
 def test_concurrent_shares_never_exceed_the_limit(mount, seeded_db, catalog):
     db = prepare(seeded_db, catalog,
                  sql=fill_shares(A, WEB, MAX_SHARES - 1) +
@@ -963,6 +965,7 @@ def test_concurrent_shares_never_exceed_the_limit(mount, seeded_db, catalog):
                         [winner], VISIBLE)
 
 
+@pytest.mark.local_only  # peer folders live in the cache
 def test_concurrent_shares_with_one_account(mount, seeded_db, catalog):
     db = prepare(seeded_db, catalog, sql=add_peers(A, [C]))
     a1 = mount(db=db)

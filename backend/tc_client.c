@@ -249,7 +249,7 @@ static enum attempt parse_answer(struct tc_client *c, json_t **resp,
 }
 
 static enum attempt attempt(struct tc_client *c, const char *action,
-			    const char *region, const char *body,
+			    const char *region, const char *body, int read_only,
 			    json_t **resp, struct tc_error *err, int *rc)
 {
 	const struct tc_conf *conf = c->conf;
@@ -269,6 +269,9 @@ static enum attempt attempt(struct tc_client *c, const char *action,
 	curl_easy_setopt(c->curl, CURLOPT_URL, conf->endpoint);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	/* libcurl sends a request again by itself when a reused connection
+	 * turns out closed: a change goes on a connection of its own */
+	curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, (long)!read_only);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -330,7 +333,8 @@ int tc_call(struct tc_client *c, const char *action, const char *region,
 	for (int n = 0; n < c->conf->attempts; n++) {
 		if (n)
 			backoff(c->conf, n - 1);
-		how = attempt(c, action, region, body, resp, err, &rc);
+		how = attempt(c, action, region, body, read_only, resp, err,
+			      &rc);
 		if (c->conf->debug)
 			fprintf(stderr, "imagefs: tc: %s %s %s -> %s%s%s\n",
 				action, region ? region : "-",

@@ -603,6 +603,35 @@ static int poll_settling(struct tencent *t, struct local *c,
 	return rc;
 }
 
+/*
+ * Ask for the folders fetched longer than the time-to-live ago: the kernel
+ * may hold their listings and never ask, so the cloud's own changes must
+ * come to it.
+ */
+static void want_stale(struct tencent *t, struct local *c)
+{
+	double ttl = t->ttl > 2.0 * POLL_MS / 1000 ? t->ttl :
+		     2.0 * POLL_MS / 1000;
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT region, kind FROM fetched "
+			       "WHERE at <= ?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_double(st, 1, now_s() - ttl);
+	pthread_mutex_lock(&t->lock);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int r = region_index(t, (const char *)sqlite3_column_text(st,
+									  0));
+		const char *kind = (const char *)sqlite3_column_text(st, 1);
+
+		for (int k = 0; r >= 0 && k < KIND_COUNT; k++)
+			if (!strcmp(kind, kind_names[k]))
+				t->want[r][k] = 1;
+	}
+	pthread_mutex_unlock(&t->lock);
+	sqlite3_finalize(st);
+}
+
 struct worker {
 	struct tencent *t;
 	struct local *c;
@@ -623,6 +652,9 @@ static void *worker_main(void *arg)
 		ts.tv_sec += ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;
 		pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+		pthread_mutex_unlock(&t->lock);
+		want_stale(t, w->c);
+		pthread_mutex_lock(&t->lock);
 		for (int r = 0; r < t->nregions && !t->stop; r++) {
 			for (int k = 0; k < KIND_COUNT && !t->stop; k++) {
 				if (!t->want[r][k])
@@ -856,6 +888,10 @@ static int tc_commit(struct backend *b, int64_t row, const struct spec *spec)
 		return -EINVAL;
 	if (!spec->import_url && !spec->instance)	/* yet */
 		return spec->dry_run ? local_check_ops(b, img.region) : -EINVAL;
+	/* an import's keys may come in later lines: ask when they are in */
+	if (spec->dry_run && spec->import_url && (!spec->arch ||
+	    (!spec->platform && !spec->os_type)))
+		return local_check_ops(b, img.region);
 	req = json_pack("{s:s, s:b}", "ImageName", img.name, "DryRun",
 			spec->dry_run);
 	if (!req)

@@ -26,13 +26,26 @@ test_keys(uin) are accepted for any uin without set-up; add_account() adds
 others, optionally with a session token. Answers are HTTP/1.1 keep-alive,
 {"Response": {...}} as the real API's.
 
+Actions: DescribeImages, CreateImage, ImportImage, SyncImages,
+DeleteImages, ModifyImageAttribute, ModifyImageSharePermission,
+DescribeImageSharePermission, DescribeImageQuota. A request with
+"DryRun": true that passes every check (the daily limit too) answers the
+error DryRunOperation and changes nothing, as the real API does.
+
 Time. With settle > 0 s, a new image starts in CREATING, SYNCING or
-IMPORTING and reaches NORMAL (IMPORTFAILED for an import whose URL holds
-"fail") settle seconds later, its SyncPercent rising meanwhile; the catalog
-is brought up to date at each request (or by advance()).
+IMPORTING and reaches NORMAL (IMPORTFAILED for an import whose file name
+holds "fail", e.g. http://host/fail.qcow2) settle seconds later, its
+SyncPercent rising meanwhile; the catalog is brought up to date at each
+request (or by advance()). With settle 0 new images are final at once.
 
 Faults and inspection, for tests: requests, actions(), clear(), fail(),
-http_error(), delay(), drop().
+http_error(), delay(), drop(). As a client: call(), post() (methods, or
+module functions given a host and port) and signed_request().
+
+The server runs in the test's own process, on threads. Python 3.11 keeps
+the GIL while a vfork()ed child has not exec'ed yet, so a child started
+with cwd= inside the mount would deadlock with this server: start() turns
+subprocess's use of vfork off.
 
 Standalone:
 
@@ -40,6 +53,7 @@ Standalone:
 """
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -82,7 +96,7 @@ URL_SCHEMES = ('http://', 'https://', 'file://')
 RUNNING_STATES = ('CREATING', 'SYNCING', 'IMPORTING')
 
 INSTANCE_RE = re.compile(r'ins-[a-z0-9]{8}\Z')
-UIN_RE = re.compile(r'[0-9]+\Z')
+DIGITS_RE = re.compile(r'[0-9]+\Z')
 AUTH_RE = re.compile(
     ALGORITHM + r' Credential=([^/,\s]+)/([0-9-]+)/([a-z]+)/tc3_request,'
     r'\s*SignedHeaders=([a-z;-]+),\s*Signature=([0-9a-f]{64})\Z')
@@ -91,8 +105,8 @@ AUTH_RE = re.compile(
 IMAGE_TYPES = ('PUBLIC_IMAGE', 'MARKET_IMAGE', 'PRIVATE_IMAGE',
                'SHARED_IMAGE')
 KIND_SOURCE = {'public': 'OFFICIAL', 'market': 'MARKETPLACE'}
-CUSTOM_SOURCE = (('import:', 'EXTERNAL_IMPORT'), ('copy:', 'SYNC_IMAGE'),
-                 ('instance:', 'CREATE_IMAGE'))
+CUSTOM_SOURCE = (('instance:', 'CREATE_IMAGE'), ('import:', 'EXTERNAL_IMPORT'),
+                 ('copy:', 'SYNC_IMAGE'))
 FILTER_COLUMNS = {'image-type': 'image_type', 'image-name': 'name',
                   'image-id': 'id'}
 # The attributes a copy takes from its source.
@@ -276,6 +290,23 @@ def connect(path):
     return conn
 
 
+@contextlib.contextmanager
+def transaction(path, begin='BEGIN IMMEDIATE'):
+    """A connection to the catalog in one transaction: committed when the
+    block ends, rolled back when it raises."""
+    conn = connect(path)
+    try:
+        conn.execute(begin)
+        try:
+            yield conn
+            conn.execute('COMMIT')
+        except BaseException:
+            conn.execute('ROLLBACK')
+            raise
+    finally:
+        conn.close()
+
+
 def today():
     """The day operations are charged to: YYYY-MM-DD in UTC+08:00."""
     return time.strftime('%Y-%m-%d', time.gmtime(time.time() + 8 * 3600))
@@ -307,12 +338,29 @@ def import_os_name(os_type, os_version):
     return '%s %s' % (os_type, os_version)
 
 
+def import_fails(url):
+    """Whether an import of url ends in IMPORTFAILED: its file name (not
+    its host, directories or query) holds 'fail'."""
+    path = re.split(r'[?#]', url.split('://', 1)[-1], maxsplit=1)[0]
+    return 'fail' in path.rsplit('/', 1)[-1]
+
+
 def url_ok(url):
     """As local_import.c's url_check: a known scheme, no white space."""
     if re.search(r'[ \t\r\n]', url):
         return False
     return any(url.lower().startswith(s) and len(url) > len(s)
                for s in URL_SCHEMES)
+
+
+def image_source(row):
+    """ImageSource of an image row: its kind, or how a custom one came."""
+    if row['kind'] != 'custom':
+        return KIND_SOURCE[row['kind']]
+    for prefix, name in CUSTOM_SOURCE:
+        if (row['source'] or '').startswith(prefix):
+            return name
+    return 'CREATE_IMAGE'
 
 
 # --- request parameters ------------------------------------------------
@@ -511,10 +559,6 @@ class Cloud:
 
     def image_json(self, row):
         custom = row['kind'] == 'custom'
-        source = KIND_SOURCE.get(row['kind'], 'CREATE_IMAGE')
-        for prefix, name in CUSTOM_SOURCE:
-            if custom and (row['source'] or '').startswith(prefix):
-                source = name
         return {
             'ImageId': row['id'],
             'ImageName': row['name'],
@@ -527,7 +571,7 @@ class Cloud:
             'CreatedTime': iso_time(row['created']),
             'ImageDescription': row['description'] or '',
             'ImageCreator': row['owner'] if custom else '',
-            'ImageSource': source,
+            'ImageSource': image_source(row),
             'SyncPercent': row['progress'] or 0,
             'IsSupportCloudinit': True,
             'LicenseType': 'TencentCloud',
@@ -550,12 +594,10 @@ class Cloud:
             filters = [{'Name': 'image-id', 'Values': ids}]
         where, args = ['1'], {'uin': self.uin, 'region': self.region}
         for n, f in enumerate(filters or ()):
-            names = []
-            for m, value in enumerate(f['Values']):
-                names.append(':f%d_%d' % (n, m))
-                args[names[-1][1:]] = value
-            where.append('%s IN (%s)' % (FILTER_COLUMNS[f['Name']],
-                                         ', '.join(names) or 'NULL'))
+            keys = ['f%d_%d' % (n, m) for m in range(len(f['Values']))]
+            args.update(zip(keys, f['Values']))
+            where.append('%s IN (%s)' % (FILTER_COLUMNS[f['Name']], ', '.join(
+                ':' + k for k in keys) or 'NULL'))
         query = 'FROM (%s) WHERE %s' % (VISIBLE_SQL, ' AND '.join(where))
         total = self.conn.execute('SELECT count(*) ' + query,
                                   args).fetchone()[0]
@@ -604,7 +646,7 @@ class Cloud:
                  'platform': os_type, 'arch': arch,
                  'bits': 32 if arch == 'i386' else 64,
                  'description': description or None}
-        failed = 'fail' in url
+        failed = import_fails(url)
         self.create(self.region, name, attrs, 'import:' + redact_url(url),
                      'IMPORTING', 'IMPORTFAILED' if failed else 'NORMAL',
                      IMPORT_ERROR if failed else None)
@@ -708,7 +750,7 @@ class Cloud:
         if permission not in ('SHARE', 'CANCEL'):
             raise ApiError('InvalidParameterValue',
                            'Permission is SHARE or CANCEL')
-        if not UIN_RE.match(account):
+        if not DIGITS_RE.match(account):
             raise ApiError('InvalidAccountId.NotFound',
                            'no account %r' % account)
         if permission == 'SHARE':
@@ -940,7 +982,7 @@ class TcServer:
         if a is not None:
             return a
         uin = secret_id[len(TEST_ID_PREFIX):]
-        if secret_id.startswith(TEST_ID_PREFIX) and UIN_RE.match(uin):
+        if secret_id.startswith(TEST_ID_PREFIX) and DIGITS_RE.match(uin):
             return {'key': test_keys(uin)[1], 'uin': uin, 'token': None}
         return None
 
@@ -956,7 +998,7 @@ class TcServer:
             raise ApiError('AuthFailure.SecretIdNotFound',
                            'unknown SecretId %s' % secret_id)
         stamp = headers.get('x-tc-timestamp', '')
-        if not stamp.isdigit():
+        if not DIGITS_RE.match(stamp):
             raise ApiError('AuthFailure.SignatureFailure',
                            'bad X-TC-Timestamp')
         if abs(time.time() - int(stamp)) > MAX_SKEW:
@@ -1003,19 +1045,11 @@ class TcServer:
         """Run action in one transaction of the catalog."""
         method, writes = ACTIONS[action]
         self.advance()
-        conn = connect(self.db_path)
-        try:
-            conn.execute('BEGIN IMMEDIATE' if writes else 'BEGIN')
-            try:
-                cloud = Cloud(conn, uin, region, params, self.settle > 0)
-                cloud.check_region(region)
-                response = method(cloud)
-                conn.execute('COMMIT')
-            except BaseException:
-                conn.execute('ROLLBACK')
-                raise
-        finally:
-            conn.close()
+        with transaction(self.db_path,
+                         'BEGIN IMMEDIATE' if writes else 'BEGIN') as conn:
+            cloud = Cloud(conn, uin, region, params, self.settle > 0)
+            cloud.check_region(region)
+            response = method(cloud)
         now = time.time()
         with self._lock:
             for row, final, error in cloud.started:
@@ -1030,9 +1064,7 @@ class TcServer:
             return
         now, settle, done = time.time(), self.settle, []
         marks = ', '.join('?' * len(RUNNING_STATES))
-        conn = connect(self.db_path)
-        try:
-            conn.execute('BEGIN IMMEDIATE')
+        with transaction(self.db_path) as conn:
             for row, (start, final, error) in running.items():
                 elapsed = now - start
                 if elapsed >= settle:
@@ -1050,9 +1082,6 @@ class TcServer:
                     + RUNNING_STATES)
                 if not cur.rowcount:    # gone, or changed by a test
                     done.append(row)
-            conn.execute('COMMIT')
-        finally:
-            conn.close()
         with self._lock:
             for row in done:
                 self._running.pop(row, None)
@@ -1192,6 +1221,9 @@ def main(argv=None):
         print('imagefs tcserver: %s' % server.url)
         print('keys of account <uin> (digits): SecretId %s, SecretKey %s'
               % (secret_id, secret_key))
+        print('mount: TENCENTCLOUD_SECRET_ID=%s TENCENTCLOUD_SECRET_KEY=%s '
+              'imagefs -o backend=tencentcloud,endpoint=%s,account=<uin> '
+              '<mountpoint>' % (secret_id, secret_key, server.url))
         sys.stdout.flush()
         while not stop.wait(3600):
             pass

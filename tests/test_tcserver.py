@@ -6,6 +6,7 @@ acts as a signed client (TcServer.call) and checks the answers and the
 catalog with sqlite3, as the mounted tests do with a local catalog.
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -20,7 +21,8 @@ import time
 import pytest
 
 from tcserver import (CONTENT_TYPE, TcHttpError, TcServer, call,
-                      import_os_name, sign, signed_request, test_keys, today)
+                      import_fails, import_os_name, sign, signed_request,
+                      test_keys, today)
 
 ME = '100000000001'             # the seed's demo account
 PEER = '100000000002'           # shares ml-training-base with ME
@@ -51,21 +53,26 @@ def ok(response):
     return response
 
 
-def rows(server, sql, *args):
+@contextlib.contextmanager
+def catalog(server):
+    """A sqlite3 connection to the server's catalog, committed at the end."""
     conn = sqlite3.connect(server.db_path, timeout=10)
+    conn.row_factory = sqlite3.Row
     try:
-        return conn.execute(sql, args).fetchall()
+        with conn:
+            yield conn
     finally:
         conn.close()
+
+
+def rows(server, sql, *args):
+    with catalog(server) as conn:
+        return [tuple(r) for r in conn.execute(sql, args)]
 
 
 def execute(server, sql, *args):
-    conn = sqlite3.connect(server.db_path, timeout=10)
-    try:
-        with conn:
-            conn.execute(sql, args)
-    finally:
-        conn.close()
+    with catalog(server) as conn:
+        conn.execute(sql, args)
 
 
 def setting(server, key, value):
@@ -84,14 +91,11 @@ def image_id(server, name, region=GZ):
 
 
 def image(server, image_id_):
-    conn = sqlite3.connect(server.db_path, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
+    """The catalog row of image_id_ as a dict, None when there is none."""
+    with catalog(server) as conn:
         found = conn.execute('SELECT * FROM images WHERE id = ?',
                              (image_id_,)).fetchone()
-        return dict(found) if found else None
-    finally:
-        conn.close()
+    return dict(found) if found else None
 
 
 def set_state(server, image_id_, state):
@@ -112,6 +116,10 @@ def share(server, image_id_, account, permission='SHARE', uin=ME):
     return server.call('ModifyImageSharePermission', GZ,
                        {'ImageId': image_id_, 'AccountIds': [account],
                         'Permission': permission}, uin=uin)
+
+
+def netloc(server):
+    return '%s:%d' % (server.host, server.port)
 
 
 def wait_for(predicate):
@@ -153,20 +161,18 @@ def test_bad_signature(cloud):
     r = cloud.call('DescribeImageQuota', GZ,
                    headers={'Authorization': 'TC3-HMAC-SHA256 nonsense'})
     assert error(r) == 'AuthFailure.SignatureFailure'
-    # the body is signed: change it after signing
-    secret_id, key = test_keys(ME)
+    # the body is signed: another body's signature fails
     stamp = int(time.time())
-    auth, _ = sign(secret_id, key, '%s:%d' % (cloud.host, cloud.port),
-                   CONTENT_TYPE, b'{}', stamp)
+    _, headers = signed_request(netloc(cloud), 'DescribeImageQuota', GZ, {},
+                                timestamp=stamp)
     r = cloud.call('DescribeImageQuota', GZ, {'Limit': 1}, timestamp=stamp,
-                   headers={'Authorization': auth})
+                   headers={'Authorization': headers['Authorization']})
     assert error(r) == 'AuthFailure.SignatureFailure'
 
 
 def test_credential_date_is_the_timestamps(cloud):
     stamp = int(time.time())
-    netloc = '%s:%d' % (cloud.host, cloud.port)
-    _, headers = signed_request(netloc, 'DescribeImageQuota', GZ,
+    _, headers = signed_request(netloc(cloud), 'DescribeImageQuota', GZ,
                                 timestamp=stamp)
     good = headers['Authorization']
     date = time.strftime('%Y-%m-%d', time.gmtime(stamp))
@@ -367,6 +373,13 @@ def test_import_image(cloud):
     assert row['state'] == 'IMPORTFAILED' and row['bits'] == 32
     assert row['error'] == 'the image file could not be read'
     assert ops(cloud) == 2
+
+
+def test_import_fails_by_file_name():
+    assert import_fails('http://h/fail.raw')
+    assert import_fails('file:///tmp/x/disk-failing.qcow2')
+    assert not import_fails('file:///tmp/test_import_fails0/disk.qcow2')
+    assert not import_fails('http://h/files/disk.qcow2?fail=2')
 
 
 def test_import_os_name():
@@ -669,11 +682,10 @@ def test_catalog_file(tmp_path):
 
 def test_stop_with_open_connections(tmp_path):
     server = TcServer(str(tmp_path / 'c.db')).start()
-    netloc = '%s:%d' % (server.host, server.port)
     idle = http.client.HTTPConnection(server.host, server.port, timeout=10)
     for _ in range(2):                  # the connection is kept alive
-        idle.request('POST', '/', *signed_request(netloc,
-                                                  'DescribeImageQuota', GZ))
+        idle.request('POST', '/', *signed_request(
+            netloc(server), 'DescribeImageQuota', GZ))
         answer = idle.getresponse()
         assert answer.getheader('Content-Length')
         assert 'ImageNumQuota' in json.loads(answer.read())['Response']

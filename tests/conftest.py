@@ -223,7 +223,7 @@ def _start(tmp_path, n, account, db, extra_opts, env=None, servers=None,
     else:
         opts = ['db=%s' % os.fspath(db)]
     # the test's env wins; a value None takes a variable away
-    env = dict(os.environ, **base_env, **(env or {}))
+    env = {**os.environ, **base_env, **(env or {})}
     env = {k: v for k, v in env.items() if v is not None}
     if account is not None:
         opts.append('account=%s' % account)

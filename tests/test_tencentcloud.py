@@ -1035,7 +1035,7 @@ def test_profile(mount, tmp_path, how):
                for r in server.requests)
 
 
-@pytest.mark.parametrize('mode', [0o640, 0o604])
+@pytest.mark.parametrize('mode', [0o640, 0o604], ids=['0640', '0604'])
 def test_credential_file_open_to_others_is_refused(mount, tmp_path, mode):
     server = new_server(mount, tmp_path).start()
     path = credential_file(tmp_path / 'keys.json', 'AKIDopenFILE0001',
@@ -1088,6 +1088,7 @@ def test_secrets_never_in_the_debug_log(mount, tmp_path):
     err = os.getxattr(folder(m, 'custom', WEB), 'user.imagefs.error')
     assert m.unmount() == 0
     log = m.log_text()
+    assert 'unique:' in log, 'libfuse debug (-d) was not on'
     assert 'DescribeImages' in log, 'debug logged no API request'
     for secret in (key, token, 'Signature=', 'TC3-HMAC-SHA256'):
         assert secret not in log, '%r in the daemon log' % secret

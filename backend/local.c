@@ -515,7 +515,7 @@ int local_usage(struct backend *b, const char *region, struct usage *u)
 	return local_usage_locked(to_local(b), region, u);
 }
 
-static int exec(sqlite3 *db, const char *sql)
+int local_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
 	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
@@ -555,25 +555,25 @@ static int catalog_init(sqlite3 *db, int seed)
 	rc = user_version(db, &version);
 	if (rc || version == SCHEMA_VERSION)
 		return rc;
-	rc = exec(db, "BEGIN IMMEDIATE");
+	rc = local_exec(db, "BEGIN IMMEDIATE");
 	if (rc)
 		return rc;
 	rc = user_version(db, &version);
 	if (rc)
 		goto out_rollback;
 	if (version == 0) {
-		rc = exec(db, imagefs_schema_sql);
+		rc = local_exec(db, imagefs_schema_sql);
 		if (!rc)
-			rc = exec(db, imagefs_regions_sql);
+			rc = local_exec(db, imagefs_regions_sql);
 		if (!rc && seed)
-			rc = exec(db, imagefs_seed_sql);
+			rc = local_exec(db, imagefs_seed_sql);
 		version = 1;
 	}
 	/* migrations, one version after the other */
 	if (!rc && version == 1)
-		rc = exec(db, imagefs_schema2_sql);
+		rc = local_exec(db, imagefs_schema2_sql);
 	if (!rc && version < SCHEMA_VERSION)
-		rc = exec(db, "PRAGMA user_version = 2");
+		rc = local_exec(db, "PRAGMA user_version = 2");
 	if (!rc && version > SCHEMA_VERSION) {
 		fprintf(stderr, "imagefs: catalog version %d is newer than "
 			"this imagefs (%d)\n", version, SCHEMA_VERSION);
@@ -581,10 +581,10 @@ static int catalog_init(sqlite3 *db, int seed)
 	}
 	if (rc)
 		goto out_rollback;
-	return exec(db, "COMMIT");
+	return local_exec(db, "COMMIT");
 
 out_rollback:
-	exec(db, "ROLLBACK");
+	local_exec(db, "ROLLBACK");
 	return rc;
 }
 
@@ -627,8 +627,10 @@ int local_connect(const char *path, sqlite3 **out)
 		goto out_close;
 	}
 	sqlite3_busy_timeout(db, 10000);
-	rc = exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-		  "PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192");
+	rc = local_exec(db, "PRAGMA journal_mode = WAL; "
+			"PRAGMA synchronous = NORMAL; "
+			"PRAGMA foreign_keys = ON; "
+			"PRAGMA cache_size = -8192");
 	if (rc) {
 		fprintf(stderr, "imagefs: cannot use catalog %s\n", path);
 		goto out_close;

@@ -85,6 +85,8 @@ int local_by_row(struct local *l, enum query q, int64_t row,
 void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 int local_errno(int rc);
 int local_connect(const char *path, sqlite3 **out);
+/* Run sql (several statements); -errno, with SQLite's message logged. */
+int local_exec(sqlite3 *db, const char *sql);
 void local_today(char *buf, size_t size);
 int local_usage_locked(struct local *l, const char *region, struct usage *u);
 

@@ -437,12 +437,6 @@ static int take_image(struct local *c, const char *region,
 	return rc;
 }
 
-static int exec(struct local *c, const char *sql)
-{
-	return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK ?
-	       0 : -EIO;
-}
-
 /*
  * Fetch a folder of region from the cloud through cl and make the cache
  * (through connection c) hold what it holds.
@@ -487,8 +481,8 @@ static int refresh(struct tencent *t, struct local *c, struct tc_client *cl,
 		rc = 0;
 		goto out;
 	}
-	rc = exec(c, "CREATE TEMP TABLE IF NOT EXISTS seen (row INTEGER "
-		  "PRIMARY KEY); DELETE FROM temp.seen");
+	rc = local_exec(c->db, "CREATE TEMP TABLE IF NOT EXISTS seen (row "
+			"INTEGER PRIMARY KEY); DELETE FROM temp.seen");
 	json_array_foreach(list, i, j) {
 		if (rc)
 			break;
@@ -1217,9 +1211,10 @@ int tencent_open(const struct config *cfg, struct backend **out)
 	t->l.b.ops = &tencent_ops;
 	rc = tc_client_init(&t->fg, &t->conf);
 	if (!rc)
-		rc = exec(l, "CREATE TABLE IF NOT EXISTS fetched (region TEXT "
-			  "NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL, "
-			  "PRIMARY KEY (region, kind))");
+		rc = local_exec(l->db, "CREATE TABLE IF NOT EXISTS fetched "
+				"(region TEXT NOT NULL, kind TEXT NOT NULL, "
+				"at INTEGER NOT NULL, "
+				"PRIMARY KEY (region, kind))");
 	if (!rc)
 		rc = local_regions(&l->b, t->regions, MAX_REGIONS,
 				       &t->nregions);

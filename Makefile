@@ -8,14 +8,14 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS   += $(PKG_LIBS) -lpthread
 
-SRCS     := $(wildcard fs/*.c backend/*.c mountopts/*.c)
-ASM      := backend/embed.S
+SRCS     := $(wildcard fs/*.c backend/*.c backend/*/*.c mountopts/*.c)
+ASM      := backend/local/embed.S
 OBJS     := $(SRCS:%.c=build/%.o) $(ASM:%.S=build/%.o)
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
 UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
 UNIT_SRCS := tests/unit.c fs/names.c fs/info.c backend/kinds.c \
-	     backend/imagefmt.c backend/tc3.c backend/tc_client.c \
-	     mountopts/credentials.c
+	     backend/local/imagefmt.c backend/tencentcloud/tc3.c \
+	     backend/tencentcloud/client.c mountopts/credentials.c
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 
@@ -34,7 +34,7 @@ build/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-build/%.o: %.S $(wildcard backend/*.sql)
+build/%.o: %.S $(wildcard backend/local/*.sql)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ $<
 
@@ -45,7 +45,7 @@ build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -c -o $@ $<
 
-build/asan/%.o: %.S $(wildcard backend/*.sql)
+build/asan/%.o: %.S $(wildcard backend/local/*.sql)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ $<
 

@@ -11,11 +11,11 @@ without network:
         cloud.fail('RequestLimitExceeded', times=2, action='CreateImage')
 
 State. The cloud's whole state is one SQLite file in the local catalog's
-schema (backend/schema.sql ...), created and seeded like a new local catalog
+schema (backend/local/schema.sql ...), created and seeded like a new local catalog
 when missing, so a test inspects or edits it with sqlite3 exactly as it does
 a local catalog (settings, ops, shares ...). Each request opens its own
 connection; each mutating request is one BEGIN IMMEDIATE transaction. The
-rules are the local backend's (backend/local_rules.c), checked in the same
+rules are the local backend's (backend/local/rules.c), checked in the same
 order, with the daily limit last, so one filesystem operation fails with the
 same errno through both backends. Rows in state PENDING, the peers table and
 the changes table are the local backend's alone and are ignored here.
@@ -81,7 +81,7 @@ MAX_SKEW = 300                  # s a request's timestamp may be off
 BUSY_TIMEOUT = 10.0             # s a request waits for the catalog's lock
 SCHEMA_VERSION = 2
 BACKEND_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           '..', 'backend')
+                           '..', 'backend', 'local')
 
 DEFAULT_UIN = '100000000001'    # the demo account of the seed
 TEST_ID_PREFIX = 'AKIDimagefsTEST'

@@ -2,7 +2,7 @@
 """Mounted tests of the read-only tree (DESIGN.md sections 2 and 4).
 
 Every test mounts its own daemon on its own catalog (the seed of
-backend/seed.sql) through the mount fixture of conftest.py, and checks
+backend/local/seed.sql) through the mount fixture of conftest.py, and checks
 what real syscalls and real tools see. Errors are checked by errno symbol.
 """
 

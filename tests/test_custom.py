@@ -8,7 +8,7 @@ syscall. Then the real tools end to end, two daemons racing on one catalog,
 a daemon killed with SIGKILL mid-burst, the day roll-over under libfaketime,
 and the xattrs and df -i that follow each change.
 
-Every test mounts its own daemons on its own catalog (backend/seed.sql),
+Every test mounts its own daemons on its own catalog (backend/local/seed.sql),
 prepared with sqlite3 before mounting where a test needs other limits or
 counters. Errors are checked by errno symbol, never by message text.
 """

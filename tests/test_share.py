@@ -2,7 +2,7 @@
 """Mounted tests of sharing (issue 4; DESIGN.md sections 2 to 4).
 
 Two and three daemons, mounted as different accounts, share one catalog
-(the seed of backend/seed.sql): 100000000001 owns web-server-2026 and
+(the seed of backend/local/seed.sql): 100000000001 owns web-server-2026 and
 build-agent in ap-guangzhou, 100000000002 owns ml-training-base (shared
 with 100000000001) and staging-db. The owner shares with a symlink in
 shared/<uin>/, cancels with rm, and the recipient sees the image read-only

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../backend/imagefmt.h"
-#include "../backend/tc3.h"
-#include "../backend/tc_client.h"
+#include "../backend/local/imagefmt.h"
+#include "../backend/tencentcloud/tc3.h"
+#include "../backend/tencentcloud/client.h"
 #include "../mountopts/config.h"
 #include "../mountopts/credentials.h"
 #include "../backend/backend.h"
@@ -579,7 +579,7 @@ static void test_parse_accepts(void)
 	info_text_free(&t);
 }
 
-/* Disk image formats from synthetic headers (backend/imagefmt.c). */
+/* Disk image formats from synthetic headers (backend/local/imagefmt.c). */
 static void put_be64(unsigned char *p, uint64_t v)
 {
 	for (int i = 7; i >= 0; i--, v >>= 8)

@@ -17,9 +17,9 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "backend.h"
+#include "../backend.h"
 #include "tc3.h"
-#include "tc_client.h"
+#include "client.h"
 
 #define ANSWER_MAX (16 << 20)	/* bytes of one answer */
 

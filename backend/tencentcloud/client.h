@@ -9,7 +9,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "../mountopts/credentials.h"
+#include "../../mountopts/credentials.h"
 
 #define TC_VERSION "2017-03-12"
 #define TC_ENDPOINT "https://cvm.tencentcloudapi.com"

@@ -23,10 +23,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend.h"
-#include "local.h"
-#include "tc_client.h"
-#include "../mountopts/config.h"
+#include "../backend.h"
+#include "../local/local.h"
+#include "client.h"
+#include "../../mountopts/config.h"
 
 #define PAGE 100		/* DescribeImages' largest Limit */
 #define POLL_MS 500		/* the worker's pace */

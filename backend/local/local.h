@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#include "backend.h"
+#include "../backend.h"
 
 enum query {
 	Q_REGIONS,

@@ -5,18 +5,18 @@
 	.section .rodata
 	.global imagefs_schema_sql
 imagefs_schema_sql:
-	.incbin "backend/schema.sql"
+	.incbin "backend/local/schema.sql"
 	.byte 0
 	.global imagefs_regions_sql
 imagefs_regions_sql:
-	.incbin "backend/regions.sql"
+	.incbin "backend/local/regions.sql"
 	.byte 0
 	.global imagefs_seed_sql
 imagefs_seed_sql:
-	.incbin "backend/seed.sql"
+	.incbin "backend/local/seed.sql"
 	.byte 0
 	.global imagefs_schema2_sql
 imagefs_schema2_sql:
-	.incbin "backend/schema-2.sql"
+	.incbin "backend/local/schema-2.sql"
 	.byte 0
 	.section .note.GNU-stack,"",@progbits

@@ -18,11 +18,9 @@
 
 #include <sqlite3.h>
 
-#include "backend.h"
+#include "../backend.h"
 #include "local.h"
-#include "../mountopts/config.h"
-
-#define SCHEMA_VERSION 2
+#include "../../mountopts/config.h"
 
 extern const char imagefs_schema_sql[];
 extern const char imagefs_regions_sql[];
@@ -545,11 +543,25 @@ static int user_version(sqlite3 *db, int *version)
 }
 
 /*
+ * The migrations, in order: migrations[i] brings a catalog of version i + 1
+ * to version i + 2. A new migration is a schema-N.sql file (linked in by
+ * embed.S) and one more line here.
+ */
+static const char *const migrations[] = {
+	imagefs_schema2_sql,
+};
+
+#define SCHEMA_VERSION \
+	((int)(1 + sizeof(migrations) / sizeof(*migrations)))
+
+/*
  * Create the schema and load the regions and (seed) the seed's images, once,
- * whoever opens first.
+ * whoever opens first; then migrate, one version after the other, in the
+ * same transaction.
  */
 static int catalog_init(sqlite3 *db, int seed)
 {
+	char sql[64];
 	int version, rc;
 
 	rc = user_version(db, &version);
@@ -561,6 +573,12 @@ static int catalog_init(sqlite3 *db, int seed)
 	rc = user_version(db, &version);
 	if (rc)
 		goto out_rollback;
+	if (version > SCHEMA_VERSION) {
+		fprintf(stderr, "imagefs: catalog version %d is newer than "
+			"this imagefs (%d)\n", version, SCHEMA_VERSION);
+		rc = -EPROTO;
+		goto out_rollback;
+	}
 	if (version == 0) {
 		rc = local_exec(db, imagefs_schema_sql);
 		if (!rc)
@@ -569,16 +587,12 @@ static int catalog_init(sqlite3 *db, int seed)
 			rc = local_exec(db, imagefs_seed_sql);
 		version = 1;
 	}
-	/* migrations, one version after the other */
-	if (!rc && version == 1)
-		rc = local_exec(db, imagefs_schema2_sql);
-	if (!rc && version < SCHEMA_VERSION)
-		rc = local_exec(db, "PRAGMA user_version = 2");
-	if (!rc && version > SCHEMA_VERSION) {
-		fprintf(stderr, "imagefs: catalog version %d is newer than "
-			"this imagefs (%d)\n", version, SCHEMA_VERSION);
-		rc = -EPROTO;
-	}
+	for (; !rc && version < SCHEMA_VERSION; version++)
+		rc = local_exec(db, migrations[version - 1]);
+	if (rc)
+		goto out_rollback;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+	rc = local_exec(db, sql);
 	if (rc)
 		goto out_rollback;
 	return local_exec(db, "COMMIT");

@@ -199,9 +199,36 @@ struct backend_ops {
 	const char *(*detail)(struct backend *b);
 };
 
+/*
+ * Waiting. A call made from the FUSE thread never waits on something slow
+ * (an API call, a catalog lock that another process holds): it returns
+ * -BACKEND_WAIT instead, having started what it waits for, and fs/ops.c
+ * keeps the request and makes the same call again later, while it serves
+ * other requests: at once when the backend calls b->wake(b->wake_ctx)
+ * (from any thread, when something it waited for has happened), otherwise
+ * every few tens of milliseconds.
+ *
+ * - A call that returned -BACKEND_WAIT has made no change that its retry
+ *   would make again. A change already sent on its way (to the cloud) is
+ *   found again by the retry, which returns -BACKEND_WAIT while it runs
+ *   and its result once it is done; if nobody asks again (the caller was
+ *   interrupted), the change is still applied whole, or not at all.
+ * - fs/ makes at most one mutation per request, and reads after a
+ *   mutation that succeeded do not wait (the backend has what it changed).
+ * - A request still waiting after b->wait_timeout seconds (0: no limit) is
+ *   answered -b->wait_errno (a catalog lock held too long: ENOLCK).
+ * - FUSE_INTERRUPT (Ctrl-C) of a waiting request answers EINTR at once.
+ */
+#define BACKEND_WAIT EINPROGRESS
+
 struct backend {
 	const struct backend_ops *ops;
 	const char *account;	/* the uin the mount acts as */
+	/* set by the caller before serving: something waited for happened */
+	void (*wake)(void *ctx);
+	void *wake_ctx;
+	double wait_timeout;	/* seconds a request may wait, 0: no limit */
+	int wait_errno;		/* its answer after that */
 };
 
 struct config;

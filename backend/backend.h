@@ -49,7 +49,8 @@ struct image {
 	int64_t row;		/* catalog row id: stable, the inode base */
 	enum image_kind kind;
 	int pending;		/* made by mkdir, not yet committed */
-	int dup;		/* an earlier holder (by id) has this name */
+	int dup;		/* an earlier holder (by id) has this name:
+				 * from list and find; get says 0 */
 	char id[16];		/* img-xxxxxxxx, "" while pending */
 	char name[256];
 	char region[32];
@@ -197,6 +198,16 @@ struct backend_ops {
 	/* optional: the service's own words on the last failed call (an
 	 * error code and request id), or NULL */
 	const char *(*detail)(struct backend *b);
+
+	/*
+	 * Optional (NULL: nothing to do): the FUSE thread is done with a
+	 * request for now, answered or set aside to wait. A backend may keep
+	 * something open from the first call of a request until then (the
+	 * local backend: one read transaction for all the request's reads);
+	 * one that has never seen this call keeps nothing open. A backend
+	 * that wraps another passes the call on.
+	 */
+	void (*request_end)(struct backend *b);
 };
 
 /*

@@ -649,6 +649,31 @@ static void notify(const char *path, const char *word)
 	close(fd);
 }
 
+/*
+ * fuse_session_loop(), and the one place where a request ends: the
+ * backend then ends what it kept open for the request (request_end).
+ */
+static int serve(struct imagefs *im)
+{
+	struct fuse_buf buf = { .mem = NULL };
+	struct backend *b = im->fs.b;
+	int res = 0;
+
+	while (!fuse_session_exited(im->se)) {
+		res = fuse_session_receive_buf(im->se, &buf);
+		if (res == -EINTR)
+			continue;
+		if (res <= 0)
+			break;
+		fuse_session_process_buf(im->se, &buf);
+		if (b->ops->request_end)
+			b->ops->request_end(b);
+	}
+	free(buf.mem);
+	fuse_session_reset(im->se);
+	return res < 0 && res != -EINTR ? 1 : 0;
+}
+
 int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		  int foreground, struct imagefs_params *p)
 {
@@ -687,7 +712,7 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		goto out_close;
 	}
 	notify(p->notify_pipe, "ok\n");
-	rc = fuse_session_loop(im->se) < 0 ? 1 : 0;	/* >0: a signal */
+	rc = serve(im);
 	pthread_mutex_lock(&im->lock);
 	im->running = 0;
 	pthread_cond_signal(&im->cond);

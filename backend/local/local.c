@@ -27,7 +27,10 @@ extern const char imagefs_regions_sql[];
 extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
 
-/* How an image row is read: the columns of row_to_image(), in order. */
+/*
+ * How an image row is read: the columns of row_to_image(), in order, but
+ * for the last one, dup: DUP_COL where it is needed, else 0.
+ */
 #define IMAGE_COLS							\
 	"i.row, i.id, i.region, "					\
 	"CASE WHEN i.kind = 'custom' AND i.owner <> ?1 THEN 'shared' "	\
@@ -38,9 +41,17 @@ extern const char imagefs_schema2_sql[];
 	"i.format, i.sha256, "						\
 	"CASE WHEN i.kind = 'custom' AND i.owner = ?1 THEN "		\
 	"(SELECT group_concat(account, ',') FROM (SELECT account "	\
-	"FROM shares WHERE image = i.row ORDER BY account)) END, "	\
+	"FROM shares WHERE image = i.row ORDER BY account)) END, "
+
+/*
+ * Whether an earlier holder (by SORT_KEY) that ?1 may see has the name.
+ * Most names have one holder: j.row <> i.row rules it out from the
+ * index alone, before its row is read.
+ */
+#define DUP_COL								\
 	"EXISTS (SELECT 1 FROM images j WHERE j.region = i.region "	\
-	"AND j.kind = i.kind AND j.name = i.name AND (i.kind <> 'custom' " \
+	"AND j.kind = i.kind AND j.name = i.name AND j.row <> i.row "	\
+	"AND (i.kind <> 'custom' "					\
 	"OR (j.owner = i.owner AND (j.owner = ?1 OR EXISTS (SELECT 1 "	\
 	"FROM shares t WHERE t.image = j.row AND t.account = ?1)))) "	\
 	"AND " SORT_KEY("j") " < " SORT_KEY("i") ") "
@@ -55,29 +66,43 @@ extern const char imagefs_schema2_sql[];
 	"AND (?5 = ?1 OR EXISTS (SELECT 1 FROM shares t "		\
 	"WHERE t.image = i.row AND t.account = ?1)) "
 
-/* The accounts with a folder in ?2/shared/ for ?1. */
+/*
+ * The accounts with a folder in ?2/shared/ for ?1. Only custom images are
+ * shared: saying so lets the index of the region's custom images drive
+ * the joins, not a scan of all its images.
+ */
 #define PEERS_SQL							\
 	"SELECT peer FROM peers WHERE account = ?1 AND region = ?2 "	\
 	"UNION SELECT s.account FROM shares s JOIN images i "		\
 	"ON i.row = s.image WHERE i.owner = ?1 AND i.region = ?2 "	\
+	"AND i.kind = 'custom' "					\
 	"UNION SELECT i.owner FROM shares s JOIN images i "		\
-	"ON i.row = s.image WHERE s.account = ?1 AND i.region = ?2"
+	"ON i.row = s.image WHERE s.account = ?1 AND i.region = ?2 "	\
+	"AND i.kind = 'custom'"
 
 static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_REGIONS] = "SELECT row, name, title, mainland, copy FROM regions "
 		      "ORDER BY row",
-	[Q_GET] = "SELECT " IMAGE_COLS "FROM images i WHERE i.row = ?2 "
+	[Q_GET] = "SELECT " IMAGE_COLS "0 FROM images i WHERE i.row = ?2 "
 		  "AND (i.kind <> 'custom' OR i.owner = ?1 OR EXISTS (SELECT 1 "
 		  "FROM shares t WHERE t.image = i.row AND t.account = ?1))",
-	[Q_LIST] = "SELECT " IMAGE_COLS "FROM images i WHERE " FOLDER_WHERE
+	[Q_LIST] = "SELECT " IMAGE_COLS DUP_COL "FROM images i WHERE "
+		   FOLDER_WHERE
 		   "AND i.row > ?4 ORDER BY i.row",
-	[Q_FIND] = "SELECT " IMAGE_COLS "FROM images i WHERE " FOLDER_WHERE
-		   "AND i.name = ?4 ORDER BY " SORT_KEY("i"),
+	/* the holders of one name; sorted, the first first (dup: the
+	 * position), only when there are several: a sort costs as much as
+	 * the rest of a lookup */
+	[Q_FIND] = "SELECT " IMAGE_COLS "0 FROM images i WHERE " FOLDER_WHERE
+		   "AND i.name = ?4",
+	[Q_FIND_SORTED] = "SELECT " IMAGE_COLS "0 FROM images i WHERE "
+			  FOLDER_WHERE "AND i.name = ?4 ORDER BY "
+			  SORT_KEY("i"),
 	[Q_COUNT] = "SELECT count(*) FROM images i WHERE " FOLDER_WHERE,
 	[Q_PEERS] = "SELECT p.peer, CAST(p.peer AS INTEGER) AS k, "
 		    "(SELECT count(*) FROM shares s JOIN images i "
 		    "ON i.row = s.image WHERE s.account = ?1 AND "
-		    "i.region = ?2 AND i.owner = p.peer) "
+		    "i.region = ?2 AND i.kind = 'custom' AND "
+		    "i.owner = p.peer) "
 		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 AND p.peer <> ?1 "
 		    "ORDER BY k",
 	[Q_SHARES] = "SELECT s.row, s.image, i.name FROM shares s "
@@ -97,6 +122,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		    "(SELECT value FROM settings WHERE key = "
 		    "'max_share_accounts'), "
 		    "(SELECT copy FROM regions WHERE name = ?2)",
+	[Q_DATA_VERSION] = "PRAGMA data_version",
+	[Q_BEGIN_READ] = "BEGIN",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
@@ -200,8 +227,7 @@ int local_errno(int rc)
 	}
 }
 
-/* A cached prepared statement, reset and with its bindings cleared. */
-sqlite3_stmt *local_stmt(struct local *l, enum query q)
+static sqlite3_stmt *prepared(struct local *l, enum query q)
 {
 	sqlite3_stmt *st = l->stmts[q];
 
@@ -216,6 +242,55 @@ sqlite3_stmt *local_stmt(struct local *l, enum query q)
 		l->stmts[q] = st;
 	}
 	sqlite3_reset(st);
+	return st;
+}
+
+/*
+ * Run BEGIN or COMMIT of the request's read transaction. A read
+ * transaction that cannot begin leaves the reads in autocommit mode.
+ */
+static int read_step(struct local *l, enum query q)
+{
+	sqlite3_stmt *st = prepared(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : local_errno(rc) ? local_errno(rc) : -EIO;
+}
+
+void local_read_end(struct local *l)
+{
+	if (!l->reading)
+		return;
+	l->reading = 0;
+	l->version_known = 0;
+	if (sqlite3_get_autocommit(l->db))
+		return;
+	if (read_step(l, Q_COMMIT))
+		read_step(l, Q_ROLLBACK);
+}
+
+void local_request_end(struct backend *b)
+{
+	struct local *l = (struct local *)b;
+
+	l->read_tx = 1;
+	local_read_end(l);
+}
+
+sqlite3_stmt *local_stmt(struct local *l, enum query q)
+{
+	sqlite3_stmt *st;
+
+	if (q <= Q_USAGE && l->read_tx && !l->reading &&
+	    sqlite3_get_autocommit(l->db))
+		l->reading = !read_step(l, Q_BEGIN_READ);
+	st = prepared(l, q);
+	if (!st)
+		return NULL;
 	sqlite3_clear_bindings(st);
 	sqlite3_bind_text(st, 1, l->b.account, -1, SQLITE_STATIC);
 	return st;
@@ -252,8 +327,14 @@ int local_by_row(struct local *l, enum query q, int64_t row,
 void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
+	size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
 
-	snprintf(dst, size, "%s", s ? (const char *)s : "");
+	if (!size)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, s ? (const char *)s : "", n);
+	dst[n] = 0;
 }
 
 static enum image_kind kind_parse(const char *s)
@@ -300,14 +381,74 @@ static void row_to_image(sqlite3_stmt *st, struct image *img)
 		img->state[0] = 0;
 }
 
-/* Step st to the end, handing each image row to cb. */
-static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
+/*
+ * The row cache as of the request's read transaction, emptied when the
+ * catalog changed since it was filled; NULL outside a request.
+ */
+static struct row_cache *rows_now(struct local *l)
+{
+	struct row_cache *c = &l->rows;
+	sqlite3_stmt *st;
+
+	if (!l->read_tx)
+		return NULL;
+	if (!l->reading || !l->version_known) {
+		st = local_stmt(l, Q_DATA_VERSION);
+		if (!st || !l->reading || sqlite3_step(st) != SQLITE_ROW) {
+			if (st)
+				sqlite3_reset(st);
+			return NULL;
+		}
+		l->version = sqlite3_column_int64(st, 0);
+		l->version_known = 1;
+		sqlite3_reset(st);
+	}
+	if (c->version != l->version || c->writes != l->writes) {
+		memset(c, 0, sizeof(*c));
+		c->version = l->version;
+		c->writes = l->writes;
+	}
+	return c;
+}
+
+static struct image *row_slot(struct row_cache *c, int64_t row)
+{
+	for (int i = 0; i < ROW_CACHE; i++)
+		if (c->img[i].row == row)
+			return &c->img[i];
+	return NULL;
+}
+
+/* Keep img, read in the request's read transaction, for the next ones. */
+static void row_keep(struct local *l, const struct image *img)
+{
+	struct row_cache *c = rows_now(l);
+	struct image *slot;
+
+	if (!c)
+		return;
+	slot = row_slot(c, img->row);
+	if (!slot) {
+		slot = &c->img[c->next];
+		c->next = (c->next + 1) % ROW_CACHE;
+	}
+	*slot = *img;
+	slot->dup = 0;		/* as get says */
+}
+
+/*
+ * Step st to the end, handing each image row to cb; with by_name (the rows
+ * of Q_FIND), every row after the first is a dup.
+ */
+static int each_image(sqlite3_stmt *st, int by_name, image_cb cb, void *ctx)
 {
 	struct image img;
-	int rc;
+	int rc, n = 0;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_to_image(st, &img);
+		if (by_name)
+			img.dup = n++ > 0;
 		if (cb(ctx, &img))
 			break;
 	}
@@ -362,7 +503,7 @@ int local_list(struct backend *b, const struct folder *f,
 		return -EIO;
 	bind_folder(l, st, f);
 	sqlite3_bind_int64(st, 4, after);
-	return each_image(st, cb, ctx);
+	return each_image(st, 0, cb, ctx);
 }
 
 int local_find(struct backend *b, const struct folder *f,
@@ -370,23 +511,55 @@ int local_find(struct backend *b, const struct folder *f,
 {
 	struct local *l = to_local(b);
 	sqlite3_stmt *st = local_stmt(l, Q_FIND);
+	struct image img;
+	int rc, found = 0;
 
 	if (!st)
 		return -EIO;
 	bind_folder(l, st, f);
 	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-	return each_image(st, cb, ctx);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		row_to_image(st, &img);
+		found = 1;
+		rc = sqlite3_step(st);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE) {
+		if (found) {
+			row_keep(l, &img);
+			cb(ctx, &img);
+		}
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return local_errno(rc) ? local_errno(rc) : -EIO;
+	st = local_stmt(l, Q_FIND_SORTED);
+	if (!st)
+		return -EIO;
+	bind_folder(l, st, f);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	return each_image(st, 1, cb, ctx);
 }
 
 int local_get(struct backend *b, int64_t row, struct image *out)
 {
+	struct local *l = to_local(b);
+	struct row_cache *c = rows_now(l);
+	struct image *hit = c ? row_slot(c, row) : NULL;
 	sqlite3_stmt *st;
-	int rc = local_by_row(to_local(b), Q_GET, row, &st);
+	int rc;
 
+	if (hit) {
+		*out = *hit;
+		return 0;
+	}
+	rc = local_by_row(l, Q_GET, row, &st);
 	if (rc)
 		return rc;
 	row_to_image(st, out);
 	sqlite3_reset(st);
+	row_keep(l, out);
 	return 0;
 }
 
@@ -602,6 +775,20 @@ out_rollback:
 	return rc;
 }
 
+/*
+ * SQLite knows the catalog's size from the WAL index once a commit has gone
+ * through the WAL; until then every read transaction fstat()s the file. So
+ * write once at open (page 1: the user version it already has). If that
+ * fails, the reads still work, with the fstat.
+ */
+static void wal_know_size(sqlite3 *db)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	local_exec(db, sql);
+}
+
 /* mkdir -p of the directory that holds path. */
 static int make_parent(const char *path)
 {
@@ -627,6 +814,15 @@ static int make_parent(const char *path)
 	return 0;
 }
 
+/*
+ * The catalog is read through a memory map of up to MMAP_BYTES: a page
+ * costs no read(2) nor a copy, and the kernel's page cache, not the
+ * daemon, holds it. SQLite's own cache then holds only pages of the WAL
+ * and those being written.
+ */
+#define MMAP_BYTES	"268435456"
+#define CACHE_KIB	"2048"
+
 int local_connect(const char *path, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
@@ -644,7 +840,8 @@ int local_connect(const char *path, sqlite3 **out)
 	rc = local_exec(db, "PRAGMA journal_mode = WAL; "
 			"PRAGMA synchronous = NORMAL; "
 			"PRAGMA foreign_keys = ON; "
-			"PRAGMA cache_size = -8192");
+			"PRAGMA cache_size = -" CACHE_KIB "; "
+			"PRAGMA mmap_size = " MMAP_BYTES);
 	if (rc) {
 		fprintf(stderr, "imagefs: cannot use catalog %s\n", path);
 		goto out_close;
@@ -695,6 +892,7 @@ static const struct backend_ops local_ops = {
 	.add_peer = local_add_peer,
 	.remove_peer = local_remove_peer,
 	.changes = local_changes,
+	.request_end = local_request_end,
 };
 
 int local_open_file(const char *path, const char *account, int seed,
@@ -733,6 +931,7 @@ int local_open_file(const char *path, const char *account, int seed,
 		sqlite3_close(l->db);
 		goto out_destroy;
 	}
+	wal_know_size(l->db);
 	*out = l;
 	return 0;
 

@@ -15,16 +15,20 @@
 
 #include "../backend.h"
 
+/* The cached statements; the reads come first, up to Q_USAGE. */
 enum query {
 	Q_REGIONS,
 	Q_GET,
 	Q_LIST,
 	Q_FIND,
+	Q_FIND_SORTED,
 	Q_COUNT,
 	Q_PEERS,
 	Q_SHARES,
 	Q_GET_SHARE,
+	Q_DATA_VERSION,
 	Q_USAGE,
+	Q_BEGIN_READ,
 	Q_BEGIN,
 	Q_COMMIT,
 	Q_ROLLBACK,
@@ -54,6 +58,22 @@ enum query {
 	Q_COUNT_ALL
 };
 
+/*
+ * The image rows read last, for a request that asks again for a row an
+ * earlier one read: stat looks up an image directory, then its info, and
+ * cat then opens and reads that. Valid while the catalog is as it was: the
+ * same PRAGMA data_version (commits of other connections) and the same
+ * count of this connection's write transactions.
+ */
+#define ROW_CACHE	4
+
+struct row_cache {
+	int64_t version;
+	int64_t writes;
+	int next;			/* the slot to fill next */
+	struct image img[ROW_CACHE];	/* row 0: an empty slot */
+};
+
 struct local {
 	struct backend b;	/* first: a backend * is a local * */
 	sqlite3 *db;
@@ -61,6 +81,19 @@ struct local {
 	char *path;
 	char *account;
 	int dry_run;		/* the open transaction only checks */
+	/*
+	 * Reads share one read transaction per request: opened at the first
+	 * read (reading), ended by request_end or before a write
+	 * transaction begins. Only once the caller has called request_end
+	 * (read_tx): a caller that never ends its requests gets a
+	 * transaction per statement, as SQLite's autocommit gives.
+	 */
+	int read_tx;
+	int reading;
+	int64_t version;	/* data_version in the read transaction, */
+	int version_known;	/* once asked */
+	int64_t writes;		/* write transactions ended */
+	struct row_cache rows;
 	struct importer *importer;	/* local_import.c */
 	int64_t origin;		/* this daemon, in the change log */
 	/* the change feed's own connection, used from another thread */
@@ -77,7 +110,14 @@ int local_open_file(const char *path, const char *account, int seed,
 		    size_t size, struct local **out);
 void local_close(struct backend *b);
 
+/*
+ * The cached statement q, reset, with ?1 bound to the account. A read
+ * outside a write transaction opens the request's read transaction.
+ */
 sqlite3_stmt *local_stmt(struct local *l, enum query q);
+/* End the request's read transaction, if one is open. */
+void local_read_end(struct local *l);
+void local_request_end(struct backend *b);
 int local_step_one(sqlite3_stmt *st);
 /* Run q with ?2 = row; on 0 *out stands on the row: reset it after use. */
 int local_by_row(struct local *l, enum query q, int64_t row,

@@ -62,6 +62,8 @@ static int step_int(sqlite3_stmt *st, int64_t *value, int *found)
 
 int local_tx_begin(struct local *l)
 {
+	/* never a write inside the request's read transaction */
+	local_read_end(l);
 	l->dry_run = 0;
 	return step_done(local_stmt(l, Q_BEGIN));
 }
@@ -69,6 +71,7 @@ int local_tx_begin(struct local *l)
 /* Commit when rc is 0, else roll back; the transaction's result. */
 int local_tx_end(struct local *l, int rc)
 {
+	l->writes++;
 	if (!rc && l->dry_run) {
 		step_done(local_stmt(l, Q_ROLLBACK));
 		return 0;

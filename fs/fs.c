@@ -16,6 +16,9 @@
 #include "info.h"
 #include "names.h"
 
+/* Bytes that hold the info text of nearly every image. */
+#define INFO_TEXT_USUAL	2048
+
 /* Listing cookies: "." is 1, ".." is 2, children from 3 on. */
 #define COOKIE_FIRST	3
 #define COOKIE_LINKS	(UINT64_C(1) << 62)	/* shared/<uin>/ symlinks */
@@ -619,7 +622,14 @@ int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len)
 		return rc;
 	if (img.pending)
 		return -ENOENT;
-	*len = info_render(&img, NULL, 0);
+	/* one pass for the usual text, a second one for a longer one */
+	*text = malloc(INFO_TEXT_USUAL);
+	if (!*text)
+		return -ENOMEM;
+	*len = info_render(&img, *text, INFO_TEXT_USUAL);
+	if (*len < INFO_TEXT_USUAL)
+		return 0;
+	free(*text);
 	*text = malloc(*len + 1);
 	if (!*text)
 		return -ENOMEM;

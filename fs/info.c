@@ -43,10 +43,19 @@ const char *const info_key_names[INFO_NKEYS] = {
 	[INFO_IMPORT_URL]	= "IMPORT_URL",
 };
 
-/* The bytes of a value written without quotes. */
-static const char bare_chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	"0123456789._:,/+@-";
+/*
+ * The bytes of a value written without quotes (BARE), and those escaped
+ * with a backslash inside double quotes (ESCAPED): a table, as every stat
+ * of an info renders it for its size.
+ */
+#define BARE	1
+#define ESCAPED	2
+static const unsigned char value_class[256] = {
+	['A' ... 'Z'] = BARE, ['a' ... 'z'] = BARE, ['0' ... '9'] = BARE,
+	['.'] = BARE, ['_'] = BARE, [':'] = BARE, [','] = BARE, ['/'] = BARE,
+	['+'] = BARE, ['@'] = BARE, ['-'] = BARE,
+	['\\'] = ESCAPED, ['"'] = ESCAPED, ['$'] = ESCAPED, ['`'] = ESCAPED,
+};
 
 /* The bytes a bare value read back may not hold: sh would treat them. */
 static const char bare_reject[] = " \t\n\r\v\f\"'\\$`;&|<>()";
@@ -164,10 +173,19 @@ static void sink_putc(struct sink *s, char c)
 	s->len++;
 }
 
+static void sink_write(struct sink *s, const char *str, size_t n)
+{
+	if (s->len + 1 < s->size) {
+		size_t room = s->size - 1 - s->len;
+
+		memcpy(s->buf + s->len, str, n < room ? n : room);
+	}
+	s->len += n;
+}
+
 static void sink_puts(struct sink *s, const char *str)
 {
-	while (*str)
-		sink_putc(s, *str++);
+	sink_write(s, str, strlen(str));
 }
 
 static void sink_end(struct sink *s)
@@ -180,19 +198,27 @@ size_t info_format_line(const char *key, const char *value, char *buf,
 			size_t size)
 {
 	struct sink s = { buf, size, 0 };
-	const char *p;
+	const unsigned char *p = (const unsigned char *)value;
+	const char *run;
 
 	sink_puts(&s, key);
 	sink_putc(&s, '=');
-	if (value[0] && value[strspn(value, bare_chars)] == 0) {
-		sink_puts(&s, value);
+	while (value_class[*p] & BARE)
+		p++;
+	if (value[0] && !*p) {
+		sink_write(&s, value, (const char *)p - value);
 	} else {
+		/* the value in runs, a backslash before each escaped byte */
 		sink_putc(&s, '"');
-		for (p = value; *p; p++) {
-			if (strchr(quote_escaped, *p))
-				sink_putc(&s, '\\');
-			sink_putc(&s, *p);
+		run = value;
+		for (p = (const unsigned char *)value; *p; p++) {
+			if (!(value_class[*p] & ESCAPED))
+				continue;
+			sink_write(&s, run, (const char *)p - run);
+			sink_putc(&s, '\\');
+			run = (const char *)p;
 		}
+		sink_write(&s, run, (const char *)p - run);
 		sink_putc(&s, '"');
 	}
 	sink_putc(&s, '\n');

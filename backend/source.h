@@ -39,7 +39,7 @@ int source_format(char *buf, size_t size, enum source_kind kind,
  * it.
  */
 #define SOURCE_COPY_SQL(id, region)					\
-	"('" SOURCE_COPY_PREFIX "' || " id " || '" SOURCE_COPY_AT "' || "	\
-	region ")"
+	"('" SOURCE_COPY_PREFIX "' || " id " || '" SOURCE_COPY_AT	\
+	"' || " region ")"
 
 #endif /* IMAGEFS_SOURCE_H */

@@ -2,6 +2,7 @@
 /*
  * errors.c - the last error of each image, newest first.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ int failed(struct fs *fs, int64_t row, const char *what, int rc)
 	const char *detail = NULL;
 	char msg[320];
 
-	if (rc >= 0 || !row)
+	if (rc >= 0 || !row || rc == -BACKEND_WAIT)
 		return rc;
 	if (fs->b->ops->detail)
 		detail = fs->b->ops->detail(fs->b);

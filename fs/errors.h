@@ -12,8 +12,9 @@
 #include "fs.h"
 
 /*
- * Pass rc through; when it is an error of image row (not 0), log it and
- * keep "<what>: <strerror> (<the backend's detail>)" as row's last error.
+ * Pass rc through; when it is an error of image row (not 0, nor a wait),
+ * log it and keep "<what>: <strerror> (<the backend's detail>)" as row's
+ * last error.
  */
 int failed(struct fs *fs, int64_t row, const char *what, int rc);
 

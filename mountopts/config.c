@@ -26,6 +26,7 @@ static const struct fuse_opt config_opts[] = {
 	OPT("notify_pipe=%s", notify_pipe),
 	OPT("timeout=%lf", timeout),
 	OPT("import_timeout=%ld", import_timeout),
+	OPT("lock_timeout=%lf", lock_timeout),
 	OPT("endpoint=%s", endpoint),
 	OPT("profile=%s", profile),
 	OPT("credentials=%s", credentials),
@@ -62,6 +63,10 @@ void config_help(void)
 	       "timeout (default 86400)\n"
 	       "    -o import_timeout=SECONDS  an import fails after this "
 	       "long without data (30)\n"
+	       "    -o lock_timeout=SECONDS    a change waits this long for "
+	       "the catalog\n"
+	       "                           another process has locked "
+	       "(10), then ENOLCK\n"
 	       "tencentcloud backend:\n"
 	       "    -o endpoint=URL        API endpoint (default "
 	       "https://cvm.tencentcloudapi.com)\n"
@@ -119,6 +124,7 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->timeout = 86400;
 	cfg->import_timeout = 30;
+	cfg->lock_timeout = LOCAL_LOCK_TIMEOUT;
 	cfg->cache_ttl = 60;
 	cfg->api_timeout = 30;
 	if (fuse_opt_parse(args, cfg, config_opts, config_key) == -1)
@@ -134,6 +140,11 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 	if (cfg->import_timeout <= 0) {
 		fprintf(stderr, "imagefs: bad import_timeout: %ld\n",
 			cfg->import_timeout);
+		return -EINVAL;
+	}
+	if (cfg->lock_timeout <= 0) {
+		fprintf(stderr, "imagefs: bad lock_timeout: %g\n",
+			cfg->lock_timeout);
 		return -EINVAL;
 	}
 	if (cfg->cache_ttl < 0 || cfg->api_timeout <= 0) {

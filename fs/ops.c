@@ -993,8 +993,14 @@ static int serve_loop(struct imagefs *im)
 	int rc = 0;
 
 	while (!fuse_session_exited(im->se)) {
-		int n = poll(pfd, 2, im->waiting ? RETRY_MS : -1);
+		int n = 1;
 		uint64_t v;
+
+		/* nothing waits: read(2) blocks, no poll(2) per request */
+		pfd[0].revents = POLLIN;
+		pfd[1].revents = 0;
+		if (im->waiting)
+			n = poll(pfd, 2, RETRY_MS);
 
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;

@@ -1528,6 +1528,28 @@ def test_other_mount_sees_changes_within_1s(mount, seeded_db, catalog):
     sees(lambda: 'from-b' in os.listdir(a_custom), 'a mkdir from b')
 
 
+@pytest.mark.local_only  # the local backend's rows kept between requests
+def test_other_mount_change_seen_by_the_next_request(mount, seeded_db,
+                                                     catalog):
+    """A daemon keeps the rows it read lately for the next requests, but
+    only while the catalog is as it was: what another daemon committed shows
+    in the very next request (getxattr reaches the daemon every time)."""
+    db = seeded_db()
+    prepare(catalog(db), settings={'max_daily_ops': 100})
+    a = mount(db=db)
+    b = mount(db=db, extra_opts=['xattr'])
+    b_web = os.path.join(b, GZ, 'custom', WEB)
+    b_info = os.path.join(b_web, 'info')
+    for text in ('DESCRIPTION="changed elsewhere"\n',
+                 'DESCRIPTION="and again"\n'):
+        # b reads the image (its row is kept), a changes it, b asks again
+        assert os.getxattr(b_web, 'user.imagefs.id')
+        assert parse_info(try_read(b_info))['ID']
+        write_file(os.path.join(a, GZ, 'custom', WEB, 'info'), text)
+        want = parse_info(text.encode())['DESCRIPTION'].encode()
+        assert os.getxattr(b_web, 'user.imagefs.description') == want
+
+
 RACERS = 12                     # threads per mount
 
 

@@ -382,71 +382,18 @@ static void row_to_image(sqlite3_stmt *st, struct image *img)
 }
 
 /*
- * The row cache as of the request's read transaction, emptied when the
- * catalog changed since it was filled; NULL outside a request.
- */
-static struct row_cache *rows_now(struct local *l)
-{
-	struct row_cache *c = &l->rows;
-	sqlite3_stmt *st;
-
-	if (!l->read_tx)
-		return NULL;
-	if (!l->reading || !l->version_known) {
-		st = local_stmt(l, Q_DATA_VERSION);
-		if (!st || !l->reading || sqlite3_step(st) != SQLITE_ROW) {
-			if (st)
-				sqlite3_reset(st);
-			return NULL;
-		}
-		l->version = sqlite3_column_int64(st, 0);
-		l->version_known = 1;
-		sqlite3_reset(st);
-	}
-	if (c->version != l->version || c->writes != l->writes) {
-		memset(c, 0, sizeof(*c));
-		c->version = l->version;
-		c->writes = l->writes;
-	}
-	return c;
-}
-
-static struct image *row_slot(struct row_cache *c, int64_t row)
-{
-	for (int i = 0; i < ROW_CACHE; i++)
-		if (c->img[i].row == row)
-			return &c->img[i];
-	return NULL;
-}
-
-/* Keep img, read in the request's read transaction, for the next ones. */
-static void row_keep(struct local *l, const struct image *img)
-{
-	struct row_cache *c = rows_now(l);
-	struct image *slot;
-
-	if (!c)
-		return;
-	slot = row_slot(c, img->row);
-	if (!slot) {
-		slot = &c->img[c->next];
-		c->next = (c->next + 1) % ROW_CACHE;
-	}
-	*slot = *img;
-	slot->dup = 0;		/* as get says */
-}
-
-/*
  * Step st to the end, handing each image row to cb; with by_name (the rows
  * of Q_FIND), every row after the first is a dup.
  */
-static int each_image(sqlite3_stmt *st, int by_name, image_cb cb, void *ctx)
+static int each_image(struct local *l, sqlite3_stmt *st, int by_name,
+		      image_cb cb, void *ctx)
 {
 	struct image img;
 	int rc, n = 0;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_to_image(st, &img);
+		rows_keep(l, &img);
 		if (by_name)
 			img.dup = n++ > 0;
 		if (cb(ctx, &img))
@@ -503,7 +450,7 @@ int local_list(struct backend *b, const struct folder *f,
 		return -EIO;
 	bind_folder(l, st, f);
 	sqlite3_bind_int64(st, 4, after);
-	return each_image(st, 0, cb, ctx);
+	return each_image(l, st, 0, cb, ctx);
 }
 
 int local_find(struct backend *b, const struct folder *f,
@@ -527,7 +474,7 @@ int local_find(struct backend *b, const struct folder *f,
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE) {
 		if (found) {
-			row_keep(l, &img);
+			rows_keep(l, &img);
 			cb(ctx, &img);
 		}
 		return 0;
@@ -539,27 +486,23 @@ int local_find(struct backend *b, const struct folder *f,
 		return -EIO;
 	bind_folder(l, st, f);
 	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-	return each_image(st, 1, cb, ctx);
+	return each_image(l, st, 1, cb, ctx);
 }
 
 int local_get(struct backend *b, int64_t row, struct image *out)
 {
 	struct local *l = to_local(b);
-	struct row_cache *c = rows_now(l);
-	struct image *hit = c ? row_slot(c, row) : NULL;
 	sqlite3_stmt *st;
 	int rc;
 
-	if (hit) {
-		*out = *hit;
+	if (rows_get(l, row, out))
 		return 0;
-	}
 	rc = local_by_row(l, Q_GET, row, &st);
 	if (rc)
 		return rc;
 	row_to_image(st, out);
 	sqlite3_reset(st);
-	row_keep(l, out);
+	rows_keep(l, out);
 	return 0;
 }
 
@@ -861,6 +804,7 @@ void local_close(struct backend *b)
 	local_import_stop(l);
 	for (int q = 0; q < Q_COUNT_ALL; q++)
 		sqlite3_finalize(l->stmts[q]);
+	rows_free(l);
 	sqlite3_close(l->db);
 	local_changes_close(l);
 	free(l->path);

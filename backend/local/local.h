@@ -2,7 +2,8 @@
 /*
  * local.h - internals of the local (SQLite) backend, shared by its files:
  * local.c (catalog, reads), rules.c (every rule and mutation), changes.c
- * (what other daemons changed), import.c (imports).
+ * (what other daemons changed), import.c (imports), rows.c (the rows read
+ * lately).
  */
 #ifndef IMAGEFS_LOCAL_H
 #define IMAGEFS_LOCAL_H
@@ -62,20 +63,19 @@ enum query {
 	Q_COUNT_ALL
 };
 
-/*
- * The image rows read last, for a request that asks again for a row an
- * earlier one read: stat looks up an image directory, then its info, and
- * cat then opens and reads that. Valid while the catalog is as it was: the
- * same PRAGMA data_version (commits of other connections) and the same
- * count of this connection's write transactions.
- */
-#define ROW_CACHE	4
+/* The image rows read lately (rows.c). */
+struct row_slot {
+	int64_t row;		/* 0: empty */
+	size_t off;		/* of the packed row in the arena */
+};
 
 struct row_cache {
-	int64_t version;
+	int64_t version;	/* the catalog they were read from */
 	int64_t writes;
-	int next;			/* the slot to fill next */
-	struct image img[ROW_CACHE];	/* row 0: an empty slot */
+	char *arena;
+	size_t used;
+	struct row_slot *slot;
+	int count;
 };
 
 struct local {
@@ -175,6 +175,11 @@ int local_share(struct backend *b, int64_t row, const char *peer);
 int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);
 int local_remove_peer(struct backend *b, const char *region, const char *peer);
+
+/* rows.c: rows_get() is 1 with the row, when the cache has it */
+int rows_get(struct local *l, int64_t row, struct image *out);
+void rows_keep(struct local *l, const struct image *img);
+void rows_free(struct local *l);
 
 /* import.c */
 int local_import_start(struct local *l, long timeout);

@@ -641,29 +641,37 @@ static void image_changed(struct fs *fs, int64_t row)
 		changed(fs, &img);
 }
 
+/*
+ * Whether a written value of key is what the file shows for img: a text
+ * read and written back unchanged, escapes and all, is no change.
+ */
+static int unchanged(const struct image *img, enum info_key k,
+		     const char *v)
+{
+	char buf[INFO_VALUE_MAX];
+	const char *now = k < INFO_INSTANCE ? info_value(img, k, buf,
+							 sizeof(buf)) : NULL;
+
+	return now ? !strcmp(now, v) : !v[0] && k == INFO_DESCRIPTION;
+}
+
 /* The keys a written text may carry for a committed image, and how. */
 static int edit_check(const struct image *img, const struct info_text *t)
 {
-	char buf[64];
 	int rc;
 
 	for (int k = 0; k < INFO_NKEYS; k++) {
-		const char *now;
-
-		if (!t->v[k] || k == INFO_NAME || k == INFO_DESCRIPTION)
+		if (!t->v[k] || unchanged(img, k, t->v[k]))
 			continue;
-		now = k < INFO_INSTANCE ? info_value(img, k, buf, sizeof(buf))
-					: NULL;
-		if (!now || strcmp(now, t->v[k]))
-			return -EPERM;
-	}
-	if (t->v[INFO_NAME]) {
-		rc = name_check(t->v[INFO_NAME]);
+		if (k == INFO_NAME)
+			rc = name_check(t->v[k]);
+		else if (k == INFO_DESCRIPTION)
+			rc = description_check(t->v[k]);
+		else
+			rc = -EPERM;
 		if (rc)
 			return rc;
 	}
-	if (t->v[INFO_DESCRIPTION])
-		return description_check(t->v[INFO_DESCRIPTION]);
 	return 0;
 }
 
@@ -671,14 +679,14 @@ static int edit_check(const struct image *img, const struct info_text *t)
 static int edit_apply(struct fs *fs, const struct image *img,
 		      const struct info_text *t)
 {
+	const char *name = t->v[INFO_NAME];
+	const char *desc = t->v[INFO_DESCRIPTION];
 	int rc = 0;
 
-	if (t->v[INFO_NAME] && strcmp(t->v[INFO_NAME], img->name))
-		rc = fs->b->ops->rename(fs->b, img->row, t->v[INFO_NAME]);
-	if (!rc && t->v[INFO_DESCRIPTION] &&
-	    strcmp(t->v[INFO_DESCRIPTION], img->description))
-		rc = fs->b->ops->set_description(fs->b, img->row,
-						 t->v[INFO_DESCRIPTION]);
+	if (name && !unchanged(img, INFO_NAME, name))
+		rc = fs->b->ops->rename(fs->b, img->row, name);
+	if (!rc && desc && !unchanged(img, INFO_DESCRIPTION, desc))
+		rc = fs->b->ops->set_description(fs->b, img->row, desc);
 	return rc;
 }
 
@@ -729,14 +737,16 @@ static int pending_spec(const struct info_text *t, struct spec *spec,
 			return -EINVAL;
 	}
 	spec->instance = t->v[INFO_INSTANCE];
-	if (spec->instance && (strncmp(spec->instance, "ins-", 4) ||
-			       strlen(spec->instance) != 12))
+	if (spec->instance && instance_id_check(spec->instance))
 		return -EINVAL;
 	spec->import_url = t->v[INFO_IMPORT_URL];
 	spec->os_name = t->v[INFO_OS_NAME];
 	spec->os_type = t->v[INFO_OS_TYPE];
 	spec->platform = t->v[INFO_PLATFORM];
 	spec->arch = t->v[INFO_ARCH];
+	if ((spec->os_name && text_check(spec->os_name)) ||
+	    (spec->platform && text_check(spec->platform)))
+		return -EINVAL;
 	if (spec->os_type && strcmp(spec->os_type, "linux") &&
 	    strcmp(spec->os_type, "windows"))
 		return -EINVAL;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,18 +159,26 @@ static void link_entry(struct fs *fs, const struct share *s,
 		       struct entry *e)
 {
 	char target[512];
-	int len = link_target(s->name, target, sizeof(target));
+	int len = link_target(fs, s, target, sizeof(target));
 
 	set_file(fs, e, ino_make(N_LINK, s->row), S_IFLNK | 0777,
 		 len < 0 ? 0 : len, fs->mounted);
 	e->mutable = 1;
 }
 
-int link_target(const char *name, char *buf, size_t size)
+int link_target(struct fs *fs, const struct share *s, char *buf,
+		size_t size)
 {
-	char entry[512];
-	int rc = name_display(name, "", 0, entry, sizeof(entry));
+	char entry[512], shown[INFO_VALUE_MAX];
+	struct image img;
+	int rc;
 
+	/* a name shown escaped carries the image's id in custom/ */
+	img.id[0] = 0;
+	if (info_show(s->name, SHOW_NAME, shown, sizeof(shown)) != s->name &&
+	    fs->b->ops->get(fs->b, s->image, &img))
+		img.id[0] = 0;
+	rc = name_display(s->name, img.id, 0, entry, sizeof(entry));
 	if (rc)
 		return rc;
 	rc = snprintf(buf, size, "../../custom/%s", entry);
@@ -186,8 +195,23 @@ static void folder_of(const struct node *n, struct folder *f)
 struct first_ctx {
 	struct image *out;
 	const char *id;		/* NULL: the first holder */
+	const char *entry;	/* escaped_cb: the entry name */
 	int found;
 };
+
+static int escaped_cb(void *ctx, const struct image *img)
+{
+	struct first_ctx *c = ctx;
+	char entry[NAME_MAX + 1];
+
+	if (strcmp(img->id, c->id) ||
+	    name_display(img->name, img->id, img->dup, entry, sizeof(entry)) ||
+	    strcmp(entry, c->entry))
+		return 0;
+	*c->out = *img;
+	c->found = 1;
+	return 1;
+}
 
 static int first_cb(void *ctx, const struct image *img)
 {
@@ -221,6 +245,12 @@ int find_image(struct fs *fs, const struct folder *f, const char *entry,
 		c.id = id;
 	}
 	rc = fs->b->ops->find(fs->b, f, name, first_cb, &c);
+	if (rc || c.found || !id[0] || !strchr(entry, '\\'))
+		return rc ? rc : c.found ? 0 : -ENOENT;
+	/* a name shown escaped: the holder of the id whose entry it is */
+	c.id = id;
+	c.entry = entry;
+	rc = fs->b->ops->list(fs->b, f, 0, escaped_cb, &c);
 	if (rc)
 		return rc;
 	return c.found ? 0 : -ENOENT;
@@ -259,8 +289,7 @@ int find_peer(struct fs *fs, const struct region *r, const char *uin,
 }
 
 struct share_ctx {
-	const char *name;
-	int64_t row;
+	const char *entry;
 	struct share *out;
 	int found;
 };
@@ -268,25 +297,23 @@ struct share_ctx {
 static int share_find_cb(void *ctx, const struct share *s)
 {
 	struct share_ctx *c = ctx;
+	char entry[NAME_MAX + 1];
 
-	if (c->name ? strcmp(s->name, c->name) : s->row != c->row)
+	if (name_display(s->name, "", 0, entry, sizeof(entry)) ||
+	    strcmp(entry, c->entry))
 		return 0;
 	*c->out = *s;
 	c->found = 1;
 	return 1;
 }
 
-/* My share named name (entry form) in region/shared/<peer>/. */
+/* My share named entry (as listed) in region/shared/<peer>/. */
 int find_share(struct fs *fs, const struct region *r, const char *peer,
 	       const char *entry, struct share *out)
 {
-	struct share_ctx c = { .out = out };
-	char name[1024], id[16];
+	struct share_ctx c = { .entry = entry, .out = out };
 	int rc;
 
-	if (name_parse(entry, name, sizeof(name), id) || id[0])
-		return -ENOENT;
-	c.name = name;
 	rc = fs->b->ops->shares(fs->b, r->name, peer, 0, share_find_cb, &c);
 	if (rc)
 		return rc;
@@ -606,7 +633,7 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
 				   sizeof(peer), &s);
 	if (rc)
 		return rc;
-	rc = link_target(s.name, buf, size);
+	rc = link_target(fs, &s, buf, size);
 	return rc < 0 ? rc : 0;
 }
 

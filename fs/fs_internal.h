@@ -12,8 +12,9 @@ uint64_t folder_ino(const struct region *r, enum image_kind kind);
 uint64_t peer_ino(const struct region *r, const char *uin);
 void image_entry(struct fs *fs, const struct image *img, struct entry *e);
 void info_entry(struct fs *fs, const struct image *img, struct entry *e);
-/* "../../custom/<entry name>", its length or -errno */
-int link_target(const char *name, char *buf, size_t size);
+/* "../../custom/<entry name>" of my shared image, its length or -errno */
+int link_target(struct fs *fs, const struct share *s, char *buf,
+		size_t size);
 int find_image(struct fs *fs, const struct folder *f, const char *entry,
 	       struct image *out);
 int find_peer(struct fs *fs, const struct region *r, const char *uin,

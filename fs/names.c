@@ -7,11 +7,13 @@
  * " (img-xxxxxxxx)" of a repeated name make 255 bytes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
 #include "../backend/backend.h"
+#include "info.h"
 #include "names.h"
 
 /* U+FF0F FULLWIDTH SOLIDUS, what a '/' of a name is shown as */
@@ -150,38 +152,76 @@ static int append(char *out, size_t size, size_t *len, const char *s,
 	return 0;
 }
 
+/* The bytes of the escape or the character at s of a shown name. */
+static size_t token_len(const char *s)
+{
+	uint32_t cp;
+	int n;
+
+	if (s[0] == '\\')
+		return s[1] == 'x' ? 4 : s[1] == 'u' ? 6 : 10;
+	n = utf8_next(s, &cp);
+	return n < 0 ? 1 : n;
+}
+
+/*
+ * Append the entry form of name ('/' as U+FF0F). A name shown escaped is
+ * cut, escape by escape, where it would leave less than room bytes of
+ * out; any other name must fit whole.
+ */
+static int append_name(char *out, size_t size, size_t *len, const char *name,
+		       int escaped, size_t room)
+{
+	size_t n;
+	int ret;
+
+	for (const char *p = name; *p; p += n) {
+		n = escaped ? token_len(p) : 1;
+		if (escaped && *len + (*p == '/' ? SLASH_LEN : n) + room >=
+		    size)
+			break;
+		if (*p == '/')
+			ret = append(out, size, len, SLASH_UTF8, SLASH_LEN);
+		else
+			ret = append(out, size, len, p, n);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int name_display(const char *name, const char *id, int dup, char *out,
 		 size_t size)
 {
+	char shown[INFO_VALUE_MAX];
+	const char *text = info_show(name, SHOW_NAME, shown, sizeof(shown));
+	int escaped = text != name;
 	size_t len = 0;
-	const char *p;
 	int ret;
 
 	if (!size)
 		return -ENAMETOOLONG;
-	for (p = name; *p; p++) {
-		if (*p == '/')
-			ret = append(out, size, &len, SLASH_UTF8, SLASH_LEN);
-		else
-			ret = append(out, size, &len, p, 1);
-		if (ret)
-			goto out_fail;
+	if (escaped) {
+		/* a name the mount would refuse: always with its id */
+		dup = id[0] != 0;
+		if (size > NAME_MAX + 1)
+			size = NAME_MAX + 1;
 	}
-	if (dup) {
+	ret = append_name(out, size, &len, text, escaped,
+			  dup ? strlen(id) + 3 : 0);
+	if (!ret && dup) {
 		ret = append(out, size, &len, " (", 2);
 		if (!ret)
 			ret = append(out, size, &len, id, strlen(id));
 		if (!ret)
 			ret = append(out, size, &len, ")", 1);
-		if (ret)
-			goto out_fail;
+	}
+	if (ret) {
+		out[0] = 0;
+		return ret;
 	}
 	out[len] = 0;
 	return 0;
-
-out_fail:
-	out[0] = 0;
-	return ret;
 }
 
 /* Whether entry ends in " (img-xxxxxxxx)" after at least one byte. */

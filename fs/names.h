@@ -14,7 +14,11 @@
 
 /*
  * Write the entry name of an image into out. dup: not the first holder of
- * its name. Returns 0, or -ENAMETOOLONG when out is too small.
+ * its name. A name that name_check() refuses for a character it holds or
+ * for being blank (one from the cloud, a peer or an old catalog) is shown
+ * as info_show() shows it, cut to fit NAME_MAX with its " (<id>)" suffix,
+ * whatever dup says (id "": no suffix). Returns 0, or -ENAMETOOLONG when
+ * out is too small.
  */
 int name_display(const char *name, const char *id, int dup, char *out,
 		 size_t size);

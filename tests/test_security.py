@@ -1,0 +1,453 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Mounted tests of the security model (issue 12; README "Security model").
+
+1. One key per line: names and texts written through the mount refuse
+   control characters and the invisible characters of spoofed names; text
+   from elsewhere (a hostile peer account on the same catalog, an old
+   catalog, the cloud) is shown escaped, so that ls, grep, cut, `. ./info`
+   and a terminal see only what is there.
+2. Imports only for their owner: a daemon downloads only the imports of
+   its own account and Unix user; file:// only under -o import_dirs, only
+   regular files, without following symlinks.
+3. Secrets stay secret: SOURCE, xattrs, errors and the log never show a
+   URL's user info, query or fragment; the catalog is 0600; signing keys
+   are wiped from the daemon's memory; the cloud's words are logged
+   escaped.
+
+What a hostile peer holds is written into the catalog with sqlite3, as an
+older imagefs or a peer's own tool would have left it: the mount refuses
+it. Every wait polls with a deadline.
+"""
+
+import errno
+import os
+import re
+import stat
+import subprocess
+import unicodedata
+
+import pytest
+
+from conftest import CLOUD, DEMO_ACCOUNT, PEER_ACCOUNT
+from helpers import (TOOL_ENV, expect_errno, listing, parse_info_pairs,
+                     quote, read_info, run, write_file)
+
+GZ = 'ap-guangzhou'
+A = DEMO_ACCOUNT
+B = PEER_ACCOUNT
+ML = 'ml-training-base'         # B's image, shared with A in the seed
+WEB = 'web-server-2026'         # A's
+BUILD = 'build-agent'           # A's
+
+
+# --- what the file and the listing show (README "The info file") ------------
+
+def _escape(ch):
+    cp = ord(ch)
+    if 0xdc80 <= cp <= 0xdcff:          # a byte that is not UTF-8
+        return '\\x%02X' % (cp - 0xdc00)
+    return '\\u%04X' % cp if cp <= 0xffff else '\\U%08X' % cp
+
+
+def _decode(raw):
+    if isinstance(raw, str):
+        raw = raw.encode('utf-8', 'surrogateescape')
+    return raw.decode('utf-8', 'surrogateescape')
+
+
+def text_refused(ch):
+    """Cc, Zl, Zp, and bytes that are not UTF-8."""
+    return unicodedata.category(ch) in ('Cc', 'Zl', 'Zp', 'Cs')
+
+
+def name_refused(ch):
+    return text_refused(ch) or unicodedata.category(ch) == 'Cf'
+
+
+def shown_text(raw):
+    """A text as info shows it: controls, separators, bad bytes escaped."""
+    return ''.join(_escape(c) if text_refused(c) else c
+                   for c in _decode(raw))
+
+
+def shown_name(raw):
+    """A name as info and the listing show it: as it is when the mount
+    would take it, else with Cf, Cc, Zl, Zp and backslashes escaped, and
+    every character of a blank name."""
+    s = _decode(raw)
+    blank = all(unicodedata.category(c) == 'Zs' for c in s)
+    if not blank and not any(name_refused(c) for c in s):
+        return s
+    return ''.join(_escape(c) if blank or name_refused(c) or c == '\\'
+                   else c for c in s)
+
+
+def terminal_safe(data):
+    """What reaches a terminal: valid UTF-8 with no control character but
+    the newlines that end lines, no ESC, no C1, no U+2028/U+2029."""
+    text = data.decode('utf-8')        # raises on bytes that are not UTF-8
+    bad = [c for c in text if c != '\n' and (
+        unicodedata.category(c) in ('Cc', 'Zl', 'Zp'))]
+    assert not bad, 'control characters reach the terminal: %r' % bad
+    return text
+
+
+def sh_values(cwd, *keys):
+    """The values sh reads from ./info, joined with '|'."""
+    script = '. ./info && printf "%s" ' + '"|"'.join(
+        '"$%s"' % k for k in keys)
+    r = subprocess.run(['sh', '-c', script], cwd=cwd, env=TOOL_ENV,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode('utf-8')
+
+
+def ops_count(conn, account=A, region=GZ):
+    return conn.execute(
+        'SELECT COALESCE(SUM(count), 0) FROM ops WHERE account = ? AND '
+        'region = ?', (account, region)).fetchone()[0]
+
+
+def custom(mnt, name=None, region=GZ):
+    return os.path.join(mnt, region, 'custom', *([name] if name else []))
+
+
+def peer_dir(mnt, peer=B, region=GZ):
+    return os.path.join(mnt, region, 'shared', peer)
+
+
+# --- 1. names and texts written through the mount ---------------------------
+
+SPOOFED_NAMES = {
+    'zero-width space': BUILD + '\u200b',
+    'zero-width joiner': 'build\u200dagent',
+    'word joiner': 'build\u2060agent',
+    'right-to-left override': 'evil\u202etxt.exe',
+    'left-to-right isolate': '\u2066build-agent\u2069',
+    'right-to-left mark': 'build-agent\u200f',
+    'byte order mark': '\ufeffbuild-agent',
+    'soft hyphen': 'build\u00adagent',
+    'tag character': 'build-agent\U000e0041',
+    'only no-break spaces': '\u00a0\u00a0',
+    'only ideographic space': '\u3000',
+    'only em and thin spaces': '\u2003\u2009 ',
+    'line separator': 'build\u2028agent',
+    'paragraph separator': 'build\u2029agent',
+    'escape sequence': '\x1b[2Jclear',
+    'C1 control': 'csi\x9b31m',
+    'newline': 'x\nARCH=arm64',
+    'tab': 'tab\there',
+    'DEL': 'del\x7f',
+}
+
+# still names: spaces inside, characters next to the refused ones
+GOOD_NAMES = ['build agent', 'no\u00a0break', 'narrow\u202fspace',
+              'en\u2013dash', '\u6570\u636e\u5e93 \u4e3b\u673a', 'caf\u00e9',
+              'a\u3000b']
+
+
+def expect_nothing_changed(conn, before, what):
+    after = conn.execute("SELECT row, name, description FROM images WHERE "
+                         "kind = 'custom' ORDER BY row").fetchall()
+    assert after == before, '%s changed the catalog' % what
+
+
+def custom_rows(conn):
+    return conn.execute("SELECT row, name, description FROM images WHERE "
+                        "kind = 'custom' ORDER BY row").fetchall()
+
+
+@pytest.mark.parametrize('case', list(SPOOFED_NAMES))
+def test_spoofing_names_refused(mount, catalog, case):
+    """mkdir, mv and NAME= refuse a name that could pass for another."""
+    mnt = mount()
+    conn = catalog(mnt.db)
+    name = SPOOFED_NAMES[case]
+    before = custom_rows(conn)
+    expect_errno(errno.EINVAL, os.mkdir, custom(mnt, name))
+    expect_errno(errno.EINVAL, os.rename, custom(mnt, WEB),
+                 custom(mnt, name))
+    info = os.path.join(custom(mnt, WEB), 'info')
+    fd = os.open(info, os.O_WRONLY | os.O_TRUNC)
+    try:
+        expect_errno(errno.EINVAL, os.write, fd,
+                     ('NAME=%s\n' % quote(name)).encode())
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    expect_nothing_changed(conn, before, case)
+    assert ops_count(conn) == 0
+    assert sorted(listing(custom(mnt))) == sorted([WEB, BUILD])
+
+
+def test_good_names_kept(mount, catalog):
+    mnt = mount()
+    for name in GOOD_NAMES:
+        os.mkdir(custom(mnt, name))
+        assert name in listing(custom(mnt))
+        os.rmdir(custom(mnt, name))
+
+
+CONTROL_TEXTS = {
+    'newline': 'line one\nARCH=arm64',
+    'carriage return': 'a\rb',
+    'tab': 'a\tb',
+    'escape sequence': '\x1b]0;title\x07',
+    'C1 control': 'a\x85b',
+    'DEL': 'a\x7fb',
+    'line separator': 'a\u2028b',
+}
+
+
+@pytest.mark.parametrize('case', list(CONTROL_TEXTS))
+def test_texts_refuse_controls(mount, catalog, case):
+    """DESCRIPTION of a committed image; DESCRIPTION, OS_NAME and
+    PLATFORM of a new one: EINVAL at the write, nothing made."""
+    mnt = mount()
+    conn = catalog(mnt.db)
+    text = CONTROL_TEXTS[case]
+    before = custom_rows(conn)
+    lines = ['DESCRIPTION=%s\n' % quote(text)]
+    if not CLOUD:
+        lines += ['OS_NAME=%s\n' % quote(text), 'PLATFORM=%s\n' % quote(text)]
+    os.mkdir(custom(mnt, 'new'))
+    for path, line in [(custom(mnt, WEB), lines[0])] + [
+            (custom(mnt, 'new'), line) for line in lines]:
+        fd = os.open(os.path.join(path, 'info'),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            expect_errno(errno.EINVAL, os.write, fd, line.encode())
+        finally:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    assert listing(custom(mnt, 'new')) == []
+    os.rmdir(custom(mnt, 'new'))
+    expect_nothing_changed(conn, before, case)
+    assert ops_count(conn) == 0
+
+
+# --- 1. a hostile peer on the same catalog ----------------------------------
+
+# (name, description) of images a second account shares with A, as bytes
+# where they are not UTF-8: every trick of issue 12
+HOSTILE = [
+    (BUILD + '\u200b', 'x\nARCH=arm64\nOWNER=tencentcloud\nSOURCE=import:'
+     'https://evil.example/x.qcow2'),
+    ('\u00a0\u00a0', '\nID=img-evil0000\nTYPE=custom\n'),
+    (WEB + '\u202e', '\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m'),
+    ('\ufeff' + ML, 'csi\x9b31m nel\x85line st\x9c'),
+    ('x\nARCH=arm64\nOWNER=tencentcloud', 'del\x7f bell\x07 \x01\x1f'),
+    ('\x1b[2J\x1b[1;1Hclear', 'ls\u2028ARCH=arm64\u2029OWNER=x'),
+    ('soft\u00adhyphen', 'cr\rARCH=arm64\r\n'),
+    ('tab\there', '$(touch PWNED) `touch PWNED` ${HOME}'),
+    ('\u2066isolate\u2069', 'tab\there "quoted" \\ back\\'),
+    ('\u3000', 'zero\u200bwidth is text'),
+    (' ', '\n'),
+    ('back\\slash\u200b', 'back\\slash \\u000A'),
+    ('build/agent\u200b', 'slash'),
+]
+# not UTF-8: a peer's tool or an old catalog, never the cloud (JSON)
+HOSTILE_BYTES = [
+    (b'bad\xff\xfe' + BUILD.encode(), b'bad\xc0\xaf \xed\xa0\x80 \xe4\xb8'),
+]
+
+
+def add_hostile(conn, owner, images, share_with=None, first=0):
+    """Insert images (name, description) of owner into the catalog, as a
+    copy of ML with a new id, OS_NAME = the description; shared with
+    share_with. Returns their ids."""
+    ids = []
+    for n, (name, desc) in enumerate(images):
+        ident = 'img-evil%04d' % (first + n)
+        if isinstance(name, bytes):
+            name_sql, desc_sql = 'CAST(? AS TEXT)', 'CAST(? AS TEXT)'
+        else:
+            name_sql, desc_sql = '?', '?'
+        conn.execute(
+            'INSERT INTO images (id, region, kind, owner, name, os_name, '
+            'os_type, platform, arch, bits, size_gb, state, created, mtime, '
+            'description, source) SELECT ?, region, kind, ?, %s, %s, '
+            'os_type, platform, arch, bits, size_gb, state, created, mtime, '
+            '%s, source FROM images WHERE name = ?' % (
+                name_sql, desc_sql, desc_sql),
+            (ident, owner, name, desc, desc, ML))
+        if share_with:
+            conn.execute('INSERT INTO shares (image, account) VALUES '
+                         '((SELECT row FROM images WHERE id = ?), ?)',
+                         (ident, share_with))
+        ids.append(ident)
+    conn.commit()
+    return ids
+
+
+def hostile_images():
+    images = list(HOSTILE)
+    if not CLOUD:
+        images += HOSTILE_BYTES
+    return images
+
+
+def entry(name, ident):
+    shown = shown_name(name).replace('/', '\uff0f')
+    return shown if shown == _decode(name) else '%s (%s)' % (shown, ident)
+
+
+def tool(cmd, cwd):
+    r = run(['sh', '-c', cmd], cwd=cwd)
+    assert r.returncode in (0, 1), (cmd, r.stderr)
+    return r.stdout
+
+
+def test_hostile_peer_tells_the_truth(mount, seeded_db, catalog, tmp_path):
+    """B shares images whose names and descriptions try every trick; A's
+    ls, grep, cut, `. ./info`, xattrs and terminal see only the truth."""
+    db = seeded_db()
+    conn = catalog(db)
+    images = hostile_images()
+    ids = add_hostile(conn, B, images, share_with=A)
+    truth = dict(zip(ids, images))
+    mnt = mount(db=db, extra_opts=[] if CLOUD else ['xattr'])
+    folder = peer_dir(mnt)
+
+    # ls: one line an image, each an entry that says what it is
+    out = tool('ls', folder)
+    shown = terminal_safe(out).splitlines()
+    want = sorted([ML] + [entry(n, i) for i, (n, _) in truth.items()])
+    assert sorted(shown) == want
+    for i, (name, _) in truth.items():
+        e = entry(name, i)
+        assert e.endswith(' (%s)' % i) and '\\' in e, e
+    assert shown.count(ML) == 1
+    assert not set(shown) & {BUILD, WEB}
+    # ls -l reaches every one of them: nothing listed is unreachable
+    r = run(['ls', '-l', folder])
+    assert r.returncode == 0, r.stderr
+    terminal_safe(r.stdout)
+    assert '?' not in r.stdout.decode()
+
+    # find and cat: what a terminal gets
+    terminal_safe(tool('find .', folder))
+    cat = terminal_safe(tool('cat */info', folder))
+    assert len(re.findall(r'^ID=', cat, re.M)) == len(want)
+
+    for i, (name, desc) in truth.items():
+        d = os.path.join(folder, entry(name, i))
+        with open(os.path.join(d, 'info'), 'rb') as f:
+            data = f.read()
+        text = terminal_safe(data)
+        pairs = parse_info_pairs(data, d)       # one key a line, no repeats
+        info = dict(pairs)
+        assert len(text.splitlines()) == len(pairs)
+        assert info['ID'] == i
+        assert info['OWNER'] == B and info['TYPE'] == 'shared'
+        assert info['ARCH'] == 'x86_64'
+        assert info['NAME'] == shown_name(name)
+        assert info['DESCRIPTION'] == shown_text(desc)
+        assert info['OS_NAME'] == shown_text(desc)
+        # grep finds each key once, with the true value
+        assert tool("grep -c '^ID=' info", d) == b'1\n'
+        assert tool("grep '^ID=' info", d) == ('ID=%s\n' % i).encode()
+        assert tool("grep -c '^ARCH=' info", d) == b'1\n'
+        assert tool("grep -c '^OWNER=' info", d) == b'1\n'
+        assert tool("grep -c '^SOURCE=' info", d) == \
+            (b'1\n' if 'SOURCE' in info else b'0\n')
+        # cut gives the value as quoted, and the truth for bare ones
+        assert tool("grep '^OWNER=' info | cut -d= -f2-", d) == \
+            (B + '\n').encode()
+        assert tool("grep '^DESCRIPTION=' info | cut -d= -f2-", d) == \
+            (quote(shown_text(desc)) + '\n').encode()
+        # sh reads the same values, and runs nothing
+        assert sh_values(d, 'ID', 'OWNER', 'ARCH', 'TYPE') == \
+            '%s|%s|x86_64|shared' % (i, B)
+        assert sh_values(d, 'NAME') == shown_name(name)
+        assert sh_values(d, 'DESCRIPTION') == shown_text(desc)
+        if not CLOUD:
+            for key, value in (('name', shown_name(name)),
+                               ('description', shown_text(desc))):
+                x = os.getxattr(d, 'user.imagefs.' + key)
+                assert terminal_safe(x) == value
+    # README: grep -l '^ARCH=arm64' finds only images that are arm64
+    assert tool("grep -l '^ARCH=arm64' */info", folder) == b''
+    assert tool("grep -h '^OWNER=' */info | cut -d= -f2- | sort -u",
+                folder) == (B + '\n').encode()
+    assert sorted(tool("grep -h '^ID=' */info", folder).decode().split()) \
+        == sorted('ID=' + i for i in list(ids) + [
+            conn.execute('SELECT id FROM images WHERE name = ?',
+                         (ML,)).fetchone()[0]])
+    assert not os.path.exists(os.path.join(folder, 'PWNED'))
+    assert not list(tmp_path.rglob('PWNED'))
+    assert ops_count(conn) == 0 and ops_count(conn, B) == 0
+
+
+def test_old_catalog_image_written_back(mount, seeded_db, catalog, tmp_path):
+    """A's own image from an old catalog, its name and description holding
+    what the mount now refuses: reading info and writing it back unchanged
+    changes nothing and charges nothing; sed changes only what it changes;
+    mv reaches the entry and gives it a valid name."""
+    db = seeded_db()
+    conn = catalog(db)
+    name = 'old\u200bname\n'
+    desc = 'line one\nline two\x1b[0m'
+    ident, = add_hostile(conn, A, [(name, desc)])
+    mnt = mount(db=db)
+    e = entry(name, ident)
+    assert e in listing(custom(mnt))
+    info = os.path.join(custom(mnt, e), 'info')
+    before = custom_rows(conn)
+    # cp out and back, as a backup restored
+    saved = tmp_path / 'info.saved'
+    r = run(['cp', info, os.fspath(saved)])
+    assert r.returncode == 0, r.stderr
+    r = run(['cp', os.fspath(saved), info])
+    assert r.returncode == 0, r.stderr
+    expect_nothing_changed(conn, before, 'writing back the text read')
+    assert ops_count(conn) == 0
+    # an editor's change of the description only
+    r = run(['sed', '-i', 's/^DESCRIPTION=.*/DESCRIPTION="clean now"/', info])
+    assert r.returncode == 0, r.stderr
+    row = conn.execute('SELECT name, description FROM images WHERE id = ?',
+                       (ident,)).fetchone()
+    assert tuple(row) == (name, 'clean now')
+    assert ops_count(conn) == 1
+    # a new description with a newline is still refused
+    fd = os.open(info, os.O_WRONLY | os.O_TRUNC)
+    try:
+        expect_errno(errno.EINVAL, os.write, fd,
+                     b'DESCRIPTION="two\nlines"\n')
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    # mv to a name the mount takes
+    os.rename(custom(mnt, e), custom(mnt, 'renamed'))
+    assert read_info(os.path.join(custom(mnt, 'renamed'), 'info'))[
+        'ID'] == ident
+    assert conn.execute('SELECT name FROM images WHERE id = ?',
+                        (ident,)).fetchone()[0] == 'renamed'
+
+
+@pytest.mark.local_only
+def test_old_catalog_share_link_reachable(mount, seeded_db, catalog):
+    """A's old image with a refused name, shared with B: its link in
+    shared/B/ is listed escaped, reachable, and points at its entry."""
+    db = seeded_db()
+    conn = catalog(db)
+    name = 'old\x1b[2Jname'
+    ident, = add_hostile(conn, A, [(name, 'x')], share_with=B)
+    mnt = mount(db=db)
+    link = shown_name(name)
+    assert listing(peer_dir(mnt)) == sorted([link, ML])
+    path = os.path.join(peer_dir(mnt), link)
+    assert stat.S_ISLNK(os.lstat(path).st_mode)
+    assert os.readlink(path) == '../../custom/' + entry(name, ident)
+    assert read_info(os.path.join(path, 'info'))['ID'] == ident
+    os.unlink(path)                     # stops sharing
+    assert not conn.execute('SELECT 1 FROM shares s JOIN images i ON '
+                            'i.row = s.image WHERE i.id = ?',
+                            (ident,)).fetchall()

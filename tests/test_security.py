@@ -451,3 +451,246 @@ def test_old_catalog_share_link_reachable(mount, seeded_db, catalog):
     assert not conn.execute('SELECT 1 FROM shares s JOIN images i ON '
                             'i.row = s.image WHERE i.id = ?',
                             (ident,)).fetchall()
+
+
+# --- 2. imports only for their owner -----------------------------------------
+
+def _import_fixtures():
+    # the import suite's disks, server and helpers (qemu-img made disks)
+    from test_import import (FAIL_WITHIN, IMPORT_WITHIN, disks, image_dir,
+                             server, sha256, start_import, wait_state)
+    return (FAIL_WITHIN, IMPORT_WITHIN, disks, image_dir, server, sha256,
+            start_import, wait_state)
+
+
+(FAIL_WITHIN, IMPORT_WITHIN, disks, image_dir, server, sha256,
+ start_import, wait_state) = _import_fixtures()
+
+
+def queue_import(conn, owner, url, uid, n):
+    """An IMPORTING image of owner whose download nobody has claimed, as a
+    daemon commits it: owner's account and the Unix user uid."""
+    ident = 'img-imp%05d' % n
+    conn.execute(
+        "INSERT INTO images (id, region, kind, owner, name, os_name, "
+        "os_type, platform, arch, bits, state, progress, created, mtime, "
+        "source) VALUES (?, ?, 'custom', ?, ?, 'Linux', 'linux', 'Ubuntu', "
+        "'x86_64', 64, 'IMPORTING', 0, 1767225600, 1767225600, ?)",
+        (ident, GZ, owner, 'queued-%d' % n, 'import:' + url))
+    conn.execute("INSERT INTO imports (image, url, account, uid) VALUES "
+                 "((SELECT row FROM images WHERE id = ?), ?, ?, ?)",
+                 (ident, url, owner, uid))
+    conn.commit()
+    return ident
+
+
+def import_row(conn, ident):
+    return conn.execute(
+        'SELECT p.pid, i.state FROM images i LEFT JOIN imports p ON '
+        'p.image = i.row WHERE i.id = ?', (ident,)).fetchone()
+
+
+@pytest.mark.local_only
+def test_import_records_account_and_uid(mount, server, disks, catalog):
+    mnt = mount()
+    conn = catalog(mnt.db)
+    url = server.url('slow.raw', chunk=64 * 1024, delay=0.1)
+    path = start_import(mnt, 'recorded', url)
+    row = conn.execute('SELECT account, uid FROM imports').fetchall()
+    assert [tuple(r) for r in row] == [(A, os.geteuid())]
+    wait_state(path, ('NORMAL', 'IMPORTFAILED'), IMPORT_WITHIN)
+
+
+@pytest.mark.local_only
+def test_import_claimed_only_by_its_owner(mount, seeded_db, catalog, server,
+                                          disks):
+    """Imports of another account, or of another Unix user, are left alone:
+    each daemon takes the lowest import it may, so a foreign one queued
+    first would be taken first."""
+    db = seeded_db()
+    conn = catalog(db)
+    me = os.geteuid()
+    foreign = {
+        'other account': queue_import(conn, A, server.url(
+            'disk.raw', tag='a'), me, 1),
+        'other user': queue_import(conn, B, server.url(
+            'disk.raw', tag='u'), me + 1, 2),
+    }
+    own = queue_import(conn, B, server.url('disk.raw', tag='b'), me, 3)
+    b = mount(account=B, db=db)
+    wait_state(image_dir(b, 'queued-3'), ('NORMAL', 'IMPORTFAILED'),
+               IMPORT_WITHIN)
+    assert import_row(conn, own)['state'] == 'NORMAL'
+    for what, ident in foreign.items():
+        r = import_row(conn, ident)
+        assert (r['pid'], r['state']) == (None, 'IMPORTING'), what
+    assert server.hits(server.url('disk.raw', tag='a')) == 0
+    assert server.hits(server.url('disk.raw', tag='u')) == 0
+    # A's own daemon takes A's
+    a = mount(db=db)
+    info = wait_state(image_dir(a, 'queued-1'), ('NORMAL', 'IMPORTFAILED'),
+                      IMPORT_WITHIN)
+    assert info['STATE'] == 'NORMAL'
+    assert import_row(conn, foreign['other user'])['pid'] is None
+    assert server.hits(server.url('disk.raw', tag='u')) == 0
+
+
+def expect_refused_import(mnt, conn, name, url):
+    """The text of an import of url: EINVAL at the write, nothing made."""
+    path = custom(mnt, name)
+    os.mkdir(path)
+    before = custom_rows(conn)
+    text = ('IMPORT_URL=%s\nOS_TYPE=linux\nPLATFORM=Ubuntu\nARCH=x86_64\n'
+            % quote(url))
+    fd = os.open(os.path.join(path, 'info'), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        expect_errno(errno.EINVAL, os.write, fd, text.encode())
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    assert listing(path) == []
+    expect_nothing_changed(conn, before, url)
+    os.rmdir(path)
+
+
+@pytest.mark.local_only
+def test_file_url_refused_by_default(mount, catalog, tmp_path):
+    mnt = mount()
+    conn = catalog(mnt.db)
+    disk = tmp_path / 'disk.raw'
+    disk.write_bytes(b'\0' * 4096)
+    for n, url in enumerate(['file:///etc/passwd', 'file://' + str(disk),
+                             'FILE://' + str(disk),
+                             'file://localhost' + str(disk)]):
+        expect_refused_import(mnt, conn, 'f%d' % n, url)
+    assert ops_count(conn) == 0
+
+
+@pytest.fixture
+def import_dir(tmp_path):
+    """A directory of -o import_dirs with what a hostile user may leave
+    in it, and a secret beside it."""
+    d = tmp_path / 'images'
+    d.mkdir()
+    (d / 'sub').mkdir()
+    (d / 'disk.raw').write_bytes(os.urandom(3 * 4096 + 7))
+    (d / 'sub' / 'disk 2.raw').write_bytes(os.urandom(4096))
+    secret = tmp_path / 'secret'
+    secret.write_bytes(b'root:$6$secret$hash:19000::::::\n' * 100)
+    os.chmod(secret, 0o600)
+    os.symlink(secret, d / 'link.raw')
+    os.symlink(tmp_path, d / 'outside')
+    os.symlink('/dev/zero', d / 'zero.raw')
+    os.mkfifo(d / 'fifo.raw')
+    with open(d / 'huge.raw', 'wb') as f:
+        f.truncate(64 << 30)            # sparse: 64 GiB it never reads
+    return d, secret
+
+
+@pytest.mark.local_only
+def test_file_url_under_import_dirs(mount, catalog, import_dir, tmp_path):
+    d, secret = import_dir
+    other = tmp_path / 'other'
+    other.mkdir()
+    mnt = mount(extra_opts=['import_dirs=%s:%s/' % (other, d)])
+    conn = catalog(mnt.db)
+    conn.execute("UPDATE settings SET value = 1000 WHERE key = "
+                 "'max_daily_ops'")
+    conn.execute("UPDATE settings SET value = ? WHERE key = "
+                 "'max_import_bytes'", (1 << 30,))
+    conn.commit()
+    # refused at the write: outside, dot-dot, another host
+    for n, url in enumerate([
+            'file://' + str(secret), 'file:///etc/passwd',
+            'file://%s/../secret' % d, 'file://%s/%%2e%%2e/secret' % d,
+            'file://%s/sub/../../secret' % d, 'file://%s' % d,
+            'file://%s/' % d, 'file://otherhost%s/disk.raw' % d,
+            'file://%s-x/disk.raw' % d]):
+        expect_refused_import(mnt, conn, 'refused-%d' % n, url)
+    # read: regular files below it, %-encoded names too
+    for name, rel in (('plain', 'disk.raw'), ('encoded', 'sub/disk%202.raw')):
+        path = start_import(mnt, name, 'file://%s/%s' % (d, rel))
+        info = wait_state(path, ('NORMAL', 'IMPORTFAILED'), IMPORT_WITHIN)
+        data = (d / urllib_unquote(rel)).read_bytes()
+        assert info['STATE'] == 'NORMAL', info
+        assert info['SHA256'] == sha256(data)
+        assert info['FORMAT'] == 'raw'
+    # failed, quickly and saying why: symlinks out, FIFOs, devices, the
+    # endless; no hash or size of what lies behind them
+    cases = {'link.raw': 'symbolic link', 'outside/secret': 'cannot read',
+             'zero.raw': 'symbolic link', 'fifo.raw': 'not a regular file',
+             'huge.raw': 'too large'}
+    if _mknod_zero(d / 'zero.dev'):
+        cases['zero.dev'] = 'not a regular file'
+    paths = {rel: start_import(mnt, 'bad-%d' % n, 'file://%s/%s' % (d, rel))
+             for n, rel in enumerate(cases)}
+    for rel, words in cases.items():
+        info = wait_state(paths[rel], ('NORMAL', 'IMPORTFAILED'),
+                          FAIL_WITHIN)
+        assert info['STATE'] == 'IMPORTFAILED', (rel, info)
+        assert words in info['ERROR'], (rel, info)
+        assert 'SHA256' not in info and 'SIZE_GB' not in info, info
+        os.unlink(os.path.join(paths[rel], 'info'))     # frees its slot
+        os.rmdir(paths[rel])
+    # the workers are free again: one more import goes through
+    path = start_import(mnt, 'after', 'file://%s/disk.raw' % d)
+    info = wait_state(path, ('NORMAL', 'IMPORTFAILED'), IMPORT_WITHIN)
+    assert info['STATE'] == 'NORMAL'
+
+
+def urllib_unquote(s):
+    import urllib.parse
+    return urllib.parse.unquote(s)
+
+
+def _mknod_zero(path):
+    """A character device like /dev/zero at path (root only)."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 5))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.local_only
+def test_checksum_mismatch_says_only_that(mount, catalog, server, disks):
+    mnt = mount(extra_opts=['xattr'])
+    path = start_import(mnt, 'wrong-sum', server.url('disk.qcow2'),
+                        sha='0' * 64)
+    info = wait_state(path, ('NORMAL', 'IMPORTFAILED'), FAIL_WITHIN)
+    assert info['STATE'] == 'IMPORTFAILED'
+    assert 'checksum' in info['ERROR']
+    real = sha256(disks['disk.qcow2'].data)
+    shown = [open(os.path.join(path, 'info')).read(), mnt.log_text()] + [
+        os.getxattr(path, k).decode() for k in os.listxattr(path)]
+    for text in shown:
+        assert real not in text
+        assert not re.search(r'[0-9a-f]{64}', text.replace('0' * 64, '')), \
+            text
+
+
+@pytest.mark.local_only
+def test_old_catalog_imports_fail_and_sources_lose_secrets(
+        mount, seeded_db, catalog, server):
+    """A version 2 catalog: its imports recorded no owner, so none is
+    downloaded (each fails, saying why); its SOURCEs lose their query."""
+    db = seeded_db()
+    conn = catalog(db)
+    url = server.url('disk.raw', tag='old') + '&X-Amz-Signature=s3cr3t#frag'
+    ident = queue_import(conn, A, url, os.geteuid(), 7)
+    conn.execute("UPDATE images SET source = ? WHERE id = ?",
+                 ('import:' + url, ident))
+    conn.execute('ALTER TABLE imports DROP COLUMN account')
+    conn.execute('ALTER TABLE imports DROP COLUMN uid')
+    conn.execute('PRAGMA user_version = 2')
+    conn.commit()
+    mnt = mount(db=db)
+    info = read_info(os.path.join(image_dir(mnt, 'queued-7'), 'info'))
+    assert info['STATE'] == 'IMPORTFAILED'
+    assert 'import it again' in info['ERROR']
+    assert info['SOURCE'] == 'import:' + url.split('?')[0]
+    assert conn.execute('PRAGMA user_version').fetchone()[0] == 3
+    assert conn.execute('SELECT count(*) FROM imports').fetchone()[0] == 0
+    assert server.hits(url) == 0

@@ -26,6 +26,7 @@ extern const char imagefs_schema_sql[];
 extern const char imagefs_regions_sql[];
 extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
+extern const char imagefs_schema3_sql[];
 
 /* How an image row is read: the columns of row_to_image(), in order. */
 #define IMAGE_COLS							\
@@ -159,8 +160,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
 		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
-	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256) "
-			    "VALUES (?2, ?3, ?4)",
+	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256, "
+			    "account, uid) VALUES (?2, ?3, ?4, ?1, ?5)",
 };
 
 static struct local *to_local(struct backend *b)
@@ -549,6 +550,7 @@ static int user_version(sqlite3 *db, int *version)
  */
 static const char *const migrations[] = {
 	imagefs_schema2_sql,
+	imagefs_schema3_sql,
 };
 
 #define SCHEMA_VERSION \
@@ -752,7 +754,7 @@ int local_open(const struct config *cfg, struct backend **out)
 
 	if (rc)
 		return rc;
-	rc = local_import_start(l, cfg->import_timeout);
+	rc = local_import_start(l, cfg->import_timeout, cfg->import_dirs);
 	if (rc) {
 		local_close(&l->b);
 		return rc;

@@ -694,3 +694,32 @@ def test_old_catalog_imports_fail_and_sources_lose_secrets(
     assert conn.execute('PRAGMA user_version').fetchone()[0] == 3
     assert conn.execute('SELECT count(*) FROM imports').fetchone()[0] == 0
     assert server.hits(url) == 0
+
+
+# --- 3. secrets stay secret ---------------------------------------------------
+
+@pytest.fixture
+def umask0():
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.local_only
+def test_catalog_created_0600(mount, umask0):
+    """Under umask 0 the new catalog, its -wal and -shm are 0600."""
+    mnt = mount()
+    os.mkdir(custom(mnt, 'writes-the-wal'))
+    for suffix in ('', '-wal', '-shm'):
+        st = os.stat(mnt.db + suffix)
+        assert stat.S_IMODE(st.st_mode) == 0o600, (suffix, oct(st.st_mode))
+    assert 'open to group or others' not in mnt.log_text()
+
+
+@pytest.mark.local_only
+def test_catalog_open_to_others_draws_a_warning(mount, seeded_db):
+    db = seeded_db()
+    os.chmod(db, 0o644)
+    mnt = mount(db=db)
+    assert 'catalog %s is open to group or others (mode 0644)' % db in \
+        mnt.log_text()

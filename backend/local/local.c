@@ -6,6 +6,7 @@
  * file never break a limit.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -629,6 +630,43 @@ static int make_parent(const char *path)
 	return 0;
 }
 
+/*
+ * The catalog holds import URLs with their credentials: a new one is made
+ * 0600 whatever the umask, before SQLite opens it (SQLite gives its -wal
+ * and -shm the mode of the database file).
+ */
+static int catalog_create(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = 0;
+
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (fchmod(fd, 0600))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Say when the catalog, its -wal or its -shm is open to others. */
+static void catalog_check_mode(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char file[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
+		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
+		if (stat(file, &st) || !(st.st_mode & (S_IRWXG | S_IRWXO)))
+			continue;
+		fprintf(stderr, "imagefs: catalog %s is open to group or "
+			"others (mode %04o): it holds import URLs with their "
+			"credentials, and whoever can write it can act as any "
+			"account; run: chmod 600 %s\n", file,
+			(unsigned int)(st.st_mode & 07777), file);
+	}
+}
+
 int local_connect(const char *path, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
@@ -726,6 +764,12 @@ int local_open_file(const char *path, const char *account, int seed,
 			l->path, strerror(-rc));
 		goto out_destroy;
 	}
+	rc = catalog_create(l->path);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot create catalog %s: %s\n",
+			l->path, strerror(-rc));
+		goto out_destroy;
+	}
 	rc = local_connect(l->path, &l->db);
 	if (rc)
 		goto out_destroy;
@@ -735,6 +779,7 @@ int local_open_file(const char *path, const char *account, int seed,
 		sqlite3_close(l->db);
 		goto out_destroy;
 	}
+	catalog_check_mode(l->path);
 	*out = l;
 	return 0;
 

@@ -723,3 +723,41 @@ def test_catalog_open_to_others_draws_a_warning(mount, seeded_db):
     mnt = mount(db=db)
     assert 'catalog %s is open to group or others (mode 0644)' % db in \
         mnt.log_text()
+
+
+SIGNATURE = 'Zx9sig4Secret'
+PASSWORD = 'pw8Secret'
+
+
+@pytest.mark.local_only
+def test_url_secrets_never_shown(mount, catalog, server, disks):
+    """A presigned URL with user info: SOURCE, xattrs, ERROR and the -d
+    log show neither the user info nor the query nor the fragment."""
+    mnt = mount(extra_opts=['xattr', 'debug'])
+    server.credentials = 'alice:' + PASSWORD
+    query = '&X-Amz-Signature=%s&q-signature=%s#frag%s' % (
+        SIGNATURE, SIGNATURE, SIGNATURE)
+    good = server.url('disk.qcow2', userinfo='alice:' + PASSWORD,
+                      auth=1) + query
+    bad = server.url('nothing', userinfo='alice:' + PASSWORD,
+                     status=404) + query
+    paths = [start_import(mnt, 'presigned', good),
+             start_import(mnt, 'presigned-404', bad)]
+    shown = [open(os.path.join(p, 'info')).read() for p in paths]
+    infos = [wait_state(p, ('NORMAL', 'IMPORTFAILED'), FAIL_WITHIN)
+             for p in paths]
+    assert [i['STATE'] for i in infos] == ['NORMAL', 'IMPORTFAILED']
+    for info, url in zip(infos, (good, bad)):
+        assert info['SOURCE'] == 'import:' + url.split('?')[0].replace(
+            'alice:%s@' % PASSWORD, '')
+    # a refused edit leaves its error in user.imagefs.error
+    expect_errno(errno.EPERM, write_file, os.path.join(paths[0], 'info'),
+                 'SOURCE=x\n')
+    for p in paths + [custom(mnt)]:
+        shown += [open(os.path.join(p, 'info')).read()
+                  if os.path.exists(os.path.join(p, 'info')) else '']
+        shown += [os.getxattr(p, k).decode() for k in os.listxattr(p)]
+    shown.append(mnt.log_text())
+    for text in shown:
+        for secret in (SIGNATURE, PASSWORD, 'alice'):
+            assert secret not in text, (secret, text)

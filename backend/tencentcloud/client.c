@@ -152,6 +152,14 @@ enum attempt {
 	LOST,		/* sent, no usable answer: retry only a read */
 };
 
+/* Free a header list, wiped first: it holds the session token. */
+static void free_headers(struct curl_slist *list)
+{
+	for (struct curl_slist *l = list; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(list);
+}
+
 static struct curl_slist *add_header(struct curl_slist *list,
 				     const char *name, const char *value)
 {
@@ -160,8 +168,9 @@ static struct curl_slist *add_header(struct curl_slist *list,
 
 	snprintf(line, sizeof(line), "%s: %s", name, value);
 	l = curl_slist_append(list, line);
+	explicit_bzero(line, sizeof(line));	/* the token, the signature */
 	if (!l)
-		curl_slist_free_all(list);
+		free_headers(list);
 	return l;
 }
 
@@ -284,7 +293,8 @@ static enum attempt attempt(struct tc_client *c, const char *action,
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "imagefs/"
 			 IMAGEFS_VERSION);
 	cc = curl_easy_perform(c->curl);
-	curl_slist_free_all(h);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	free_headers(h);
 	if (cc != CURLE_OK) {
 		set_error(err, "", msg[0] ? msg : curl_easy_strerror(cc),
 			  NULL);

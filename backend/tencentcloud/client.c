@@ -214,14 +214,44 @@ static struct curl_slist *headers(const struct tc_conf *conf,
 	return h;
 }
 
+/*
+ * Copy the cloud's words as data (jansson hands over valid UTF-8): C0
+ * controls and DEL become \xNN, C1 controls and U+2028/U+2029 \uXXXX,
+ * so what the cloud says can neither move a log's lines nor drive a
+ * terminal. Cut at a character when dst is full.
+ */
+static void copy_escaped(char *dst, size_t size, const char *src)
+{
+	const unsigned char *p = (const unsigned char *)(src ? src : "");
+	size_t n = 0;
+
+	while (*p && n + 7 <= size) {
+		if (*p < 0x20 || *p == 0x7f) {
+			n += snprintf(dst + n, size - n, "\\x%02X", *p++);
+		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			n += snprintf(dst + n, size - n, "\\u00%02X", p[1]);
+			p += 2;
+		} else if (p[0] == 0xe2 && p[1] == 0x80 &&
+			   (p[2] == 0xa8 || p[2] == 0xa9)) {
+			n += snprintf(dst + n, size - n, "\\u20%02X",
+				      p[2] - 0x80);
+			p += 3;
+		} else {
+			do
+				dst[n++] = *p++;
+			while ((*p & 0xc0) == 0x80 && n + 1 < size);
+		}
+	}
+	if (size)
+		dst[n < size ? n : size - 1] = 0;
+}
+
 static void set_error(struct tc_error *err, const char *code,
 		      const char *message, const char *request_id)
 {
-	snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
-	snprintf(err->message, sizeof(err->message), "%s",
-		 message ? message : "");
-	snprintf(err->request_id, sizeof(err->request_id), "%s",
-		 request_id ? request_id : "");
+	copy_escaped(err->code, sizeof(err->code), code);
+	copy_escaped(err->message, sizeof(err->message), message);
+	copy_escaped(err->request_id, sizeof(err->request_id), request_id);
 }
 
 /* Read the answer in c->buf: 0 with *resp, or the cloud's error. */

@@ -761,3 +761,25 @@ def test_url_secrets_never_shown(mount, catalog, server, disks):
     for text in shown:
         for secret in (SIGNATURE, PASSWORD, 'alice'):
             assert secret not in text, (secret, text)
+
+
+FORGED = ('boom\nimagefs: import of image 1: done\r\x1b]0;pwned\x07'
+          '\x1b[2J\x9b31m\u2028end')
+
+
+def test_cloud_error_words_logged_as_data(mount):
+    """The cloud's error Message, with controls in it, reaches the log and
+    user.imagefs.error as data: it starts no line, drives no terminal."""
+    m = mount(backend='tencentcloud', extra_opts=['xattr'])
+    m.server.fail('InternalError', times=100, message=FORGED)
+    expect_errno(errno.EIO, os.listdir, os.path.join(m, GZ, 'public'))
+    m.server.stop()             # nothing more from it
+    log = m.log_text()
+    lines = log.splitlines()
+    assert not [ln for ln in lines if ln.startswith('imagefs: import')], log
+    said = [ln for ln in lines if 'boom' in ln]
+    assert said, log
+    for line in said:
+        terminal_safe(line.encode())
+        assert 'boom\\x0Aimagefs: import of image 1: done\\x0D' \
+            '\\x1B]0;pwned\\x07\\x1B[2J\\u009B31m\\u2028end' in line, line

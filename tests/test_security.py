@@ -783,3 +783,82 @@ def test_cloud_error_words_logged_as_data(mount):
         terminal_safe(line.encode())
         assert 'boom\\x0Aimagefs: import of image 1: done\\x0D' \
             '\\x1B]0;pwned\\x07\\x1B[2J\\u009B31m\\u2028end' in line, line
+
+
+def daemon_memory(pid):
+    """The writable memory of process pid (root reads /proc/pid/mem)."""
+    chunks = []
+    with open('/proc/%d/maps' % pid) as maps, \
+            open('/proc/%d/mem' % pid, 'rb', 0) as mem:
+        for line in maps:
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split('-'))
+            name = f[5] if len(f) > 5 else ''
+            if f[1][:2] != 'rw' or hi - lo > (256 << 20) or \
+                    name in ('[vvar]', '[vsyscall]'):
+                continue
+            try:
+                mem.seek(lo)
+                chunks.append(mem.read(hi - lo))
+            except (OSError, ValueError, OverflowError):
+                pass
+    return chunks
+
+
+def tc3_keys(secret_key, date, service='cvm'):
+    """TC3-HMAC-SHA256's derived keys of one UTC date."""
+    import hashlib
+    import hmac
+
+    def mac(key, msg):
+        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+    k_date = mac(('TC3' + secret_key).encode(), date)
+    k_service = mac(k_date, service)
+    return k_date, k_service, mac(k_service, 'tc3_request')
+
+
+SECRET_ID = 'AKIDwipeTest0000000000000000000000001'
+SECRET_KEY = 'wipeTestSecretKey4e6c2b9a1f0d8c7b'
+TOKEN = 'wipeTestSessionToken' + 'x' * 40
+
+
+def test_secrets_wiped_from_memory(mount, tmp_path):
+    """After signed calls, the daemon's memory holds the secret key once
+    (signing needs it) and none of: the keys derived from it, the text
+    of the credential file, jansson's copies of its values. (libcurl keeps
+    its own copies of the request's header lines, the token's among them,
+    out of our reach; tests/unit.c checks the signing stack itself.)"""
+    import datetime
+    from tcserver import TcServer
+    db = tmp_path / 'imagefs.db'
+    mount.servers[os.fspath(db)] = TcServer(os.fspath(db), accounts={
+        SECRET_ID: dict(key=SECRET_KEY, uin=A, token=TOKEN)})
+    cred = tmp_path / 'wipe.credential'
+    cred.write_text('{\n  "secretId": "%s",\n  "secretKey": "%s",\n'
+                    '  "token": "%s"\n}\n' % (SECRET_ID, SECRET_KEY, TOKEN))
+    os.chmod(cred, 0o600)
+    m = mount(db=db, backend='tencentcloud',
+              extra_opts=['credentials=%s' % cred])
+    # what reading the file left behind, before other work reuses memory
+    early = daemon_memory(m.proc.pid)
+    for what, needle in (('the file text', b'"secretKey": "'),
+                         ('a JSON string', b'"' + SECRET_KEY.encode()),
+                         ('a JSON string', b'"' + TOKEN.encode()),
+                         ('a JSON key', b'secretKey\0')):
+        assert not any(needle in c for c in early), what
+    for folder in ('public', 'custom', 'market'):
+        listing(os.path.join(m, GZ, folder))       # signed requests
+    assert len(m.server.requests) >= 3
+    now = datetime.datetime.now(datetime.timezone.utc)
+    derived = []
+    for days in (-1, 0, 1):
+        date = (now + datetime.timedelta(days=days)).strftime('%Y-%m-%d')
+        derived += tc3_keys(SECRET_KEY, date)
+    memory = daemon_memory(m.proc.pid)
+    for what, needle in [('TC3 + secret key', b'TC3' + SECRET_KEY.encode()),
+                         ('the file text', b'"secretKey": "'),
+                         ('a JSON string', b'"' + SECRET_KEY.encode()),
+                         ('a JSON string', b'"' + TOKEN.encode())] + [
+            ('a derived key', k) for k in derived]:
+        assert not any(needle in c for c in memory), what
+    assert sum(c.count(SECRET_KEY.encode()) for c in memory) == 1

@@ -8,11 +8,15 @@
  */
 #include <errno.h>
 #include <limits.h>	/* NAME_MAX */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "../backend/local/imagefmt.h"
 #include "../backend/tencentcloud/tc3.h"
@@ -927,6 +931,78 @@ static void test_tc3_sign(void)
 		      -ENAMETOOLONG);
 }
 
+/* A stack of our own for a signing thread, to look at once it is over. */
+#define SIGN_STACK	(1 << 20)
+
+static void *sign_on_own_stack(void *arg)
+{
+	char auth[512];
+
+	return (void *)(long)tc3_sign(arg, auth, sizeof(auth), NULL);
+}
+
+/* Whether mem holds needle; byte by byte, blind to sanitizer redzones. */
+__attribute__((no_sanitize_address, noinline))
+static int holds(const unsigned char *mem, size_t len,
+		 const unsigned char *needle, size_t n)
+{
+	for (size_t i = 0; i + n <= len; i++) {
+		size_t k = 0;
+
+		while (k < n && mem[i + k] == needle[k])
+			k++;
+		if (k == n)
+			return 1;
+	}
+	return 0;
+}
+
+/* The keys TC3 derives from the secret key are wiped from the stack. */
+static void test_tc3_wipes(void)
+{
+	struct tc3_request r = {
+		.secret_id = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
+		.secret_key = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+		.service = "cvm",
+		.host = "cvm.tencentcloudapi.com",
+		.content_type = "application/json",
+		.payload = "{}",
+		.payload_len = 2,
+		.timestamp = 1551113065,
+	};
+	static const char secret[] = "TC3Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
+	unsigned char k_date[32], k_service[32], k_signing[32];
+	unsigned int n = 0;
+	pthread_attr_t attr;
+	unsigned char *stack = malloc(SIGN_STACK);
+	pthread_t t;
+	void *rc = (void *)1L;
+
+	if (!stack) {
+		EXPECT(!"malloc");
+		return;
+	}
+	HMAC(EVP_sha256(), secret, sizeof(secret) - 1,
+	     (const unsigned char *)"2019-02-25", 10, k_date, &n);
+	HMAC(EVP_sha256(), k_date, 32, (const unsigned char *)"cvm", 3,
+	     k_service, &n);
+	HMAC(EVP_sha256(), k_service, 32,
+	     (const unsigned char *)"tc3_request", 11, k_signing, &n);
+	memset(stack, 0x5a, SIGN_STACK);
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, stack, SIGN_STACK);
+	EXPECT_EQ_INT(pthread_create(&t, &attr, sign_on_own_stack, &r), 0);
+	pthread_join(t, &rc);
+	pthread_attr_destroy(&attr);
+	EXPECT(rc == NULL);
+	EXPECT(!holds(stack, SIGN_STACK, k_date, 32));
+	EXPECT(!holds(stack, SIGN_STACK, k_service, 32));
+	EXPECT(!holds(stack, SIGN_STACK, k_signing, 32));
+	EXPECT(!holds(stack, SIGN_STACK, (const unsigned char *)secret,
+		      sizeof(secret) - 1));
+	free(stack);
+}
+
 /* The cloud's error codes, exact and by prefix, in DESIGN.md's errno. */
 static void test_tc_errno(void)
 {
@@ -1057,6 +1133,7 @@ int main(void)
 	test_parse_accepts();
 	test_image_formats();
 	test_tc3_sign();
+	test_tc3_wipes();
 	test_tc_errno();
 	test_tc_conf();
 	test_credentials();

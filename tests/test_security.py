@@ -862,3 +862,50 @@ def test_secrets_wiped_from_memory(mount, tmp_path):
             ('a derived key', k) for k in derived]:
         assert not any(needle in c for c in memory), what
     assert sum(c.count(SECRET_KEY.encode()) for c in memory) == 1
+
+
+# --- 4. what allow_other exposes ---------------------------------------------
+
+NOBODY = 65534
+
+OTHER_USER_SCRIPT = r'''
+cat ap-guangzhou/custom/build-agent/info >/dev/null && echo read-custom
+cat ap-guangzhou/shared/100000000002/ml-training-base/info >/dev/null &&
+    echo read-shared
+mkdir ap-guangzhou/custom/theirs 2>/dev/null || echo mkdir-refused
+mv ap-guangzhou/custom/build-agent ap-guangzhou/custom/x 2>/dev/null ||
+    echo mv-refused
+echo 'DESCRIPTION="mine now"' 2>/dev/null \
+    >ap-guangzhou/custom/build-agent/info || echo write-refused
+ln -s ../../custom/build-agent ap-guangzhou/shared/100000000002/build-agent \
+    2>/dev/null || echo share-refused
+rm -r ap-guangzhou/custom/web-server-2026 2>/dev/null || echo rm-refused
+'''
+
+
+def as_other_user(mnt, script):
+    """script run by sh as user nobody, in the mount (no path to walk)."""
+    r = subprocess.run(['sh', '-c', script], cwd=mnt, user=NOBODY,
+                       group=NOBODY, extra_groups=[], env=TOOL_ENV,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    return r.stdout.decode().split()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='runs a shell as nobody')
+def test_allow_other_lets_others_read_only(mount, catalog):
+    """Without allow_other no other user gets in; with it, every user reads
+    what the account sees, and the mode bits (default_permissions) keep
+    all but root from changing anything."""
+    private = mount()
+    assert as_other_user(private, 'ls ap-guangzhou >/dev/null 2>&1 || '
+                         'echo refused') == ['refused']
+    private.unmount()
+    mnt = mount(db=private.db, extra_opts=['allow_other'])
+    conn = catalog(mnt.db)
+    before = custom_rows(conn)
+    assert as_other_user(mnt, OTHER_USER_SCRIPT) == [
+        'read-custom', 'read-shared', 'mkdir-refused', 'mv-refused',
+        'write-refused', 'share-refused', 'rm-refused']
+    expect_nothing_changed(conn, before, 'another user')
+    assert ops_count(conn) == 0

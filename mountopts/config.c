@@ -29,6 +29,7 @@ static const struct fuse_opt config_opts[] = {
 	OPT("timeout=%lf", timeout),
 	OPT("import_timeout=%ld", import_timeout),
 	OPT("import_dirs=%s", import_dirs),
+	OPT("lock_timeout=%lf", lock_timeout),
 	OPT("endpoint=%s", endpoint),
 	OPT("profile=%s", profile),
 	OPT("credentials=%s", credentials),
@@ -69,6 +70,10 @@ void config_help(void)
 	       "regular files below these\n"
 	       "                           directories (default: file:// "
 	       "refused)\n"
+	       "    -o lock_timeout=SECONDS    a change waits this long for "
+	       "the catalog\n"
+	       "                           another process has locked "
+	       "(10), then ENOLCK\n"
 	       "tencentcloud backend:\n"
 	       "    -o endpoint=URL        API endpoint (default "
 	       "https://cvm.tencentcloudapi.com)\n"
@@ -155,6 +160,7 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->timeout = 86400;
 	cfg->import_timeout = 30;
+	cfg->lock_timeout = LOCAL_LOCK_TIMEOUT;
 	cfg->cache_ttl = 60;
 	cfg->api_timeout = 30;
 	if (fuse_opt_parse(args, cfg, config_opts, config_key) == -1)
@@ -170,6 +176,11 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 	if (cfg->import_timeout <= 0) {
 		fprintf(stderr, "imagefs: bad import_timeout: %ld\n",
 			cfg->import_timeout);
+		return -EINVAL;
+	}
+	if (cfg->lock_timeout <= 0) {
+		fprintf(stderr, "imagefs: bad lock_timeout: %g\n",
+			cfg->lock_timeout);
 		return -EINVAL;
 	}
 	if (cfg->cache_ttl < 0 || cfg->api_timeout <= 0) {

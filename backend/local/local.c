@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "../backend.h"
+#include "../source.h"
 #include "local.h"
 #include "../../mountopts/config.h"
 
@@ -80,6 +81,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		    "(SELECT count(*) FROM shares s JOIN images i "
 		    "ON i.row = s.image WHERE s.account = ?1 AND "
 		    "i.region = ?2 AND i.owner = p.peer) "
+		    /* not even a stray folder of my own (no sharing
+		     * with yourself: rules.c refuses to make one) */
 		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 AND p.peer <> ?1 "
 		    "ORDER BY k",
 	[Q_SHARES] = "SELECT s.row, s.image, i.name FROM shares s "
@@ -105,9 +108,10 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_OWN] = "SELECT i.region, i.name, i.state, i.kind = 'custom' AND "
 		  "i.owner = ?1, "
 		  "(SELECT count(*) FROM shares WHERE image = ?2), "
-		  "(SELECT count(*) FROM images c WHERE c.source = 'copy:' || "
-		  "i.id || '@' || i.region AND c.state NOT IN ('NORMAL', "
-		  "'IMPORTFAILED', 'PENDING')) FROM images i WHERE i.row = ?2",
+		  "(SELECT count(*) FROM images c WHERE c.source = "
+		  SOURCE_COPY_SQL("i.id", "i.region") " AND c.state NOT IN "
+		  "('NORMAL', 'IMPORTFAILED', 'PENDING')) "
+		  "FROM images i WHERE i.row = ?2",
 	[Q_NAME_TAKEN] = "SELECT 1 FROM images WHERE region = ?2 AND "
 			 "kind = 'custom' AND owner = ?1 AND name = ?3 AND "
 			 "row <> ?4",
@@ -117,9 +121,10 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		     "DO UPDATE SET count = count + 1",
 	[Q_SETTING] = "SELECT value FROM settings WHERE key = ?2",
 	[Q_ID_TAKEN] = "SELECT 1 FROM images WHERE id = ?2",
-	[Q_INSERT_PENDING] = "INSERT INTO images (region, kind, owner, name, "
-			     "state, created, mtime) VALUES (?2, 'custom', ?1, "
-			     "?3, 'PENDING', ?4, ?4)",
+	/* ?5: the row, or NULL for a new one */
+	[Q_INSERT_PENDING] = "INSERT INTO images (row, region, kind, owner, "
+			     "name, state, created, mtime) VALUES (?5, ?2, "
+			     "'custom', ?1, ?3, 'PENDING', ?4, ?4)",
 	[Q_DEFAULTS] = "SELECT os_name, os_type, platform, arch, bits, size_gb "
 		       "FROM images WHERE region = ?2 AND kind = 'public' AND "
 		       "platform = 'TencentOS' AND arch = 'x86_64' "
@@ -136,13 +141,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_RENAME] = "UPDATE images SET name = ?3, mtime = ?4 WHERE row = ?2",
 	[Q_SET_DESCRIPTION] = "UPDATE images SET description = ?3, mtime = ?4 "
 			      "WHERE row = ?2",
+	/* its shares and import go with it (ON DELETE CASCADE) */
 	[Q_DELETE] = "DELETE FROM images WHERE row = ?2",
-	[Q_UNMAKE] = "UPDATE images SET id = NULL, state = 'PENDING', "
-		     "os_name = NULL, os_type = NULL, platform = NULL, "
-		     "arch = NULL, bits = NULL, size_gb = NULL, "
-		     "progress = NULL, "
-		     "description = NULL, source = NULL, price = NULL, "
-		     "error = NULL, mtime = ?3 WHERE row = ?2",
 	[Q_SHARE_COUNT] = "SELECT count(*) FROM shares WHERE image = ?2",
 	[Q_SHARE_EXISTS] = "SELECT 1 FROM shares WHERE image = ?2 AND "
 			   "account = ?3",
@@ -180,7 +180,7 @@ int local_errno(int rc)
 		return 0;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		return -EAGAIN;
+		return -ENOLCK;	/* not EAGAIN: that is the daily limit */
 	case SQLITE_NOMEM:
 		return -ENOMEM;
 	case SQLITE_READONLY:
@@ -680,7 +680,7 @@ int local_connect(const char *path, sqlite3 **out)
 		rc = local_errno(rc) ? local_errno(rc) : -EIO;
 		goto out_close;
 	}
-	sqlite3_busy_timeout(db, 10000);
+	sqlite3_busy_timeout(db, LOCAL_BUSY_MS);
 	rc = local_exec(db, "PRAGMA journal_mode = WAL; "
 			"PRAGMA synchronous = NORMAL; "
 			"PRAGMA foreign_keys = ON; "
@@ -754,6 +754,8 @@ int local_open_file(const char *path, const char *account, int seed,
 	}
 	l->b.ops = &local_ops;
 	l->b.account = l->account;
+	l->b.wait_timeout = LOCAL_LOCK_TIMEOUT;
+	l->b.wait_errno = ENOLCK;
 	pthread_mutex_init(&l->changes_lock, NULL);
 	if (getrandom(&l->origin, sizeof(l->origin), 0) != sizeof(l->origin))
 		l->origin = getpid();
@@ -799,6 +801,7 @@ int local_open(const struct config *cfg, struct backend **out)
 
 	if (rc)
 		return rc;
+	l->b.wait_timeout = cfg->lock_timeout;
 	rc = local_import_start(l, cfg->import_timeout, cfg->import_dirs);
 	if (rc) {
 		local_close(&l->b);

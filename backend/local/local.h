@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * local.h - internals of the local (SQLite) backend, shared by its files:
- * local.c (catalog, reads), local_rules.c (every rule and mutation),
- * local_changes.c (what other daemons changed).
+ * local.c (catalog, reads), rules.c (every rule and mutation), changes.c
+ * (what other daemons changed), import.c (imports).
  */
 #ifndef IMAGEFS_LOCAL_H
 #define IMAGEFS_LOCAL_H
@@ -14,6 +14,11 @@
 #include <sqlite3.h>
 
 #include "../backend.h"
+
+/* How long SQLite itself waits for a lock (threads other than the FUSE
+ * one, and the set-up); requests wait with -BACKEND_WAIT instead, for
+ * -o lock_timeout, then ENOLCK. */
+#define LOCAL_BUSY_MS 10000
 
 enum query {
 	Q_REGIONS,
@@ -40,7 +45,6 @@ enum query {
 	Q_RENAME,
 	Q_SET_DESCRIPTION,
 	Q_DELETE,
-	Q_UNMAKE,
 	Q_SHARE_COUNT,
 	Q_SHARE_EXISTS,
 	Q_INSERT_SHARE,
@@ -61,7 +65,7 @@ struct local {
 	char *path;
 	char *account;
 	int dry_run;		/* the open transaction only checks */
-	struct importer *importer;	/* local_import.c */
+	struct importer *importer;	/* import.c */
 	int64_t origin;		/* this daemon, in the change log */
 	/* the change feed's own connection, used from another thread */
 	pthread_mutex_t changes_lock;
@@ -107,7 +111,7 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 		    struct share *out);
 int local_usage(struct backend *b, const char *region, struct usage *u);
 
-/* local_rules.c */
+/* rules.c */
 /* BEGIN IMMEDIATE; local_tx_end() commits when rc is 0, else rolls back */
 int local_tx_begin(struct local *l);
 int local_tx_end(struct local *l, int rc);
@@ -132,7 +136,7 @@ int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);
 int local_remove_peer(struct backend *b, const char *region, const char *peer);
 
-/* local_import.c */
+/* import.c */
 /* Start the import workers: timeout without data in seconds; dirs: where
  * file:// may read (DIR[:DIR], -o import_dirs), NULL: nowhere. */
 int local_import_start(struct local *l, long timeout, const char *dirs);
@@ -147,7 +151,7 @@ int local_url_check(struct local *l, const char *url);
  * 1 when something was taken out */
 int url_redact(const char *url, char *out, size_t size);
 
-/* local_changes.c */
+/* changes.c */
 int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx);
 void local_changes_close(struct local *l);
 

@@ -153,6 +153,20 @@ def expect_nothing_changed(conn, before, what):
     assert after == before, '%s changed the catalog' % what
 
 
+def expect_write_einval(path, text):
+    """open, write text: EINVAL at the write(2); close may fail as well
+    (the commit of a refused text)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        expect_errno(errno.EINVAL, os.write, fd,
+                     text if isinstance(text, bytes) else text.encode())
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def custom_rows(conn):
     return conn.execute("SELECT row, name, description FROM images WHERE "
                         "kind = 'custom' ORDER BY row").fetchall()
@@ -168,16 +182,8 @@ def test_spoofing_names_refused(mount, catalog, case):
     expect_errno(errno.EINVAL, os.mkdir, custom(mnt, name))
     expect_errno(errno.EINVAL, os.rename, custom(mnt, WEB),
                  custom(mnt, name))
-    info = os.path.join(custom(mnt, WEB), 'info')
-    fd = os.open(info, os.O_WRONLY | os.O_TRUNC)
-    try:
-        expect_errno(errno.EINVAL, os.write, fd,
-                     ('NAME=%s\n' % quote(name)).encode())
-    finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    expect_write_einval(os.path.join(custom(mnt, WEB), 'info'),
+                        'NAME=%s\n' % quote(name))
     expect_nothing_changed(conn, before, case)
     assert ops_count(conn) == 0
     assert sorted(listing(custom(mnt))) == sorted([WEB, BUILD])
@@ -216,15 +222,7 @@ def test_texts_refuse_controls(mount, catalog, case):
     os.mkdir(custom(mnt, 'new'))
     for path, line in [(custom(mnt, WEB), lines[0])] + [
             (custom(mnt, 'new'), line) for line in lines]:
-        fd = os.open(os.path.join(path, 'info'),
-                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            expect_errno(errno.EINVAL, os.write, fd, line.encode())
-        finally:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        expect_write_einval(os.path.join(path, 'info'), line)
     assert listing(custom(mnt, 'new')) == []
     os.rmdir(custom(mnt, 'new'))
     expect_nothing_changed(conn, before, case)
@@ -415,15 +413,7 @@ def test_old_catalog_image_written_back(mount, seeded_db, catalog, tmp_path):
     assert tuple(row) == (name, 'clean now')
     assert ops_count(conn) == 1
     # a new description with a newline is still refused
-    fd = os.open(info, os.O_WRONLY | os.O_TRUNC)
-    try:
-        expect_errno(errno.EINVAL, os.write, fd,
-                     b'DESCRIPTION="two\nlines"\n')
-    finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    expect_write_einval(info, 'DESCRIPTION="two\nlines"\n')
     # mv to a name the mount takes
     os.rename(custom(mnt, e), custom(mnt, 'renamed'))
     assert read_info(os.path.join(custom(mnt, 'renamed'), 'info'))[
@@ -542,14 +532,7 @@ def expect_refused_import(mnt, conn, name, url):
     before = custom_rows(conn)
     text = ('IMPORT_URL=%s\nOS_TYPE=linux\nPLATFORM=Ubuntu\nARCH=x86_64\n'
             % quote(url))
-    fd = os.open(os.path.join(path, 'info'), os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        expect_errno(errno.EINVAL, os.write, fd, text.encode())
-    finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    expect_write_einval(os.path.join(path, 'info'), text)
     assert listing(path) == []
     expect_nothing_changed(conn, before, url)
     os.rmdir(path)

@@ -1013,8 +1013,8 @@ static void test_image_formats(void)
 	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
 }
 
-/* Tencent's published worked example of the v3 signature, byte for byte. */
-static void test_tc3_sign(void)
+/* Tencent's published worked example of the v3 signature. */
+static struct tc3_request tc3_example(void)
 {
 	static const char body[] = "{\"Limit\": 1, \"Filters\": [{\"Values\": "
 		"[\"\\u672a\\u547d\\u540d\"], \"Name\": \"instance-name\"}]}";
@@ -1028,6 +1028,14 @@ static void test_tc3_sign(void)
 		.payload_len = sizeof(body) - 1,
 		.timestamp = 1551113065,
 	};
+
+	return r;
+}
+
+/* The worked example, byte for byte. */
+static void test_tc3_sign(void)
+{
+	struct tc3_request r = tc3_example();
 	char auth[512], hash[65], small[16];
 
 	EXPECT_EQ_INT((int)r.payload_len, 86);
@@ -1071,16 +1079,7 @@ static int holds(const unsigned char *mem, size_t len,
 /* The keys TC3 derives from the secret key are wiped from the stack. */
 static void test_tc3_wipes(void)
 {
-	struct tc3_request r = {
-		.secret_id = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
-		.secret_key = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
-		.service = "cvm",
-		.host = "cvm.tencentcloudapi.com",
-		.content_type = "application/json",
-		.payload = "{}",
-		.payload_len = 2,
-		.timestamp = 1551113065,
-	};
+	struct tc3_request r = tc3_example();
 	static const char secret[] = "TC3Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
 	unsigned char k_date[32], k_service[32], k_signing[32];
 	unsigned int n = 0;

@@ -25,12 +25,20 @@ import re
 import stat
 import subprocess
 import unicodedata
+import urllib.parse
 
 import pytest
 
 from conftest import CLOUD, DEMO_ACCOUNT, PEER_ACCOUNT
 from helpers import (TOOL_ENV, expect_errno, listing, parse_info_pairs,
                      quote, read_info, run, write_file)
+import test_import
+from test_import import (FAIL_WITHIN, IMPORT_WITHIN, image_dir, sha256,
+                         start_import, wait_state)
+
+# the import suite's fixtures: disks made with qemu-img, their HTTP server
+disks = test_import.disks
+server = test_import.server
 
 GZ = 'ap-guangzhou'
 A = DEMO_ACCOUNT
@@ -445,18 +453,6 @@ def test_old_catalog_share_link_reachable(mount, seeded_db, catalog):
 
 # --- 2. imports only for their owner -----------------------------------------
 
-def _import_fixtures():
-    # the import suite's disks, server and helpers (qemu-img made disks)
-    from test_import import (FAIL_WITHIN, IMPORT_WITHIN, disks, image_dir,
-                             server, sha256, start_import, wait_state)
-    return (FAIL_WITHIN, IMPORT_WITHIN, disks, image_dir, server, sha256,
-            start_import, wait_state)
-
-
-(FAIL_WITHIN, IMPORT_WITHIN, disks, image_dir, server, sha256,
- start_import, wait_state) = _import_fixtures()
-
-
 def queue_import(conn, owner, url, uid, n):
     """An IMPORTING image of owner whose download nobody has claimed, as a
     daemon commits it: owner's account and the Unix user uid."""
@@ -596,7 +592,7 @@ def test_file_url_under_import_dirs(mount, catalog, import_dir, tmp_path):
     for name, rel in (('plain', 'disk.raw'), ('encoded', 'sub/disk%202.raw')):
         path = start_import(mnt, name, 'file://%s/%s' % (d, rel))
         info = wait_state(path, ('NORMAL', 'IMPORTFAILED'), IMPORT_WITHIN)
-        data = (d / urllib_unquote(rel)).read_bytes()
+        data = (d / urllib.parse.unquote(rel)).read_bytes()
         assert info['STATE'] == 'NORMAL', info
         assert info['SHA256'] == sha256(data)
         assert info['FORMAT'] == 'raw'
@@ -621,11 +617,6 @@ def test_file_url_under_import_dirs(mount, catalog, import_dir, tmp_path):
     path = start_import(mnt, 'after', 'file://%s/disk.raw' % d)
     info = wait_state(path, ('NORMAL', 'IMPORTFAILED'), IMPORT_WITHIN)
     assert info['STATE'] == 'NORMAL'
-
-
-def urllib_unquote(s):
-    import urllib.parse
-    return urllib.parse.unquote(s)
 
 
 def _mknod_zero(path):

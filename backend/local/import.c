@@ -137,8 +137,8 @@ int url_redact(const char *url, char *out, size_t size)
 /* Whether every byte of url is printable ASCII: no control, no space. */
 static int url_printable(const char *url)
 {
-	for (; *url; url++)
-		if (*url <= ' ' || *url >= 0x7f)
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
 			return 0;
 	return 1;
 }

@@ -44,7 +44,10 @@ struct region {
 	int copy;		/* supports image duplication */
 };
 
-/* One image with every attribute of the info file (DESIGN.md section 2). */
+/*
+ * One image with every attribute of the info file (DESIGN.md section 2).
+ * backend/local/rows.c packs each field: a new one goes there too.
+ */
 struct image {
 	int64_t row;		/* catalog row id: stable, the inode base */
 	enum image_kind kind;

@@ -27,7 +27,10 @@ struct packed {
 	char text[];
 };
 
-/* The text fields of struct image, in packing order. */
+/*
+ * The text fields of struct image, in packing order: with the numbers of
+ * struct packed, every field of it (a new one goes in here too).
+ */
 #define TEXT(f) { offsetof(struct image, f), sizeof(((struct image *)0)->f) }
 static const struct {
 	size_t off, size;

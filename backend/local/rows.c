@@ -20,28 +20,34 @@
 #define ARENA_BYTES	(4 << 20)	/* packed rows: ~12,000 images */
 #define SLOTS		16384		/* rows by number, a power of two */
 
-/* A row in the arena: the numbers, then each text with its NUL. */
-struct packed {
-	int64_t row, progress, created, mtime;
-	int32_t kind, pending, bits, size_gb;
-	char text[];
-};
-
 /*
- * The text fields of struct image, in packing order: with the numbers of
- * struct packed, every field of it (a new one goes in here too).
+ * The fields of struct image as a row is packed in the arena: the numbers
+ * as they are, each text up to its NUL. All of them but dup (0 in a kept
+ * row, as get says): a new field goes in here too.
  */
-#define TEXT(f) { offsetof(struct image, f), sizeof(((struct image *)0)->f) }
-static const struct {
+#define NUM(f)	{ offsetof(struct image, f), sizeof(((struct image *)0)->f), 0 }
+#define TEXT(f)	{ offsetof(struct image, f), sizeof(((struct image *)0)->f), 1 }
+static const struct field {
 	size_t off, size;
-} texts[] = {
+	int text;
+} fields[] = {
+	NUM(row), NUM(kind), NUM(pending), NUM(bits), NUM(size_gb),
+	NUM(progress), NUM(created), NUM(mtime),
 	TEXT(id), TEXT(name), TEXT(region), TEXT(owner), TEXT(os_name),
 	TEXT(os_type), TEXT(platform), TEXT(arch), TEXT(state),
 	TEXT(description), TEXT(source), TEXT(format), TEXT(sha256),
 	TEXT(provider), TEXT(price), TEXT(shared_with), TEXT(error),
 };
 
-#define NTEXTS (sizeof(texts) / sizeof(texts[0]))
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* The bytes of field f of img as packed (a text's NUL not counted). */
+static size_t field_len(const struct field *f, const struct image *img)
+{
+	const char *src = (const char *)img + f->off;
+
+	return f->text ? strnlen(src, f->size - 1) : f->size;
+}
 
 static void rows_clear(struct row_cache *c)
 {
@@ -101,28 +107,19 @@ static struct row_slot *slot_of(struct row_cache *c, int64_t row)
 int rows_get(struct local *l, int64_t row, struct image *out)
 {
 	struct row_cache *c = rows_now(l);
-	const struct packed *p;
-	const char *s;
 	struct row_slot *slot;
+	const char *s;
 
 	if (!c || !(slot = slot_of(c, row))->row)
 		return 0;
-	p = (const struct packed *)(c->arena + slot->off);
 	memset(out, 0, sizeof(*out));
-	out->row = p->row;
-	out->progress = p->progress;
-	out->created = p->created;
-	out->mtime = p->mtime;
-	out->kind = p->kind;
-	out->pending = p->pending;
-	out->bits = p->bits;
-	out->size_gb = p->size_gb;
-	s = p->text;
-	for (size_t i = 0; i < NTEXTS; i++) {
-		size_t n = strlen(s);
+	s = c->arena + slot->off;
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct field *f = &fields[i];
+		size_t n = f->text ? strlen(s) : f->size;
 
-		memcpy((char *)out + texts[i].off, s, n);
-		s += n + 1;
+		memcpy((char *)out + f->off, s, n);
+		s += n + f->text;
 	}
 	return 1;
 }
@@ -130,19 +127,16 @@ int rows_get(struct local *l, int64_t row, struct image *out)
 void rows_keep(struct local *l, const struct image *img)
 {
 	struct row_cache *c = rows_now(l);
-	size_t len[NTEXTS], need = sizeof(struct packed);
+	size_t len[NFIELDS], need = 0;
 	struct row_slot *slot;
-	struct packed *p;
 	char *s;
 
 	if (!c)
 		return;
-	for (size_t i = 0; i < NTEXTS; i++) {
-		len[i] = strnlen((const char *)img + texts[i].off,
-				 texts[i].size - 1);
-		need += len[i] + 1;
+	for (size_t i = 0; i < NFIELDS; i++) {
+		len[i] = field_len(&fields[i], img);
+		need += len[i] + fields[i].text;
 	}
-	need = (need + 7) & ~(size_t)7;
 	if (c->used + need > ARENA_BYTES || c->count >= SLOTS / 2)
 		rows_clear(c);
 	slot = slot_of(c, img->row);
@@ -150,21 +144,13 @@ void rows_keep(struct local *l, const struct image *img)
 		c->count++;
 	slot->row = img->row;
 	slot->off = c->used;
-	p = (struct packed *)(c->arena + c->used);
+	s = c->arena + c->used;
 	c->used += need;
-	p->row = img->row;
-	p->progress = img->progress;
-	p->created = img->created;
-	p->mtime = img->mtime;
-	p->kind = img->kind;
-	p->pending = img->pending;
-	p->bits = img->bits;
-	p->size_gb = img->size_gb;
-	s = p->text;
-	for (size_t i = 0; i < NTEXTS; i++) {
-		memcpy(s, (const char *)img + texts[i].off, len[i]);
-		s[len[i]] = 0;
-		s += len[i] + 1;
+	for (size_t i = 0; i < NFIELDS; i++) {
+		memcpy(s, (const char *)img + fields[i].off, len[i]);
+		s += len[i];
+		if (fields[i].text)
+			*s++ = 0;
 	}
 }
 

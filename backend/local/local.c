@@ -92,6 +92,12 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_LIST] = "SELECT " IMAGE_COLS DUP_COL "FROM images i WHERE "
 		   FOLDER_WHERE
 		   "AND i.row > ?4 ORDER BY i.row",
+	/* a folder that holds no name twice */
+	[Q_LIST_PLAIN] = "SELECT " IMAGE_COLS "0 FROM images i WHERE "
+			 FOLDER_WHERE "AND i.row > ?4 ORDER BY i.row",
+	[Q_FOLDER_DUPS] = "SELECT 1 FROM images WHERE region = ?2 AND "
+			  "kind = ?3 GROUP BY name HAVING count(*) > 1 "
+			  "LIMIT 1",
 	/* the holders of one name; sorted, the first first (dup: the
 	 * position), only when there are several: a sort costs as much as
 	 * the rest of a lookup */
@@ -275,6 +281,26 @@ void local_read_end(struct local *l)
 		read_step(l, Q_ROLLBACK);
 }
 
+int local_version(struct local *l)
+{
+	sqlite3_stmt *st;
+
+	if (!l->read_tx)
+		return -1;
+	if (l->reading && l->version_known)
+		return 0;
+	st = local_stmt(l, Q_DATA_VERSION);
+	if (!st || !l->reading || sqlite3_step(st) != SQLITE_ROW) {
+		if (st)
+			sqlite3_reset(st);
+		return -1;
+	}
+	l->version = sqlite3_column_int64(st, 0);
+	l->version_known = 1;
+	sqlite3_reset(st);
+	return 0;
+}
+
 void local_request_end(struct backend *b)
 {
 	struct local *l = (struct local *)b;
@@ -442,11 +468,54 @@ static void bind_folder(struct local *l, sqlite3_stmt *st,
 	sqlite3_bind_text(st, 5, owner ? owner : "", -1, SQLITE_STATIC);
 }
 
+/*
+ * Whether public or market folder f holds a name twice (1) or not (0), as
+ * the request's read transaction sees it; -1: unknown. Most folders hold
+ * none, and their listings then skip the dup check of each row (an index
+ * search): one scan of the folder's names per catalog version instead.
+ */
+static int folder_dups(struct local *l, const struct folder *f)
+{
+	struct dup_folders *d = &l->dups;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((f->kind != KIND_PUBLIC && f->kind != KIND_MARKET) ||
+	    local_version(l))
+		return -1;
+	if (d->version != l->version || d->writes != l->writes) {
+		d->n = 0;
+		d->version = l->version;
+		d->writes = l->writes;
+	}
+	for (int i = 0; i < d->n; i++)
+		if (d->f[i].kind == f->kind &&
+		    !strcmp(d->f[i].region, f->region))
+			return d->f[i].dups;
+	st = local_stmt(l, Q_FOLDER_DUPS);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 2, f->region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kind_names[f->kind], -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	if (d->n < DUP_FOLDERS) {
+		snprintf(d->f[d->n].region, sizeof(d->f[d->n].region), "%s",
+			 f->region);
+		d->f[d->n].kind = f->kind;
+		d->f[d->n++].dups = rc == SQLITE_ROW;
+	}
+	return rc == SQLITE_ROW;
+}
+
 int local_list(struct backend *b, const struct folder *f,
 		      int64_t after, image_cb cb, void *ctx)
 {
 	struct local *l = to_local(b);
-	sqlite3_stmt *st = local_stmt(l, Q_LIST);
+	sqlite3_stmt *st = local_stmt(l, folder_dups(l, f) ? Q_LIST :
+				      Q_LIST_PLAIN);
 
 	if (!st)
 		return -EIO;

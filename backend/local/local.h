@@ -26,6 +26,8 @@ enum query {
 	Q_REGIONS,
 	Q_GET,
 	Q_LIST,
+	Q_LIST_PLAIN,
+	Q_FOLDER_DUPS,
 	Q_FIND,
 	Q_FIND_SORTED,
 	Q_COUNT,
@@ -78,6 +80,20 @@ struct row_cache {
 	int count;
 };
 
+/* Public and market folders that hold a name twice, or not (local.c). */
+#define DUP_FOLDERS	128
+
+struct dup_folders {
+	int64_t version;	/* the catalog they were counted in */
+	int64_t writes;
+	int n;
+	struct {
+		char region[32];
+		enum image_kind kind;
+		int dups;
+	} f[DUP_FOLDERS];
+};
+
 struct local {
 	struct backend b;	/* first: a backend * is a local * */
 	sqlite3 *db;
@@ -98,6 +114,7 @@ struct local {
 	int version_known;	/* once asked */
 	int64_t writes;		/* write transactions ended */
 	struct row_cache rows;
+	struct dup_folders dups;
 	struct importer *importer;	/* import.c */
 	int64_t origin;		/* this daemon, in the change log */
 	/* the change feed's own connection, used from another thread */
@@ -121,6 +138,9 @@ void local_close(struct backend *b);
 sqlite3_stmt *local_stmt(struct local *l, enum query q);
 /* End the request's read transaction, if one is open. */
 void local_read_end(struct local *l);
+/* 0 with l->version the catalog's data_version in the request's read
+ * transaction; -1 outside a request */
+int local_version(struct local *l);
 void local_request_end(struct backend *b);
 int local_step_one(sqlite3_stmt *st);
 /* Run q with ?2 = row; on 0 *out stands on the row: reset it after use. */

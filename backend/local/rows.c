@@ -64,21 +64,9 @@ static void rows_clear(struct row_cache *c)
 static struct row_cache *rows_now(struct local *l)
 {
 	struct row_cache *c = &l->rows;
-	sqlite3_stmt *st;
 
-	if (!l->read_tx)
+	if (local_version(l))
 		return NULL;
-	if (!l->reading || !l->version_known) {
-		st = local_stmt(l, Q_DATA_VERSION);
-		if (!st || !l->reading || sqlite3_step(st) != SQLITE_ROW) {
-			if (st)
-				sqlite3_reset(st);
-			return NULL;
-		}
-		l->version = sqlite3_column_int64(st, 0);
-		l->version_known = 1;
-		sqlite3_reset(st);
-	}
 	if (!c->arena) {
 		c->arena = malloc(ARENA_BYTES);
 		c->slot = calloc(SLOTS, sizeof(*c->slot));

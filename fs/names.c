@@ -7,6 +7,7 @@
  * " (img-xxxxxxxx)" of a repeated name make 255 bytes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +18,10 @@
 /* U+FF0F FULLWIDTH SOLIDUS, what a '/' of a name is shown as */
 #define SLASH_UTF8	"\xef\xbc\x8f"
 #define SLASH_LEN	3
+
+/* U+FF0E FULLWIDTH FULL STOP, the leading '.' of a name not shown as is */
+#define DOT_UTF8	"\xef\xbc\x8e"
+#define DOT_LEN		3
 
 /* " (img-xxxxxxxx)": the suffix of a repeated name */
 #define ID_LEN		12
@@ -106,35 +111,52 @@ static int append(char *out, size_t size, size_t *len, const char *s,
 int name_display(const char *name, const char *id, int dup, char *out,
 		 size_t size)
 {
-	size_t len = 0;
-	const char *p;
-	int ret;
+	int as_is = name_shown_as_is(name);
+	size_t len = 0, room = 0;
+	const char *p = name;
+	int ret = 0, n;
 
 	if (!size)
 		return -ENAMETOOLONG;
-	for (p = name; *p; p++) {
-		if (*p == '/')
+	if (!as_is) {
+		/* not itself: with its id, cut to fit NAME_MAX */
+		dup = id[0] != 0;
+		if (size > NAME_MAX + 1)
+			size = NAME_MAX + 1;
+		room = dup ? strlen(id) + 3 : 0;
+		if (*p == '.') {
+			ret = append(out, size, &len, DOT_UTF8, DOT_LEN);
+			p++;
+		}
+	}
+	for (; *p && !ret; p += n) {
+		uint32_t cp;
+		int slash = *p == '/';
+
+		n = slash ? 1 : utf8_next((const unsigned char *)p, &cp);
+		if (n < 0)
+			n = 1;
+		if (!as_is && len + (slash ? SLASH_LEN : n) + room >= size)
+			break;
+		if (slash)
 			ret = append(out, size, &len, SLASH_UTF8, SLASH_LEN);
 		else
-			ret = append(out, size, &len, p, 1);
-		if (ret)
-			goto out_fail;
+			ret = append(out, size, &len, p, n);
 	}
-	if (dup) {
+	if (!ret && dup) {
 		ret = append(out, size, &len, " (", 2);
 		if (!ret)
 			ret = append(out, size, &len, id, strlen(id));
 		if (!ret)
 			ret = append(out, size, &len, ")", 1);
-		if (ret)
-			goto out_fail;
+	}
+	if (ret) {
+		if (size)
+			out[0] = 0;
+		return ret;
 	}
 	out[len] = 0;
 	return 0;
-
-out_fail:
-	out[0] = 0;
-	return ret;
 }
 
 /* Whether entry ends in " (img-xxxxxxxx)" after at least one byte. */
@@ -209,6 +231,37 @@ int name_check(const char *name)
 	if (chars > NAME_MAX_CHARS)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* Why name cannot be an entry name as it is: 0, -EPERM or -EINVAL. */
+static int entry_check(const char *name)
+{
+	if (name[0] == '.' || name_is_probe(name))
+		return -EPERM;
+	if (strstr(name, SLASH_UTF8) || has_dup_suffix(name, strlen(name)))
+		return -EINVAL;
+	return 0;
+}
+
+int image_name_check(const char *name)
+{
+	int rc = name_check(name);
+
+	if (rc && rc != -ENAMETOOLONG)
+		return rc;
+	return entry_check(name) ? entry_check(name) : rc;
+}
+
+int name_shown_as_is(const char *name)
+{
+	int rc = image_name_check(name);
+	size_t bytes = strlen(name);
+
+	for (const char *p = strchr(name, '/'); p; p = strchr(p + 1, '/'))
+		bytes += SLASH_LEN - 1;
+	/* room for a repeated name's suffix, as any name that passes has */
+	return (!rc || rc == -ENAMETOOLONG) &&
+	       bytes <= NAME_MAX - DUP_SUFFIX_LEN;
 }
 
 int description_check(const char *text)

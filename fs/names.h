@@ -13,7 +13,10 @@
 
 /*
  * Write the entry name of an image into out. dup: not the first holder of
- * its name. Returns 0, or -ENAMETOOLONG when out is too small.
+ * its name. A name that name_shown_as_is() says no to (one from the cloud,
+ * a peer or an old catalog) carries its " (<id>)" suffix whatever dup says
+ * (id "": none), a leading '.' shown as U+FF0E, and is cut to fit NAME_MAX
+ * with its suffix. Returns 0, or -ENAMETOOLONG when out is too small.
  */
 int name_display(const char *name, const char *id, int dup, char *out,
 		 size_t size);
@@ -30,6 +33,21 @@ int name_parse(const char *entry, char *name, size_t size, char *id);
  * -EINVAL with control characters, invalid UTF-8, or empty after trimming.
  */
 int name_check(const char *name);
+
+/*
+ * Whether name may be an image's name: the one check of mkdir, mv, NAME= in
+ * info and of the names a backend lists. name_check()'s, and a name the
+ * tree shows as it is and finds again by lookup: -EPERM for a dotfile or a
+ * name file managers probe for (name_is_probe), -EINVAL for U+FF0F (what a
+ * '/' is shown as) or an ending like a repeated name's " (img-xxxxxxxx)".
+ */
+int image_name_check(const char *name);
+
+/*
+ * Whether name_display() shows name as it is: image_name_check() takes it,
+ * or finds it only too long.
+ */
+int name_shown_as_is(const char *name);
 
 /* Check a description: -EINVAL over DESC_MAX_CHARS characters, or bad UTF-8. */
 int description_check(const char *text);

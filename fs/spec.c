@@ -6,15 +6,39 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../backend/source.h"
 #include "names.h"
 #include "spec.h"
 
-int edit_check(const struct image *img, const struct info_text *t)
+/*
+ * Whether t is the text of the image img was copied from: its ID is the one
+ * img's SOURCE names (cp -r, rsync -a, tar -x of that image again).
+ */
+static int copy_source_text(const struct image *img,
+			    const struct info_text *t)
+{
+	const char *id = t->v[INFO_ID];
+	size_t p = strlen(SOURCE_COPY_PREFIX), n;
+
+	if (!id || !strcmp(id, img->id) ||
+	    strncmp(img->source, SOURCE_COPY_PREFIX, p))
+		return 0;
+	n = strlen(id);
+	return !strncmp(img->source + p, id, n) &&
+	       !strncmp(img->source + p + n, SOURCE_COPY_AT,
+			strlen(SOURCE_COPY_AT));
+}
+
+int edit_of_text(const struct image *img, const struct info_text *t,
+		 const char **name, const char **description)
 {
 	char buf[64];
 	int rc;
 
-	for (int k = 0; k < INFO_NKEYS; k++) {
+	*name = NULL;
+	*description = t->v[INFO_DESCRIPTION];
+	/* the directory names a copy, as when it was made */
+	for (int k = 0; k < INFO_NKEYS && !copy_source_text(img, t); k++) {
 		const char *now;
 
 		if (!t->v[k] || k == INFO_NAME || k == INFO_DESCRIPTION)
@@ -24,14 +48,13 @@ int edit_check(const struct image *img, const struct info_text *t)
 		if (!now || strcmp(now, t->v[k]))
 			return -EPERM;
 	}
-	if (t->v[INFO_NAME]) {
-		rc = name_check(t->v[INFO_NAME]);
+	if (t->v[INFO_NAME] && !copy_source_text(img, t)) {
+		rc = image_name_check(t->v[INFO_NAME]);
 		if (rc)
 			return rc;
+		*name = t->v[INFO_NAME];
 	}
-	if (t->v[INFO_DESCRIPTION])
-		return description_check(t->v[INFO_DESCRIPTION]);
-	return 0;
+	return *description ? description_check(*description) : 0;
 }
 
 /*

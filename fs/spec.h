@@ -21,10 +21,14 @@
 int spec_of_text(const struct info_text *t, struct spec *spec, int complete);
 
 /*
- * Whether t may be written onto committed image img: -EPERM when it
- * changes a key other than NAME and DESCRIPTION, the errno of a bad NAME
- * or DESCRIPTION, else 0.
+ * What t asks of committed image img: a new *name and *description (NULL:
+ * as they are). -EPERM when it changes a key other than NAME and
+ * DESCRIPTION, the errno of a bad NAME (image_name_check) or DESCRIPTION,
+ * else 0. The text of the image img was copied from (the ID its SOURCE
+ * names: cp -r, rsync -a or tar -x of it again) is img unchanged but for
+ * its DESCRIPTION: the directory names the copy, as when it was made.
  */
-int edit_check(const struct image *img, const struct info_text *t);
+int edit_of_text(const struct image *img, const struct info_text *t,
+		 const char **name, const char **description);
 
 #endif /* IMAGEFS_SPEC_H */

@@ -690,6 +690,7 @@ static const struct backend_ops local_ops = {
 	.rename = local_rename,
 	.set_description = local_set_description,
 	.remove = local_remove,
+	.check_remove = local_check_remove,
 	.share = local_share,
 	.unshare = local_unshare,
 	.add_peer = local_add_peer,

@@ -513,9 +513,39 @@ int local_check_ops(struct backend *b, const char *region)
 	return ops_left(l, region);
 }
 
-/* Change one text column of my committed (or, for names, pending) image. */
+/* Drop my pending image row, which holds name in region: 0 when gone. */
+static int drop_pending(struct local *l, int64_t row, const char *region,
+			const char *name)
+{
+	struct owned p;
+	sqlite3_stmt *st;
+	int rc = owned(l, row, &p);
+
+	if (rc == -ENOENT)
+		return 0;	/* gone already: the name is free */
+	if (rc)
+		return rc;
+	if (!p.pending)
+		return -ENOTEMPTY;	/* committed meanwhile */
+	if (strcmp(p.region, region) || strcmp(p.name, name))
+		return -EINVAL;
+	st = local_stmt(l, Q_DELETE);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	rc = step_done(st);
+	if (!rc)
+		rc = local_log_change(l, row, region, l->b.account, name, NULL,
+				      NULL);
+	return rc;
+}
+
+/*
+ * Change one text column of my committed (or, for names, pending) image;
+ * a rename may replace my pending image replace of the same name.
+ */
 static int update_text(struct local *l, int64_t row, enum query q,
-		       const char *value, int rename)
+		       const char *value, int rename, int64_t replace)
 {
 	struct owned o;
 	sqlite3_stmt *st;
@@ -523,7 +553,9 @@ static int update_text(struct local *l, int64_t row, enum query q,
 
 	if (rc)
 		return rc;
-	if (rename)
+	if (rename && replace)
+		rc = drop_pending(l, replace, o.region, value);
+	if (!rc && rename)
 		rc = name_free(l, o.region, value, row);
 	if (rc)
 		goto out;
@@ -549,16 +581,38 @@ out:
 	return local_tx_end(l, rc);
 }
 
-int local_rename(struct backend *b, int64_t row, const char *name)
+int local_rename(struct backend *b, int64_t row, const char *name,
+		 int64_t replace)
 {
-	return update_text(to_local(b), row, Q_RENAME, name, 1);
+	return update_text(to_local(b), row, Q_RENAME, name, 1, replace);
 }
 
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
 	return update_text(to_local(b), row, Q_SET_DESCRIPTION, description,
-			   0);
+			   0, 0);
+}
+
+/* What refuses the delete of my image o: -EBUSY, the daily limit, or 0. */
+static int remove_refused(struct local *l, const struct owned *o)
+{
+	if (o->pending)
+		return 0;
+	if (o->shares || o->copies)
+		return -EBUSY;
+	if (strcmp(o->state, "NORMAL") && strcmp(o->state, "IMPORTFAILED"))
+		return -EBUSY;
+	return ops_left(l, o->region);
+}
+
+int local_check_remove(struct backend *b, int64_t row)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc = owned(l, row, &o);
+
+	return rc ? rc : remove_refused(l, &o);
 }
 
 int local_remove(struct backend *b, int64_t row)
@@ -570,15 +624,9 @@ int local_remove(struct backend *b, int64_t row)
 
 	if (rc)
 		return rc;
-	if (o.pending)
-		goto out_delete;
-	if (o.shares || o.copies)
-		rc = -EBUSY;
-	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
-		rc = -EBUSY;
-	else
+	rc = remove_refused(l, &o);
+	if (!rc && !o.pending)
 		rc = local_charge(l, o.region);
-out_delete:
 	if (rc)
 		goto out;
 	st = local_stmt(l, Q_DELETE);
@@ -588,12 +636,9 @@ out_delete:
 	}
 	sqlite3_bind_int64(st, 2, row);
 	rc = step_done(st);
-	/* a committed image's directory stays, pending, until rmdir */
-	if (!rc && !o.pending)
-		rc = insert_pending(l, o.region, o.name, &row);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
-				o.pending ? NULL : o.name, NULL);
+				NULL, NULL);
 out:
 	return local_tx_end(l, rc);
 }

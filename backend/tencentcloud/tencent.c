@@ -991,16 +991,24 @@ static int tc_copy(struct backend *b, int64_t row, const char *source_id,
 
 /*
  * The cloud did what was asked of my image: do the same to the cache with
- * sql (?1 text, ?2 row, ?3 peer), charge it and tell the kernel.
+ * sql (?1 text, ?2 row, ?3 peer), charge it and tell the kernel. drop: my
+ * pending row (which the cloud does not know) that goes with it, or 0.
  */
 static int applied(struct tencent *t, const struct image *img,
 		   const char *sql, const char *text, const char *peer,
-		   const char *new_name)
+		   const char *new_name, int64_t drop)
 {
 	struct local *c = &t->l;
 	int rc = local_tx_begin(c);
 
 	gen_bump(t);
+	if (!rc && drop && run3(c, "DELETE FROM images WHERE row = ?2 AND "
+				"state = 'PENDING' AND ?1 IS NULL", NULL,
+				drop, NULL) < 0)
+		rc = -EIO;
+	if (!rc && drop)
+		rc = local_log_change(c, drop, img->region, c->b.account,
+				      new_name, NULL, NULL);
 	if (!rc)
 		rc = run3(c, sql, text, img->row, peer) < 0 ? -EIO : 0;
 	if (!rc) {
@@ -1012,7 +1020,7 @@ static int applied(struct tencent *t, const struct image *img,
 }
 
 static int tc_modify(struct backend *b, int64_t row, const char *key,
-		     const char *value)
+		     const char *value, int64_t replace)
 {
 	struct tencent *t = to_tc(b);
 	int rename = !strcmp(key, "ImageName");
@@ -1022,7 +1030,8 @@ static int tc_modify(struct backend *b, int64_t row, const char *key,
 	if (rc)
 		return rc;
 	if (img.pending)
-		return rename ? local_rename(b, row, value) : -EINVAL;
+		return rename ? local_rename(b, row, value, replace) : -EINVAL;
+
 	rc = call(t, &t->fg, "ModifyImageAttribute", img.region,
 		  json_pack("{s:s, s:s}", "ImageId", img.id, key, value),
 		  NULL);
@@ -1032,18 +1041,33 @@ static int tc_modify(struct backend *b, int64_t row, const char *key,
 		       "mtime = strftime('%s') WHERE row = ?2" :
 		       "UPDATE images SET description = ?1, mtime = "
 		       "strftime('%s') WHERE row = ?2", value, NULL,
-		       rename ? value : img.name);
+		       rename ? value : img.name, replace);
 }
 
-static int tc_rename(struct backend *b, int64_t row, const char *name)
+static int tc_rename(struct backend *b, int64_t row, const char *name,
+		     int64_t replace)
 {
-	return tc_modify(b, row, "ImageName", name);
+	return tc_modify(b, row, "ImageName", name, replace);
 }
 
 static int tc_set_description(struct backend *b, int64_t row,
 			      const char *description)
 {
-	return tc_modify(b, row, "ImageDescription", description);
+	return tc_modify(b, row, "ImageDescription", description, 0);
+}
+
+/* What the cloud refuses a delete for, as far as the cache knows. */
+static int tc_check_remove(struct backend *b, int64_t row)
+{
+	struct tencent *t = to_tc(b);
+	struct image img;
+	int rc = mine(t, row, &img);
+
+	if (rc || img.pending)
+		return rc;
+	if (img.shared_with[0] || strcmp(img.state, "NORMAL"))
+		return -EBUSY;
+	return 0;
 }
 
 static int tc_remove(struct backend *b, int64_t row)
@@ -1060,13 +1084,9 @@ static int tc_remove(struct backend *b, int64_t row)
 		  json_pack("{s:[s]}", "ImageIds", img.id), NULL);
 	if (rc)
 		return rc;
-	/* the image goes; its directory stays, pending, until rmdir */
-	return applied(t, &img, "UPDATE images SET id = NULL, state = "
-		       "'PENDING', os_name = NULL, os_type = NULL, platform = "
-		       "NULL, arch = NULL, bits = NULL, size_gb = NULL, "
-		       "progress = NULL, description = NULL, source = NULL, "
-		       "price = NULL, error = NULL, mtime = strftime('%s') "
-		       "WHERE row = ?2 AND ?1 IS NULL", NULL, NULL, img.name);
+	/* the image goes, and its directory with it */
+	return applied(t, &img, "DELETE FROM images WHERE row = ?2 AND "
+		       "?1 IS NULL", NULL, NULL, NULL, 0);
 }
 
 static int tc_permission(struct backend *b, int64_t row, const char *peer,
@@ -1093,7 +1113,7 @@ static int tc_permission(struct backend *b, int64_t row, const char *peer,
 	return applied(t, &img, share ? "INSERT OR IGNORE INTO shares "
 		       "(image, account) SELECT ?2, ?3 WHERE ?1 IS NULL" :
 		       "DELETE FROM shares WHERE image = ?2 AND account = ?3 "
-		       "AND ?1 IS NULL", NULL, peer, img.name);
+		       "AND ?1 IS NULL", NULL, peer, img.name, 0);
 }
 
 static int tc_share(struct backend *b, int64_t row, const char *peer)
@@ -1153,6 +1173,7 @@ static const struct backend_ops tencent_ops = {
 	.rename = tc_rename,
 	.set_description = tc_set_description,
 	.remove = tc_remove,
+	.check_remove = tc_check_remove,
 	.share = tc_share,
 	.unshare = tc_unshare,
 	.add_peer = local_add_peer,

@@ -205,10 +205,14 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 			return rc;
 		if (img.kind != KIND_CUSTOM)
 			return img.kind == KIND_SHARED ? -EPERM : -EROFS;
-		if (!strcmp(name, "info"))
-			return -EPERM;	/* info stays where it is */
+		/*
+		 * Out of its directory, mv and gio copy and unlink instead
+		 * (an unlink only marks the image); info is never renamed.
+		 */
 		if (newparent != parent)
 			return -EXDEV;
+		if (!strcmp(name, "info"))
+			return -EPERM;
 		return files_rename(fs, img.row, name, newname, flags);
 	}
 	if (from.parent.type != N_FOLDER || from.parent.kind != KIND_CUSTOM) {

@@ -17,7 +17,7 @@
 /*
  * The names editors and tools make beside info, as patterns: '?' is a
  * letter or digit (what mkstemp puts for an X), '@' a lower case letter,
- * '#' one or more digits; anything else stands for itself. Each was seen
+ * '*' one or more digits; anything else stands for itself. Each was seen
  * with strace: see scratch.h.
  */
 static const struct {
@@ -25,7 +25,7 @@ static const struct {
 	int link;
 } scratch_names[] = {
 	{ "info~", 0 },			/* editors, cp/mv/install -b */
-	{ "info.~#~", 0 },			/* --backup=numbered */
+	{ "info.~*~", 0 },			/* --backup=numbered */
 	{ ".info.s@@", 0 },		/* vim's swap, nano's lock */
 	{ ".info.s@@x", 0 },		/* vim: can it make the swap file */
 	{ "sed??????", 0 },		/* sed -i */
@@ -36,7 +36,7 @@ static const struct {
 	{ "#info#", 0 },			/* emacs's auto-save */
 	{ ".#info", 1 },		/* emacs's lock, a symlink */
 	{ "info.save", 0 },		/* nano, when it is killed */
-	{ "info.save.#", 0 },
+	{ "info.save.*", 0 },
 };
 
 static int pattern_match(const char *p, const char *s)
@@ -51,7 +51,7 @@ static int pattern_match(const char *p, const char *s)
 			if (!islower((unsigned char)*s))
 				return 0;
 			break;
-		case '#':
+		case '*':
 			if (!isdigit((unsigned char)*s))
 				return 0;
 			while (isdigit((unsigned char)s[1]))

@@ -184,8 +184,9 @@ struct backend_ops {
 	/* delete my image and its directory: a committed one (every rule
 	 * of a delete) or a pending one */
 	int (*remove)(struct backend *b, int64_t row);
-	/* what remove of a committed image would answer, changing nothing:
-	 * a read, which takes no write lock and does not wait for one */
+	/* what remove of a committed image would answer, changing nothing
+	 * (local: a read, which takes no write lock; tencentcloud: the
+	 * cloud's DryRun) */
 	int (*check_remove)(struct backend *b, int64_t row);
 	int (*share)(struct backend *b, int64_t row, const char *peer);
 	int (*unshare)(struct backend *b, int64_t row, const char *peer);

@@ -143,8 +143,8 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 	if (holds_files(fs, &t.img))
 		return -ENOTEMPTY;
 	rc = fs->b->ops->remove(fs->b, t.img.row);
-	if (!rc)
-		mark_clear(fs, t.img.row);
+	if (rc != -BACKEND_WAIT)
+		mark_clear(fs, t.img.row);	/* gone, or refused: it stays */
 	return failed(fs, t.img.row, "delete", rc);
 }
 

@@ -1056,7 +1056,7 @@ static int tc_set_description(struct backend *b, int64_t row,
 	return tc_modify(b, row, "ImageDescription", description, 0);
 }
 
-/* What the cloud refuses a delete for, as far as the cache knows. */
+/* What the cloud would answer a delete: DeleteImages with DryRun. */
 static int tc_check_remove(struct backend *b, int64_t row)
 {
 	struct tencent *t = to_tc(b);
@@ -1065,9 +1065,9 @@ static int tc_check_remove(struct backend *b, int64_t row)
 
 	if (rc || img.pending)
 		return rc;
-	if (img.shared_with[0] || strcmp(img.state, "NORMAL"))
-		return -EBUSY;
-	return 0;
+	return call(t, &t->fg, "DeleteImages", img.region,
+		    json_pack("{s:[s], s:b}", "ImageIds", img.id, "DryRun", 1),
+		    NULL);
 }
 
 static int tc_remove(struct backend *b, int64_t row)

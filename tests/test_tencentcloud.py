@@ -565,7 +565,7 @@ def test_rm_r_sends_delete_images(mount):
     os.unlink(info_path(m, AGENT))      # marks it: what the cloud would say
     reqs = requests_of(m.server, 'DeleteImages', dry_run=True)
     assert [(r['region'], r['body']) for r in reqs] == \
-        [(GZ, {'ImageIds': [ident], 'DryRun': True})]
+        [(GZ, {'ImageIds': [ident]})]
     assert cloud_image(m.server, AGENT)['id'] == ident
     assert listing(folder(m, 'custom', AGENT)) == []
     os.rmdir(folder(m, 'custom', AGENT))        # deletes it

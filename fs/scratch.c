@@ -25,15 +25,15 @@ static const struct {
 	int link;
 } scratch_names[] = {
 	{ "info~", 0 },			/* editors, cp/mv/install -b */
-	{ "info.~*~", 0 },			/* --backup=numbered */
+	{ "info.~*~", 0 },		/* --backup=numbered */
 	{ ".info.s@@", 0 },		/* vim's swap, nano's lock */
 	{ ".info.s@@x", 0 },		/* vim: can it make the swap file */
 	{ "sed??????", 0 },		/* sed -i */
 	{ ".goutputstream-??????", 0 },	/* GIO: gio save, file managers */
 	{ ".info.??????", 0 },		/* rsync */
 	{ "info.???????", 0 },		/* patch */
-	{ "XX??????", 0 },			/* perl -i */
-	{ "#info#", 0 },			/* emacs's auto-save */
+	{ "XX??????", 0 },		/* perl -i */
+	{ "#info#", 0 },		/* emacs's auto-save */
 	{ ".#info", 1 },		/* emacs's lock, a symlink */
 	{ "info.save", 0 },		/* nano, when it is killed */
 	{ "info.save.*", 0 },

@@ -27,7 +27,7 @@
 #define WEB	"web-server-2026"
 #define PEER	"100000000003"
 
-/* --- a backend that counts the dry runs it passes on ------------------- */
+/* --- a backend that counts the dry runs it passes on ------------------ */
 
 static const struct backend_ops *real;
 static struct backend_ops counting;
@@ -56,7 +56,7 @@ static void wrap(struct backend *b)
 	b->ops = &counting;
 }
 
-/* --- helpers -------------------------------------------------------------- */
+/* --- helpers ---------------------------------------------------------- */
 
 static const struct region *region(struct fs *fs, const char *name)
 {
@@ -74,7 +74,7 @@ static void __attribute__((noinline)) poison_stack(void)
 	memset((char *)junk, 0x41, sizeof(junk));
 }
 
-/* --- the tests ------------------------------------------------------------- */
+/* --- the tests -------------------------------------------------------- */
 
 /* A failed lookup still says whether its absence may be cached. */
 static void test_failed_lookup_is_initialised(struct fs *fs)

@@ -667,19 +667,13 @@ static int edit_check(const struct image *img, const struct info_text *t)
 	return 0;
 }
 
-/* Apply an edited text to a committed image: NAME, then DESCRIPTION. */
+/* Apply an edited text to a committed image: NAME and DESCRIPTION in one
+ * operation of the backend, charged once or not at all. */
 static int edit_apply(struct fs *fs, const struct image *img,
 		      const struct info_text *t)
 {
-	int rc = 0;
-
-	if (t->v[INFO_NAME] && strcmp(t->v[INFO_NAME], img->name))
-		rc = fs->b->ops->rename(fs->b, img->row, t->v[INFO_NAME]);
-	if (!rc && t->v[INFO_DESCRIPTION] &&
-	    strcmp(t->v[INFO_DESCRIPTION], img->description))
-		rc = fs->b->ops->set_description(fs->b, img->row,
-						 t->v[INFO_DESCRIPTION]);
-	return rc;
+	return fs->b->ops->edit(fs->b, img->row, t->v[INFO_NAME],
+				t->v[INFO_DESCRIPTION]);
 }
 
 /*

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * local_rules.c - every rule of the image service and every change to the
+ * rules.c - every rule of the image service and every change to the
  * catalog. Each call is one BEGIN IMMEDIATE transaction: the rules are
  * checked against what the catalog holds at that moment, the change and its
  * charge are applied, and other daemons on the same file see all or nothing.
@@ -16,12 +16,12 @@
  * call tells whether it does.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "../source.h"
 #include "local.h"
 
 /* What the catalog says of one image, for the checks. */
@@ -263,12 +263,31 @@ static int new_id(struct local *l, char *id, size_t size)
 	return -EIO;
 }
 
+/* Make pending image name in region, as *row (0: a new row). */
+static int insert_pending(struct local *l, const char *region,
+			  const char *name, int64_t *row)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_INSERT_PENDING);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time(NULL));
+	if (*row)
+		sqlite3_bind_int64(st, 5, *row);
+	rc = step_done(st);
+	if (!rc)
+		*row = sqlite3_last_insert_rowid(l->db);
+	return rc;
+}
+
 int local_create_pending(struct backend *b, const char *region,
 			 const char *name, int64_t *row)
 {
 	struct local *l = to_local(b);
 	struct usage u;
-	sqlite3_stmt *st;
 	int rc = local_tx_begin(l);
 
 	if (rc)
@@ -278,22 +297,12 @@ int local_create_pending(struct backend *b, const char *region,
 		rc = -EDQUOT;
 	if (!rc)
 		rc = name_free(l, region, name, 0);
-	if (rc)
-		goto out;
-	st = local_stmt(l, Q_INSERT_PENDING);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
-	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, time(NULL));
-	rc = step_done(st);
-	if (rc)
-		goto out;
-	*row = sqlite3_last_insert_rowid(l->db);
-	rc = local_log_change(l, *row, region, b->account, NULL, name, NULL);
-out:
+	*row = 0;
+	if (!rc)
+		rc = insert_pending(l, region, name, row);
+	if (!rc)
+		rc = local_log_change(l, *row, region, b->account, NULL, name,
+				      NULL);
 	return local_tx_end(l, rc);
 }
 
@@ -406,20 +415,7 @@ static int set_text(char *dst, size_t size, const char *s)
 	return 0;
 }
 
-/* snprintf that fails rather than cut: 0 or -EINVAL. */
-static int __attribute__((format(printf, 3, 4)))
-format_text(char *dst, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(dst, size, fmt, ap);
-	va_end(ap);
-	return n < 0 || (size_t)n >= size ? -EINVAL : 0;
-}
-
-/* The download of an import, for the importer threads (local_import.c). */
+/* The download of an import, for the importer threads (import.c). */
 static int queue_import(struct local *l, int64_t row, const struct spec *spec)
 {
 	sqlite3_stmt *st = local_stmt(l, Q_INSERT_IMPORT);
@@ -443,8 +439,8 @@ static int spec_source(const struct spec *spec, struct attrs *a)
 		url_redact(spec->import_url, buf, sizeof(buf));
 		a->state = "IMPORTING";
 		a->progress = 0;
-		return format_text(a->source, sizeof(a->source), "import:%s",
-				   buf);
+		return source_format(a->source, sizeof(a->source),
+				     SOURCE_IMPORT, buf, NULL);
 	}
 	if (!spec->instance) {
 		/* a notional instance with the attributes asked for */
@@ -452,8 +448,8 @@ static int spec_source(const struct spec *spec, struct attrs *a)
 		if (rc)
 			return rc;
 	}
-	return format_text(a->source, sizeof(a->source), "instance:%s",
-			   spec->instance ? spec->instance : buf);
+	return source_format(a->source, sizeof(a->source), SOURCE_INSTANCE,
+			     spec->instance ? spec->instance : buf, NULL);
 }
 
 /* The attributes of a new image that spec asks for, over defaults a. */
@@ -597,8 +593,8 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 		rc = set_text(a.description, sizeof(a.description),
 			      spec->description);
 	if (!rc)
-		rc = format_text(a.source, sizeof(a.source), "copy:%s@%s",
-				 source_id, src.region);
+		rc = source_format(a.source, sizeof(a.source), SOURCE_COPY,
+				   source_id, src.region);
 	if (!rc)
 		rc = local_charge(l, src.region);
 	if (!rc && !spec->dry_run)
@@ -693,20 +689,27 @@ int local_remove(struct backend *b, int64_t row)
 out_delete:
 	if (rc)
 		goto out;
-	/* the image goes; its directory stays, pending, until rmdir */
-	st = local_stmt(l, o.pending ? Q_DELETE : Q_UNMAKE);
+	st = local_stmt(l, Q_DELETE);
 	if (!st) {
 		rc = -EIO;
 		goto out;
 	}
 	sqlite3_bind_int64(st, 2, row);
-	sqlite3_bind_int64(st, 3, time(NULL));
 	rc = step_done(st);
+	/* a committed image's directory stays, pending, until rmdir */
+	if (!rc && !o.pending)
+		rc = insert_pending(l, o.region, o.name, &row);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
 				o.pending ? NULL : o.name, NULL);
 out:
 	return local_tx_end(l, rc);
+}
+
+/* No sharing with yourself: -EINVAL when peer is the mounting account. */
+static int not_me(struct backend *b, const char *peer)
+{
+	return strcmp(peer, b->account) ? 0 : -EINVAL;
 }
 
 /* Run q with ?2 = row, ?3 = peer. */
@@ -729,9 +732,9 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	int64_t v;
 	int found, rc;
 
-	if (!strcmp(peer, b->account))
-		return -EINVAL;
-	rc = begin_owned(l, row, &o, 0, 0);
+	rc = not_me(b, peer);
+	if (!rc)
+		rc = begin_owned(l, row, &o, 0, 0);
 	if (rc)
 		return rc;
 	if (o.pending)
@@ -795,9 +798,9 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 	int64_t v;
 	int found, rc;
 
-	if (!strcmp(peer, b->account))
-		return -EINVAL;
-	rc = local_tx_begin(l);
+	rc = not_me(b, peer);
+	if (!rc)
+		rc = local_tx_begin(l);
 	if (rc)
 		return rc;
 	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);

@@ -9,6 +9,9 @@
  * Every call returns 0 or a negative errno. The rules of the image service
  * (quotas, daily operations, copy regions, sharing) live in the backend: the
  * local backend checks and applies each of them in one SQLite transaction.
+ * An image the account cannot see is, for every call, one that does not
+ * exist. Once the local catalog file was deleted or replaced under the
+ * daemon, every mutation is -EROFS (the reads go on).
  */
 #ifndef IMAGEFS_BACKEND_H
 #define IMAGEFS_BACKEND_H

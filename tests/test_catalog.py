@@ -17,9 +17,10 @@ import subprocess
 
 import pytest
 
-from conftest import (SLOW, fusermount, imagefs_bin, in_mount_table, open_db,
+from conftest import (SLOW, fusermount, imagefs_bin, in_mount_table,
                       wait_for)
 from helpers import expect_errno, listing, read_info, write_all, write_file
+from test_wait import Locker
 
 pytestmark = pytest.mark.local_only
 
@@ -135,50 +136,35 @@ def test_replaced_catalog_refuses_changes(mount, tmp_path):
     assert {'in-old', 'in-restored'} <= names_in(db)
 
 
-class Locker:
-    """The catalog's write lock, held by this test process."""
-
-    def __init__(self, db):
-        self.conn = open_db(db)
-        self.conn.isolation_level = None
-
-    def __enter__(self):
-        self.conn.execute('BEGIN IMMEDIATE')
-        return self
-
-    def __exit__(self, *exc):
-        if self.conn.in_transaction:
-            self.conn.execute('ROLLBACK')
-        self.conn.close()
-
-
 def test_check_of_a_text_at_write_takes_no_write_lock(mount):
     """Each write(2) that ends a line checks the text (a dry run): it reads
     the catalog and never waits for another process's write lock."""
     mnt = mount(extra_opts=['lock_timeout=%d' % (60 * SLOW)])
     web_id = read_info(os.path.join(custom(mnt, WEB), 'info'))['ID']
-    os.mkdir(custom(mnt, 'checked'))
-    os.mkdir(custom(mnt, 'copied'))
+    names = ('checked', 'copied', 'missing')
+    for name in names:
+        os.mkdir(custom(mnt, name))
     fds = [os.open(os.path.join(custom(mnt, name), 'info'),
                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-           for name in ('checked', 'copied')]
+           for name in names]
     try:
         with Locker(mnt.db):
             # with the lock held these would wait lock_timeout (60 s)
             write_all(fds[0], 'DESCRIPTION="checked"\n')
             write_all(fds[0], 'OS_TYPE=linux\n')
             write_all(fds[1], 'ID=%s\n' % web_id)
-            # and a refused text is still refused at once
-            expect_errno(errno.EINVAL, write_all, fds[1],
+            # and a text the backend refuses is refused at once
+            expect_errno(errno.EINVAL, write_all, fds[2],
                          'ID=img-zz999999\n')
     finally:
-        os.close(fds[0])
-        try:
-            os.close(fds[1])
-        except OSError:
-            pass
+        for fd in fds[:2]:
+            os.close(fd)
+        expect_errno(errno.EINVAL, os.close, fds[2])
     assert read_info(os.path.join(custom(mnt, 'checked'), 'info'))[
         'DESCRIPTION'] == 'checked'
+    assert read_info(os.path.join(custom(mnt, 'copied'), 'info'))[
+        'SOURCE'] == 'copy:%s@%s' % (web_id, GZ)
+    assert listing(custom(mnt, 'missing')) == []
 
 
 def test_change_log_is_bounded(mount, seeded_db, catalog):

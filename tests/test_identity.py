@@ -11,7 +11,6 @@ to this schema with everything it holds.
 """
 
 import ctypes
-import errno
 import os
 import sqlite3
 import struct
@@ -19,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import DEMO_ACCOUNT, PEER_ACCOUNT, SLOW, wait_for
+from conftest import DEMO_ACCOUNT, SLOW, wait_for
 from helpers import listing, parse_info, read_info, write_file
 import tcserver
 

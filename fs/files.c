@@ -447,6 +447,17 @@ int fs_release(struct fs *fs, struct open_file *of, int final)
 	return 0;
 }
 
+void files_free_all(struct fs *fs)
+{
+	while (fs->open_files) {
+		struct open_file *of = fs->open_files;
+
+		fs->open_files = of->next;
+		free(of->buf);
+		free(of);
+	}
+}
+
 /* Whether image row has an info: committed, or a writer has it open. */
 static int has_info(struct fs *fs, int64_t row)
 {

@@ -29,7 +29,7 @@ extern const char imagefs_schema_sql[];
 extern const char imagefs_regions_sql[];
 extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
-extern const char imagefs_schema4_sql[];
+extern const char imagefs_schema3_sql[];
 
 /* How an image row is read: the columns of row_to_image(), in order. */
 #define IMAGE_COLS							\
@@ -610,7 +610,7 @@ static int user_version(sqlite3 *db, int *version)
  */
 static const char *const migrations[] = {
 	imagefs_schema2_sql,
-	imagefs_schema4_sql,
+	imagefs_schema3_sql,
 };
 
 #define SCHEMA_VERSION \

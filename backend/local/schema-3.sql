@@ -1,8 +1,8 @@
--- imagefs local catalog, schema version 4: a row is never given twice, the
+-- imagefs local catalog, schema version 3: a row is never given twice, the
 -- catalog has an id, and the change log and peer folders are bounded.
--- Run by backend/local/local.c on a version 3 catalog (and after the seed on
+-- Run by backend/local/local.c on a version 2 catalog (and after the seed on
 -- a new one), with foreign keys off, in the same transaction that sets
--- PRAGMA user_version = 4.
+-- PRAGMA user_version = 3.
 
 -- The row of an image or a share is its inode number, which a mount may
 -- hold: AUTOINCREMENT keeps a deleted row from being given to the next

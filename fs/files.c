@@ -95,8 +95,17 @@ void files_truncate_info(struct fs *fs, int64_t row)
 static int edit_apply(struct fs *fs, const struct image *img,
 		      const struct info_text *t)
 {
-	return fs->b->ops->edit(fs->b, img->row, t->v[INFO_NAME],
-				t->v[INFO_DESCRIPTION]);
+	const char *name = t->v[INFO_NAME];
+	const char *desc = t->v[INFO_DESCRIPTION];
+
+	/* what the file shows, written back, is no change */
+	if (name && edit_unchanged(img, INFO_NAME, name))
+		name = NULL;
+	if (desc && edit_unchanged(img, INFO_DESCRIPTION, desc))
+		desc = NULL;
+	if (!name && !desc)
+		return 0;
+	return fs->b->ops->edit(fs->b, img->row, name, desc);
 }
 
 /*

@@ -279,3 +279,36 @@ def test_catalog_of_the_previous_version_keeps_everything(mount, tmp_path):
             assert 'AUTOINCREMENT' in sql, table
     finally:
         conn.close()
+
+
+@pytest.mark.local_only  # the local catalog itself
+def test_migration_run_again_gives_no_row_again(mount, seeded_db):
+    """A catalog whose version was set back by hand runs the migration
+    again: nothing changes, and a row deleted before stays unused."""
+    db = seeded_db()
+    mnt = mount(db=db)
+    os.mkdir(os.path.join(mnt, GZ, 'custom', 'top'))
+    os.rmdir(os.path.join(mnt, GZ, 'custom', 'top'))
+    mnt.unmount()
+    conn = sqlite3.connect(db)
+    try:
+        top = conn.execute("SELECT max(image) FROM changes").fetchone()[0]
+        ident = catalog_id(db)
+        conn.execute('PRAGMA user_version = %d'
+                     % (tcserver.SCHEMA_VERSION - 1))
+        conn.commit()
+    finally:
+        conn.close()
+    again = mount(db=db)
+    os.mkdir(os.path.join(again, GZ, 'custom', 'next'))
+    again.unmount()
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute("SELECT row FROM images WHERE name = 'next'"
+                           ).fetchone()[0]
+        assert row > top
+        assert conn.execute('PRAGMA user_version').fetchone()[0] == \
+            tcserver.SCHEMA_VERSION
+    finally:
+        conn.close()
+    assert catalog_id(db) == ident

@@ -2,12 +2,15 @@
 -- catalog has an id, and the change log and peer folders are bounded.
 -- Run by backend/local/local.c on a version 3 catalog (and after the seed on
 -- a new one), with foreign keys off, in the same transaction that sets
--- PRAGMA user_version = 4.
+-- PRAGMA user_version = 4. Run again on a catalog that has it, it changes
+-- nothing (a catalog whose version was set back by hand).
 
 -- The row of an image or a share is its inode number, which a mount may
 -- hold: AUTOINCREMENT keeps a deleted row from being given to the next
 -- image. It takes a rebuild of both tables (SQLite's ALTER TABLE
 -- procedure: make the new table, copy, drop the old one, rename).
+CREATE TEMP TABLE old_sequence AS
+	SELECT name, seq FROM sqlite_sequence WHERE name IN ('images', 'shares');
 CREATE TABLE images_new (
 	row	INTEGER PRIMARY KEY AUTOINCREMENT,	-- the inode base
 	id	TEXT UNIQUE,			-- img-xxxxxxxx, NULL while pending
@@ -63,19 +66,24 @@ CREATE INDEX shares_account ON shares (account);
 DELETE FROM sqlite_sequence WHERE name IN ('images', 'shares');
 INSERT INTO sqlite_sequence (name, seq) VALUES
 	('images', max(coalesce((SELECT max(row) FROM images), 0),
-		       coalesce((SELECT max(image) FROM changes), 0))),
-	('shares', coalesce((SELECT max(row) FROM shares), 0));
+		       coalesce((SELECT max(image) FROM changes), 0),
+		       coalesce((SELECT seq FROM old_sequence
+				 WHERE name = 'images'), 0))),
+	('shares', max(coalesce((SELECT max(row) FROM shares), 0),
+		       coalesce((SELECT seq FROM old_sequence
+				 WHERE name = 'shares'), 0)));
+DROP TABLE old_sequence;
 
 -- The catalog's id, 1 .. 2^32 - 1: the FUSE generation of its inodes. A
 -- catalog made anew gets another one, so that a mount can tell its rows
 -- from the old catalog's same numbers.
-INSERT INTO settings (key, value)
+INSERT OR IGNORE INTO settings (key, value)
 	VALUES ('catalog_id', abs(random() % 4294967295) + 1);
 
 -- The change log keeps its newest max_changes entries, whoever writes it:
 -- a daemon reads it every 0.1 s, so that is minutes of changes.
-INSERT INTO settings (key, value) VALUES ('max_changes', 10000);
-CREATE TRIGGER changes_kept AFTER INSERT ON changes
+INSERT OR IGNORE INTO settings (key, value) VALUES ('max_changes', 10000);
+CREATE TRIGGER IF NOT EXISTS changes_kept AFTER INSERT ON changes
 BEGIN
 	DELETE FROM changes WHERE seq <= new.seq -
 		(SELECT value FROM settings WHERE key = 'max_changes');
@@ -83,4 +91,4 @@ END;
 
 -- Folders of peers (mkdir <region>/shared/<uin>) an account may make in a
 -- region: as many accounts as its images there may be shared with.
-INSERT INTO settings (key, value) VALUES ('max_peer_folders', 500);
+INSERT OR IGNORE INTO settings (key, value) VALUES ('max_peer_folders', 500);

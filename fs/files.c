@@ -125,18 +125,17 @@ int files_truncate(struct open_file *of, size_t size)
 	return 0;
 }
 
-/* Apply an edited text to a committed image: NAME, then DESCRIPTION. */
+/*
+ * Apply an edit to a committed image (edit_of_text: NULL for what does not
+ * change): NAME and DESCRIPTION in one operation of the backend, charged
+ * once or not at all.
+ */
 static int edit_apply(struct fs *fs, const struct image *img,
 		      const char *name, const char *description)
 {
-	int rc = 0;
-
-	if (name && strcmp(name, img->name))
-		rc = fs->b->ops->rename(fs->b, img->row, name, 0);
-	if (!rc && description && strcmp(description, img->description))
-		rc = fs->b->ops->set_description(fs->b, img->row,
-						 description);
-	return rc;
+	if (!name && !description)
+		return 0;
+	return fs->b->ops->edit(fs->b, img->row, name, description);
 }
 
 /*
@@ -205,6 +204,13 @@ static int of_new(struct fs *fs, int64_t row, int64_t scratch, int writable,
 	fs->open_files = of;
 	*out = of;
 	return 0;
+}
+
+static void of_free(struct open_file *of)
+{
+	info_text_free(&of->parsed);
+	free(of->buf);
+	free(of);
 }
 
 static int of_reserve(struct open_file *of, size_t len)
@@ -550,10 +556,18 @@ int fs_release(struct fs *fs, struct open_file *of, int final)
 			break;
 		}
 	}
-	info_text_free(&of->parsed);
-	free(of->buf);
-	free(of);
+	of_free(of);
 	return 0;
+}
+
+void files_free_all(struct fs *fs)
+{
+	while (fs->open_files) {
+		struct open_file *of = fs->open_files;
+
+		fs->open_files = of->next;
+		of_free(of);
+	}
 }
 
 /* Whether image row has an info: committed, or a writer has it open. */

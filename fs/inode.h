@@ -44,7 +44,8 @@ void peer_entry(struct fs *fs, const struct region *r, const struct peer *p,
 
 /*
  * The name of share s's link: its image's entry name in custom/ (without
- * the suffix of a repeated name). 0 or -ENAMETOOLONG.
+ * the suffix of a repeated name; with its id when its name is not shown as
+ * it is). 0 or -ENAMETOOLONG.
  */
 int share_entry(struct fs *fs, const struct share *s, char *out,
 		size_t size);

@@ -29,32 +29,39 @@ static int copy_source_text(const struct image *img,
 			strlen(SOURCE_COPY_AT));
 }
 
+int edit_unchanged(const struct image *img, enum info_key k, const char *v)
+{
+	char buf[INFO_VALUE_MAX];
+	const char *now = k < INFO_INSTANCE ? info_value(img, k, buf,
+							 sizeof(buf)) : NULL;
+
+	return now ? !strcmp(now, v) : !v[0] && k == INFO_DESCRIPTION;
+}
+
 int edit_of_text(const struct image *img, const struct info_text *t,
 		 const char **name, const char **description)
 {
-	char buf[64];
-	int rc;
-
-	*name = NULL;
-	*description = t->v[INFO_DESCRIPTION];
 	/* the directory names a copy, as when it was made */
-	for (int k = 0; k < INFO_NKEYS && !copy_source_text(img, t); k++) {
-		const char *now;
+	int copy = copy_source_text(img, t);
+	int rc = 0;
 
-		if (!t->v[k] || k == INFO_NAME || k == INFO_DESCRIPTION)
+	*name = *description = NULL;
+	for (int k = 0; k < INFO_NKEYS && !rc; k++) {
+		const char *v = t->v[k];
+
+		if (!v || edit_unchanged(img, k, v))
 			continue;
-		now = k < INFO_INSTANCE ? info_value(img, k, buf, sizeof(buf))
-					: NULL;
-		if (!now || strcmp(now, t->v[k]))
-			return -EPERM;
+		if (k == INFO_NAME && !copy) {
+			rc = image_name_check(v);
+			*name = v;
+		} else if (k == INFO_DESCRIPTION) {
+			rc = description_check(v);
+			*description = v;
+		} else if (!copy) {
+			rc = -EPERM;
+		}
 	}
-	if (t->v[INFO_NAME] && !copy_source_text(img, t)) {
-		rc = image_name_check(t->v[INFO_NAME]);
-		if (rc)
-			return rc;
-		*name = t->v[INFO_NAME];
-	}
-	return *description ? description_check(*description) : 0;
+	return rc;
 }
 
 /*
@@ -102,14 +109,16 @@ int spec_of_text(const struct info_text *t, struct spec *spec, int complete)
 			return -EINVAL;
 	}
 	spec->instance = t->v[INFO_INSTANCE];
-	if (spec->instance && (strncmp(spec->instance, "ins-", 4) ||
-			       strlen(spec->instance) != 12))
+	if (spec->instance && instance_id_check(spec->instance))
 		return -EINVAL;
 	spec->import_url = t->v[INFO_IMPORT_URL];
 	spec->os_name = t->v[INFO_OS_NAME];
 	spec->os_type = t->v[INFO_OS_TYPE];
 	spec->platform = t->v[INFO_PLATFORM];
 	spec->arch = t->v[INFO_ARCH];
+	if ((spec->os_name && text_check(spec->os_name)) ||
+	    (spec->platform && text_check(spec->platform)))
+		return -EINVAL;
 	if (spec->os_type && strcmp(spec->os_type, "linux") &&
 	    strcmp(spec->os_type, "windows"))
 		return -EINVAL;

@@ -168,10 +168,8 @@ int share_entry(struct fs *fs, const struct share *s, char *out,
 {
 	struct image img;
 
-	/* a name not shown as it is carries the image's id in custom/ */
 	img.id[0] = 0;
-	if (!name_shown_as_is(s->name) &&
-	    fs->b->ops->get(fs->b, s->image, &img))
+	if (link_needs_id(s->name) && fs->b->ops->get(fs->b, s->image, &img))
 		img.id[0] = 0;
 	return name_display(s->name, img.id, 0, out, size);
 }
@@ -180,7 +178,15 @@ int link_target(struct fs *fs, const struct share *s, char *buf,
 		size_t size)
 {
 	char entry[512];
-	int rc = share_entry(fs, s, entry, sizeof(entry));
+	struct image img;
+	int rc;
+
+	/* the image's entry in custom/: with its id when not shown as is */
+	img.id[0] = 0;
+	if (!name_shown_as_is(s->name) &&
+	    fs->b->ops->get(fs->b, s->image, &img))
+		img.id[0] = 0;
+	rc = name_display(s->name, img.id, 0, entry, sizeof(entry));
 
 	if (rc)
 		return rc;

@@ -43,9 +43,9 @@ void peer_entry(struct fs *fs, const struct region *r, const struct peer *p,
 		struct entry *e);
 
 /*
- * The name of share s's link: its image's entry name in custom/ (without
- * the suffix of a repeated name; with its id when its name is not shown as
- * it is). 0 or -ENAMETOOLONG.
+ * The name of share s's link: its image's name as custom/ shows it,
+ * without the suffix of a repeated name, with its id when link_needs_id().
+ * 0 or -ENAMETOOLONG.
  */
 int share_entry(struct fs *fs, const struct share *s, char *out,
 		size_t size);

@@ -352,6 +352,14 @@ int name_shown_as_is(const char *name)
 	       bytes <= NAME_MAX - DUP_SUFFIX_LEN;
 }
 
+int link_needs_id(const char *name)
+{
+	int rc = name_check(name);
+
+	/* shown escaped (a character it holds), a link needs no id */
+	return (!rc || rc == -ENAMETOOLONG) && !name_shown_as_is(name);
+}
+
 int text_check(const char *text)
 {
 	long chars;

@@ -54,6 +54,14 @@ int image_name_check(const char *name);
  */
 int name_shown_as_is(const char *name);
 
+/*
+ * Whether the link of a share of an image called name carries the image's
+ * id: when name_shown_as_is() refuses the name for how it would read back
+ * (a dotfile, a probe name, U+FF0F, a suffix), not for a character it
+ * holds (that one is shown escaped, and read back by the escapes).
+ */
+int link_needs_id(const char *name);
+
 /* Check a free text (OS_NAME, PLATFORM ...): -EINVAL for invalid UTF-8 or
  * a character text_char_refused() refuses, else 0. */
 int text_check(const char *text);

@@ -86,10 +86,11 @@ static int link_image(struct fs *fs, uint64_t parent, const char *target,
 	return fs->b->ops->get(fs->b, n.id, img);
 }
 
-/* The name a link to img has: its entry name in custom/. */
+/* The name a link to img has (share_entry). */
 static int link_name(const struct image *img, char *out, size_t size)
 {
-	return name_display(img->name, img->id, 0, out, size);
+	return name_display(img->name, link_needs_id(img->name) ? img->id : "",
+			    0, out, size);
 }
 
 int share_rename(struct fs *fs, const struct node *n, uint64_t parent,

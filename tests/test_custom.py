@@ -114,6 +114,19 @@ def ops_day(ts=None):
     return time.strftime('%Y-%m-%d', time.gmtime(ts + 8 * 3600))
 
 
+def faketime_env(clock):
+    """The daemon's environment for a clock the test moves: the time in
+    the file clock (libfaketime), monotonic time left alone."""
+    return {'LD_PRELOAD': FAKETIME_LIB,
+            'FAKETIME_TIMESTAMP_FILE': os.fspath(clock),
+            'FAKETIME_NO_CACHE': '1',
+            'FAKETIME_DONT_FAKE_MONOTONIC': '1',
+            # the sanitizer build wants its runtime first; libfaketime is not
+            'ASAN_OPTIONS': ':'.join(filter(None, [
+                os.environ.get('ASAN_OPTIONS'),
+                'verify_asan_link_order=0']))}
+
+
 def rows(conn, sql, *args):
     return conn.execute(sql, args).fetchall()
 
@@ -1916,14 +1929,7 @@ def test_day_rolls_over(mount, seeded_db, catalog, tmp_path):
     conn.commit()
     clock = tmp_path / 'faketime'
     clock.write_text('@2026-11-28 15:59:00\n')
-    env = {'LD_PRELOAD': FAKETIME_LIB,
-           'FAKETIME_TIMESTAMP_FILE': os.fspath(clock),
-           'FAKETIME_NO_CACHE': '1',
-           'FAKETIME_DONT_FAKE_MONOTONIC': '1',
-           # the sanitizer build wants its runtime first; libfaketime is not
-           'ASAN_OPTIONS': ':'.join(filter(None, [
-               os.environ.get('ASAN_OPTIONS'), 'verify_asan_link_order=0']))}
-    mnt = mount(db=db, extra_opts=['xattr'], env=env)
+    mnt = mount(db=db, extra_opts=['xattr'], env=faketime_env(clock))
     custom = os.path.join(mnt, GZ, 'custom')
     info = os.path.join(custom, WEB, 'info')
     assert os.getxattr(custom, 'user.imagefs.ops_today') == \

@@ -22,18 +22,16 @@ its errno too.
 
 import errno
 import os
-import subprocess
 
 import pytest
 
 from helpers import (drive_tty, expect_errno, listing, parse_info, quote,
                      read_info, render, run, write_all, write_file)
-from conftest import CLOUD, DEMO_ACCOUNT, PEER_ACCOUNT, SLOW, wait_for
-from test_custom import (AGENT, BJ, FAKETIME_LIB, GZ, MAX_CUSTOM, MAX_OPS,
-                         WEB, close_errno, commit, committed, image_id,
-                         image_row, ops_count, pending, renameat2, rows,
-                         setup, snapshot, source_text, statvfs_slots,
-                         tool_env)
+from conftest import DEMO_ACCOUNT, SLOW, wait_for
+from test_custom import (AGENT, BJ, FAKETIME_LIB, GZ, MAX_OPS, WEB,
+                         close_errno, committed, faketime_env, image_id,
+                         image_row, ops_count, pending, renameat2, setup,
+                         snapshot, source_text, statvfs_slots, tool_env)
 
 RENAME_NOREPLACE = 1
 SCRATCH_MAX_FILES = 16
@@ -437,13 +435,7 @@ def test_a_mark_lapses(mount, seeded_db, catalog, tmp_path):
     conn = catalog(db)
     clock = tmp_path / 'faketime'
     clock.write_text('@2026-11-28 10:00:00\n')
-    env = {'LD_PRELOAD': FAKETIME_LIB,
-           'FAKETIME_TIMESTAMP_FILE': os.fspath(clock),
-           'FAKETIME_NO_CACHE': '1',
-           'FAKETIME_DONT_FAKE_MONOTONIC': '1',
-           'ASAN_OPTIONS': ':'.join(filter(None, [
-               os.environ.get('ASAN_OPTIONS'), 'verify_asan_link_order=0']))}
-    mnt = mount(db=db, env=env)
+    mnt = mount(db=db, env=faketime_env(clock))
     ident = image_id(conn, WEB)
     info = info_of(mnt, WEB)
     os.unlink(info)

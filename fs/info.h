@@ -57,10 +57,11 @@ struct info_text {
 };
 
 /*
- * Room for any value as shown: the longest field of struct image with every
- * byte escaped (6 bytes for one), and its NUL.
+ * Room for any value as shown: the longest text field of struct image
+ * (SOURCE, with an import URL) with every byte escaped (6 bytes for one),
+ * and its NUL. (SHARED_WITH, longer, is account numbers: never escaped.)
  */
-#define INFO_VALUE_MAX	8192
+#define INFO_VALUE_MAX	16384
 
 /* How a value is shown. */
 enum info_show {
@@ -116,6 +117,14 @@ size_t info_format_line(const char *key, const char *value, char *buf,
  * backquote, no '='), names an unknown key, or repeats a key.
  */
 int info_parse(const char *text, size_t len, struct info_text *out);
+
+/*
+ * Parse len more bytes of a text into out, which holds the keys of the
+ * lines before them (len ends at a line's end, or the text's): each byte
+ * is read once, however the text comes. Errors as info_parse(); on one,
+ * out keeps what it has (free it with info_text_free()).
+ */
+int info_parse_more(const char *text, size_t len, struct info_text *out);
 
 void info_text_free(struct info_text *t);
 

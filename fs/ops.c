@@ -28,6 +28,7 @@
 /* entry timeout of names that can change (custom/, shared/): seconds */
 #define MUTABLE_ENTRY_TIMEOUT 0.5
 #define RETRY_MS 20	/* how often waiting requests are tried again */
+#define TICK_MS 1000	/* how often lapsing marks are looked at, at most */
 
 struct inval {
 	struct inval *next;
@@ -194,7 +195,7 @@ static void fill_entry(struct imagefs *im, const struct entry *e,
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->ino = e->ino;
-	ep->generation = 1;
+	ep->generation = im->fs.b->generation;
 	ep->attr = e->st;
 	ep->attr_timeout = im->timeout;
 	ep->entry_timeout = e->mutable ? MUTABLE_ENTRY_TIMEOUT : im->timeout;
@@ -438,7 +439,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 static int run_setattr(struct call *c, int final)
 {
 	struct entry e;
-	int rc = fs_setattr(call_fs(c), c->ino, &c->attr, c->flags, &e);
+	struct open_file *of = c->fi.fh ? call_of(c) : NULL;
+	int rc = fs_setattr(call_fs(c), c->ino, of, &c->attr, c->flags, &e);
 
 	return reply_attr(c, give_up(c, rc, final), &e);
 }
@@ -449,7 +451,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct call c = { .req = req, .run = run_setattr, .ino = ino,
 			  .attr = *attr };
 
-	(void)fi;
+	if (fi)
+		c.fi = *fi;	/* ftruncate: the open file */
 	if (to_set & FUSE_SET_ATTR_MODE)
 		c.flags |= FS_SET_MODE;
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -981,7 +984,8 @@ static void wake(void *ctx)
 /*
  * The request loop: one thread reads and answers requests, and runs the
  * waiting ones again when the backend wakes it or every RETRY_MS, so that
- * a request that waits (on the network, on a lock) holds up only itself.
+ * a request that waits (on the network, on a lock) holds up only itself;
+ * it also lets marks of deletion lapse when their time comes (fs_tick).
  */
 static int serve_loop(struct imagefs *im)
 {
@@ -993,14 +997,18 @@ static int serve_loop(struct imagefs *im)
 	int rc = 0;
 
 	while (!fuse_session_exited(im->se)) {
-		int n = 1;
+		int due = fs_tick(&im->fs);	/* marks that lapse */
+		int n = 1, ms = im->waiting ? RETRY_MS : -1;
 		uint64_t v;
 
-		/* nothing waits: read(2) blocks, no poll(2) per request */
+		if (due >= 0 && (ms < 0 || due < ms))
+			ms = due < TICK_MS ? due : TICK_MS;
+		/* nothing waits or lapses: read(2) blocks, no poll(2) per
+		 * request */
 		pfd[0].revents = POLLIN;
 		pfd[1].revents = 0;
-		if (im->waiting)
-			n = poll(pfd, 2, RETRY_MS);
+		if (ms >= 0)
+			n = poll(pfd, 2, ms);
 
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;
@@ -1051,8 +1059,10 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->tail = &im->head;
 	im->waiting_tail = &im->waiting;
 	im->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (im->wake_fd < 0)
+	if (im->wake_fd < 0) {
+		fprintf(stderr, "imagefs: eventfd: %s\n", strerror(errno));
 		goto out_free;
+	}
 	im->se = fuse_session_new(args, &imagefs_ops, sizeof(imagefs_ops), im);
 	if (!im->se)
 		goto out_free;
@@ -1072,11 +1082,22 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->fs.b->wake_ctx = im;
 	/* where the change log stands before the kernel caches anything */
 	im->seq = -1;
-	if (im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL))
+	rc = im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot read the change log: %s\n",
+			strerror(-rc));
+		rc = 1;
+		notify(p->notify_pipe, "error\n");
 		goto out_close;
+	}
 	im->running = 1;
-	if (pthread_create(&im->thread, NULL, notify_thread, im)) {
+	rc = pthread_create(&im->thread, NULL, notify_thread, im);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot start a thread: %s\n",
+			strerror(rc));
+		rc = 1;
 		im->running = 0;
+		notify(p->notify_pipe, "error\n");
 		goto out_close;
 	}
 	notify(p->notify_pipe, "ok\n");

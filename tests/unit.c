@@ -541,6 +541,7 @@ static void test_escapes(void)
 	big[sizeof(big) - 1] = 0;
 	EXPECT(info_escape(big, SHOW_NAME, NULL, 0) < INFO_VALUE_MAX);
 	EXPECT(sizeof(img.source) * 6 < INFO_VALUE_MAX);
+	EXPECT(sizeof(img.description) * 6 < INFO_VALUE_MAX);
 	/* info_value shows every text field so */
 	memset(&img, 0, sizeof(img));
 	img.progress = -1;
@@ -968,30 +969,70 @@ static void test_spec(void)
 	expect_spec("INSTANCE=ins-ABCD1234\n", 0, -EINVAL);
 }
 
-static void expect_edit(const struct image *img, const char *text, int rc)
+/* edit_of_text of text on img: rc, and the name and description asked. */
+static void expect_edit_of(const struct image *img, const char *text,
+			   int rc, const char *name, const char *description)
 {
+	const char *n = "unset", *d = "unset";
 	struct info_text t;
 
 	EXPECT_EQ_INT(parse(text, &t), 0);
-	EXPECT_EQ_INT(edit_check(img, &t), rc);
+	EXPECT_EQ_INT(edit_of_text(img, &t, &n, &d), rc);
+	if (!rc) {
+		EXPECT_EQ_STR(n, name);
+		EXPECT_EQ_STR(d, description);
+	}
 	info_text_free(&t);
 }
 
-static void test_edit_check(void)
+static void expect_edit(const struct image *img, const char *text, int rc)
 {
-	struct image img;
-	char text[4096];
+	const char *n, *d;
+	struct info_text t;
+
+	EXPECT_EQ_INT(parse(text, &t), 0);
+	EXPECT_EQ_INT(edit_of_text(img, &t, &n, &d), rc);
+	info_text_free(&t);
+}
+
+static void test_edit_of_text(void)
+{
+	struct image img, copy;
+	char text[4096], src[4096];
 
 	full_image(&img);
 	/* the whole text back, unchanged: no change asked */
 	info_render(&img, text, sizeof(text));
-	expect_edit(&img, text, 0);
-	expect_edit(&img, "NAME=new\nDESCRIPTION=\"new text\"\n", 0);
+	expect_edit_of(&img, text, 0, NULL, NULL);
+	expect_edit_of(&img, "NAME=new\nDESCRIPTION=\"new text\"\n", 0,
+		       "new", "new text");
 	expect_edit(&img, "ID=img-abcd1234\nREGION=ap-guangzhou\n", 0);
 	expect_edit(&img, "ID=img-00000000\n", -EPERM);
 	expect_edit(&img, "OS_TYPE=windows\n", -EPERM);
 	expect_edit(&img, "INSTANCE=ins-abcd1234\n", -EPERM);
 	expect_edit(&img, "NAME=\"\"\n", -EINVAL);
+	/* NAME= takes what mkdir takes: no dotfile, probe name or U+FF0F */
+	expect_edit(&img, "NAME=.hidden\n", -EPERM);
+	expect_edit(&img, "NAME=desktop.ini\n", -EPERM);
+	expect_edit(&img, "NAME=\"a" FF0F "b\"\n", -EINVAL);
+	expect_edit(&img, "NAME=\"v (img-abcd1234)\"\n", -EINVAL);
+	expect_edit_of(&img, "NAME=a/b\n", 0, "a/b", NULL);
+
+	/* a copy of img, given img's text: only its description counts */
+	copy = img;
+	snprintf(copy.id, sizeof(copy.id), "img-0000copy");
+	snprintf(copy.name, sizeof(copy.name), "the-copy");
+	snprintf(copy.region, sizeof(copy.region), "ap-beijing");
+	snprintf(copy.description, sizeof(copy.description), "mine");
+	snprintf(copy.source, sizeof(copy.source), "copy:%s@%s", img.id,
+		 img.region);
+	info_render(&img, src, sizeof(src));
+	expect_edit_of(&copy, src, 0, NULL, img.description);
+	/* not its source: the ID is a read-only key */
+	snprintf(copy.source, sizeof(copy.source), "copy:img-abcd12345@x");
+	expect_edit(&copy, src, -EPERM);
+	snprintf(copy.source, sizeof(copy.source), "instance:ins-abcd1234");
+	expect_edit(&copy, src, -EPERM);
 	expect_edit(&img, "NAME=\"a\xe2\x80\x8b\"\n", -EINVAL);
 	expect_edit(&img, "DESCRIPTION=\"two\nlines\"\n", -EINVAL);
 
@@ -1011,6 +1052,56 @@ static void test_edit_check(void)
 	/* a new value is checked as any */
 	expect_edit(&img, "DESCRIPTION=\"a\nb\tc\"\n", -EINVAL);
 	expect_edit(&img, "DESCRIPTION=\"clean\"\n", 0);
+}
+
+static void test_image_name_check(void)
+{
+	char out[NAME_MAX + 1], buf[512];
+
+	EXPECT_EQ_INT(image_name_check("ubuntu base"), 0);
+	EXPECT_EQ_INT(image_name_check("a/b"), 0);
+	EXPECT_EQ_INT(image_name_check("..."), -EPERM);
+	EXPECT_EQ_INT(image_name_check(".hidden"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("Desktop.ini"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("autorun.inf"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("thumbs.db"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("a" FF0F "b"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check("x (img-abcd1234)"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check("x (img-abcd123)"), 0);
+	EXPECT_EQ_INT(image_name_check("a\tb"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check(repeat(buf, sizeof(buf), "a", 61)),
+		      -ENAMETOOLONG);
+	EXPECT_EQ_INT(image_name_check("autorun.inf.bak"), 0);
+
+	/* every accepted name round-trips through its entry name */
+	expect_round_trip("a/b", "img-12345678", 0, "a" FF0F "b");
+	/* names the tree cannot show as they are: with their id */
+	EXPECT_EQ_INT(name_display(".hidden", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "\xef\xbc\x8ehidden (img-12345678)");
+	EXPECT(!name_is_probe(out));
+	EXPECT_EQ_INT(name_display("desktop.ini", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "desktop.ini (img-12345678)");
+	EXPECT_EQ_INT(name_display("a" FF0F "b", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "a" FF0F "b (img-12345678)");
+	EXPECT_EQ_INT(name_display("..", "img-12345678", 1, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "\xef\xbc\x8e. (img-12345678)");
+	/* too long for NAME_MAX: cut at a character, with the id */
+	repeat(buf, sizeof(buf), HAN, 100);
+	EXPECT_EQ_INT(name_display(buf, "img-12345678", 0, out, sizeof(out)),
+		      0);
+	EXPECT(strlen(out) <= NAME_MAX);
+	EXPECT(utf8_length(out) > 0);
+	EXPECT_EQ_STR(out + strlen(out) - 15, " (img-12345678)");
+	/* longer than 60 characters but shown whole: as it is */
+	repeat(buf, sizeof(buf), "n", 70);
+	EXPECT(name_shown_as_is(buf));
+	EXPECT_EQ_INT(name_display(buf, "img-12345678", 0, out, sizeof(out)),
+		      0);
+	EXPECT_EQ_STR(out, buf);
 }
 
 static void test_image_formats(void)
@@ -1068,6 +1159,63 @@ static void test_image_formats(void)
 	EXPECT_EQ_STR(ks.format, "raw");
 	EXPECT_EQ_INT(size_in_gb(ks.virtual_size), 1);
 	b.total = 0;
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+}
+
+/*
+ * Sizes whose arithmetic would wrap (issue 11): a qcow2 of 2^64 - 1 bytes
+ * once showed SIZE_GB=1. A disk of more GiB than SIZE_GB holds is a
+ * corrupt header; sizes up to that round up exactly.
+ */
+static void test_image_size_overflow(void)
+{
+	static unsigned char head[1024], tail[512];
+	struct image_bytes b = { head, 512, tail, 0, 512 };
+	struct image_kind_size ks;
+	char err[128], vmdk[256];
+	const uint64_t max = (uint64_t)INT_MAX << 30;
+
+	EXPECT_EQ_INT(size_in_gb(UINT64_MAX), -EOVERFLOW);
+	EXPECT_EQ_INT(size_in_gb(UINT64_MAX - (UINT64_C(1) << 30) + 2),
+		      -EOVERFLOW);
+	EXPECT_EQ_INT(size_in_gb(max), INT_MAX);
+	EXPECT_EQ_INT(size_in_gb(max + 1), -EOVERFLOW);
+	EXPECT_EQ_INT(size_in_gb((UINT64_C(1) << 30) + 1), 2);
+	EXPECT_EQ_INT(size_in_gb(1), 1);
+	EXPECT_EQ_INT(size_in_gb(0), 1);
+
+	memset(head, 0, sizeof(head));
+	memcpy(head, "QFI\xfb", 4);
+	put_be64(head + 24, UINT64_MAX);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+	EXPECT(strstr(err, "qcow2") != NULL);
+	put_be64(head + 24, max);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), 0);
+	EXPECT_EQ_INT(size_in_gb(ks.virtual_size), INT_MAX);
+
+	/* sparse VMDK: sectors * 512 would wrap to a small number */
+	memset(head, 0, sizeof(head));
+	memcpy(head, "KDMV", 4);
+	put_le64(head + 12, (UINT64_C(1) << 55) + 1);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+
+	/* a descriptor whose extents add up past 2^64 */
+	snprintf(vmdk, sizeof(vmdk), "# Disk DescriptorFile\n"
+		 "RW %llu FLAT \"a.vmdk\" 0\nRW %llu FLAT \"b.vmdk\" 0\n",
+		 (unsigned long long)(UINT64_C(1) << 54),
+		 (unsigned long long)(UINT64_C(1) << 54));
+	memset(head, 0, sizeof(head));
+	memcpy(head, vmdk, strlen(vmdk));
+	b.head_len = b.total = strlen(vmdk);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+
+	/* a VHD footer of 2^64 - 1 bytes */
+	memset(head, 0, sizeof(head));
+	memset(tail, 0, sizeof(tail));
+	memcpy(tail, "conectix", 8);
+	put_be64(tail + 48, UINT64_MAX);
+	b.head_len = b.tail_len = 512;
+	b.total = 1024;
 	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
 }
 
@@ -1301,8 +1449,10 @@ int main(void)
 	test_parse_errors();
 	test_parse_accepts();
 	test_spec();
-	test_edit_check();
+	test_edit_of_text();
+	test_image_name_check();
 	test_image_formats();
+	test_image_size_overflow();
 	test_tc3_sign();
 	test_tc3_wipes();
 	test_tc_errno();

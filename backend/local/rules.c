@@ -94,7 +94,10 @@ int local_tx_begin(struct local *l)
 /* A dry run reads: WAL readers neither wait for a writer nor hold it up. */
 int local_tx_begin_read(struct local *l)
 {
-	int rc = step_done(local_stmt(l, Q_BEGIN_READ));
+	int rc;
+
+	local_read_end(l);	/* a transaction of its own, as above */
+	rc = step_done(local_stmt(l, Q_BEGIN_READ));
 
 	l->dry_run = !rc;
 	return rc;

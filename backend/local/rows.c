@@ -100,15 +100,16 @@ int rows_get(struct local *l, int64_t row, struct image *out)
 
 	if (!c || !(slot = slot_of(c, row))->row)
 		return 0;
-	memset(out, 0, sizeof(*out));
+	/* field by field, texts with their NUL: no need to clear 12 KiB */
 	s = c->arena + slot->off;
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *f = &fields[i];
-		size_t n = f->text ? strlen(s) : f->size;
+		size_t n = f->text ? strlen(s) + 1 : f->size;
 
 		memcpy((char *)out + f->off, s, n);
-		s += n + f->text;
+		s += n;
 	}
+	out->dup = 0;
 	return 1;
 }
 

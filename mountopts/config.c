@@ -32,6 +32,7 @@ static const struct fuse_opt config_opts[] = {
 	OPT("cache=%s", cache),
 	OPT("cache_ttl=%lf", cache_ttl),
 	OPT("api_timeout=%lf", api_timeout),
+	OPT("language=%s", language),
 	/* fstab noise */
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -74,6 +75,8 @@ void config_help(void)
 	       "this long (60)\n"
 	       "    -o api_timeout=SECONDS one API request gives up after "
 	       "this long (30)\n"
+	       "    -o language=LANG       X-TC-Language of the names the "
+	       "cloud gives (en-US or zh-CN)\n"
 	       "\n");
 }
 
@@ -140,6 +143,12 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 		fprintf(stderr, "imagefs: bad cache_ttl or api_timeout\n");
 		return -EINVAL;
 	}
+	if (cfg->language && strcmp(cfg->language, "en-US") &&
+	    strcmp(cfg->language, "zh-CN")) {
+		fprintf(stderr, "imagefs: bad language: %s (en-US or zh-CN)\n",
+			cfg->language);
+		return -EINVAL;
+	}
 	if (cfg->timeout < 0) {
 		fprintf(stderr, "imagefs: bad timeout: %g\n", cfg->timeout);
 		return -EINVAL;
@@ -157,4 +166,5 @@ void config_free(struct config *cfg)
 	free(cfg->profile);
 	free(cfg->credentials);
 	free(cfg->cache);
+	free(cfg->language);
 }

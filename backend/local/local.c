@@ -666,6 +666,7 @@ void local_close(struct backend *b)
 		sqlite3_finalize(l->stmts[q]);
 	sqlite3_close(l->db);
 	local_changes_close(l);
+	pthread_mutex_destroy(&l->service_lock);
 	free(l->path);
 	free(l->account);
 	free(l);
@@ -695,6 +696,14 @@ static const struct backend_ops local_ops = {
 	.add_peer = local_add_peer,
 	.remove_peer = local_remove_peer,
 	.changes = local_changes,
+	.fetch = local_svc_fetch,
+	.fetch_ids = local_svc_fetch_ids,
+	.fetch_shares = local_svc_fetch_shares,
+	.quota = local_svc_quota,
+	.make = local_svc_make,
+	.modify = local_svc_modify,
+	.delete = local_svc_delete,
+	.permit = local_svc_permit,
 };
 
 int local_open_file(const char *path, const char *account, int seed,
@@ -715,6 +724,7 @@ int local_open_file(const char *path, const char *account, int seed,
 	l->b.ops = &local_ops;
 	l->b.account = l->account;
 	pthread_mutex_init(&l->changes_lock, NULL);
+	pthread_mutex_init(&l->service_lock, NULL);
 	if (getrandom(&l->origin, sizeof(l->origin), 0) != sizeof(l->origin))
 		l->origin = getpid();
 	l->origin &= INT64_MAX;
@@ -738,6 +748,7 @@ int local_open_file(const char *path, const char *account, int seed,
 
 out_destroy:
 	pthread_mutex_destroy(&l->changes_lock);
+	pthread_mutex_destroy(&l->service_lock);
 out_free:
 	free(l->path);
 	free(l->account);

@@ -216,38 +216,43 @@ static int new_id(struct local *l, char *id, size_t size)
 	return -EIO;
 }
 
-int local_create_pending(struct backend *b, const char *region,
-			 const char *name, int64_t *row)
+/* A pending image in region: the slot and the name are checked. */
+static int pending_locked(struct local *l, const char *region,
+			  const char *name, int64_t *row)
 {
-	struct local *l = to_local(b);
 	struct usage u;
 	sqlite3_stmt *st;
-	int rc = local_tx_begin(l);
+	int rc = local_usage_locked(l, region, &u);
 
-	if (rc)
-		return rc;
-	rc = local_usage_locked(l, region, &u);
 	if (!rc && u.images >= u.images_max)
 		rc = -EDQUOT;
 	if (!rc)
 		rc = name_free(l, region, name, 0);
 	if (rc)
-		goto out;
+		return rc;
 	st = local_stmt(l, Q_INSERT_PENDING);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
+	if (!st)
+		return -EIO;
 	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, time(NULL));
 	rc = step_done(st);
 	if (rc)
-		goto out;
+		return rc;
 	*row = sqlite3_last_insert_rowid(l->db);
-	rc = local_log_change(l, *row, region, b->account, NULL, name, NULL);
-out:
-	return local_tx_end(l, rc);
+	return local_log_change(l, *row, region, l->b.account, NULL, name,
+				NULL);
+}
+
+int local_create_pending(struct backend *b, const char *region,
+			 const char *name, int64_t *row)
+{
+	struct local *l = to_local(b);
+	int rc = local_tx_begin(l);
+
+	if (rc)
+		return rc;
+	return local_tx_end(l, pending_locked(l, region, name, row));
 }
 
 /* The attributes a committed image gets. */
@@ -356,27 +361,19 @@ static int queue_import(struct local *l, int64_t row, const struct spec *spec)
 	return step_done(st);
 }
 
-int local_commit(struct backend *b, int64_t row, const struct spec *spec)
+/* Make pending row o what spec says, in the open transaction. */
+static int commit_locked(struct local *l, int64_t row, const struct owned *o,
+			 const struct spec *spec)
 {
-	struct local *l = to_local(b);
 	struct attrs a = { 0 };
-	struct owned o;
 	sqlite3_stmt *st;
-	int rc;
+	int rc = 0;
 
-	if (spec->import_url && url_check(spec->import_url))
-		return -EINVAL;
-	rc = begin_pending(l, row, &o);
-	if (rc)
-		return rc;
-	l->dry_run = spec->dry_run;
 	st = local_stmt(l, Q_DEFAULTS);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
+	if (!st)
+		return -EIO;
 	/* an import says what it is; anything else starts from defaults */
-	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, o->region, -1, SQLITE_STATIC);
 	if (!spec->import_url && sqlite3_step(st) == SQLITE_ROW)
 		attrs_from_row(&a, st, 0);
 	sqlite3_reset(st);
@@ -403,47 +400,55 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 
 		rc = random_name("ins-", ins, sizeof(ins));
 		if (rc)
-			goto out;
+			return rc;
 		snprintf(a.source, sizeof(a.source), "instance:%s", ins);
 	}
-	rc = local_charge(l, o.region);
+	rc = local_charge(l, o->region);
 	if (!rc)
-		rc = make_image(l, row, &o, &a);
+		rc = make_image(l, row, o, &a);
 	if (!rc && spec->import_url)
 		rc = queue_import(l, row, spec);
-out:
-	rc = local_tx_end(l, rc);
+	return rc;
+}
+
+int local_commit(struct backend *b, int64_t row, const struct spec *spec)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc;
+
+	if (spec->import_url && url_check(spec->import_url))
+		return -EINVAL;
+	rc = begin_pending(l, row, &o);
+	if (rc)
+		return rc;
+	l->dry_run = spec->dry_run;
+	rc = local_tx_end(l, commit_locked(l, row, &o, spec));
 	if (!rc && spec->import_url && !spec->dry_run)
 		local_import_kick(l);
 	return rc;
 }
 
-int local_copy(struct backend *b, int64_t row, const char *source_id,
-	       const struct spec *spec)
+/* Make pending row o a copy of image source_id, in the open transaction. */
+static int copy_locked(struct local *l, int64_t row, const struct owned *o,
+		       const char *source_id, const struct spec *spec)
 {
-	struct local *l = to_local(b);
 	struct attrs a = { 0 };
 	char src_region[32], state[16];
+	struct usage from;
 	int64_t copy_to;
-	struct owned o;
 	sqlite3_stmt *st;
 	int mine, found, rc;
 
-	rc = begin_pending(l, row, &o);
-	if (rc)
-		return rc;
-	l->dry_run = spec->dry_run;
 	st = local_stmt(l, Q_SOURCE);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
+	if (!st)
+		return -EIO;
 	sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		rc = rc == SQLITE_DONE ? -EINVAL : local_errno(rc);
 		sqlite3_reset(st);
-		goto out;
+		return rc;
 	}
 	local_copy_text(src_region, sizeof(src_region), st, 0);
 	mine = sqlite3_column_int(st, 1);
@@ -452,33 +457,74 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 	local_copy_text(a.description, sizeof(a.description), st, 9);
 	local_copy_text(a.price, sizeof(a.price), st, 10);
 	sqlite3_reset(st);
-	rc = 0;
 	if (!mine)
-		rc = -EPERM;
-	else if (strcmp(state, "NORMAL"))
-		rc = -EBUSY;
-	if (rc)
-		goto out;
+		return -EPERM;
+	if (strcmp(state, "NORMAL"))
+		return -EBUSY;
 	st = local_stmt(l, Q_REGION_COPY);
-	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, o->region, -1, SQLITE_STATIC);
 	rc = step_int(st, &copy_to, &found);
-	if (rc)
-		goto out;
-	struct usage from;
-
-	rc = local_usage_locked(l, src_region, &from);
+	if (!rc)
+		rc = local_usage_locked(l, src_region, &from);
 	if (!rc && (!from.copy || !copy_to))
 		rc = -EOPNOTSUPP;
 	if (rc)
-		goto out;
+		return rc;
 	set_text(a.description, sizeof(a.description), spec->description);
 	snprintf(a.source, sizeof(a.source), "copy:%s@%s", source_id,
 		 src_region);
 	rc = local_charge(l, src_region);
 	if (!rc)
-		rc = make_image(l, row, &o, &a);
-out:
-	return local_tx_end(l, rc);
+		rc = make_image(l, row, o, &a);
+	return rc;
+}
+
+int local_copy(struct backend *b, int64_t row, const char *source_id,
+	       const struct spec *spec)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc = begin_pending(l, row, &o);
+
+	if (rc)
+		return rc;
+	l->dry_run = spec->dry_run;
+	return local_tx_end(l, copy_locked(l, row, &o, source_id, spec));
+}
+
+/*
+ * The service side's make: a new image of mine in region, its pending row
+ * and its commit (or copy) in one transaction; *out as it is then.
+ */
+int local_make(struct backend *b, const char *region, const char *name,
+	       const struct spec *spec, struct image *out)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int64_t row = 0;
+	int rc;
+
+	if (spec->import_url && url_check(spec->import_url))
+		return -EINVAL;
+	rc = local_tx_begin(l);
+	if (rc)
+		return rc;
+	l->dry_run = spec->dry_run;
+	rc = pending_locked(l, region, name, &row);
+	if (!rc)
+		rc = owned(l, row, &o);
+	if (!rc)
+		rc = spec->copy_of ? copy_locked(l, row, &o, spec->copy_of,
+						 spec) :
+		     commit_locked(l, row, &o, spec);
+	if (!rc && !spec->dry_run)
+		rc = local_get(b, row, out);
+	rc = local_tx_end(l, rc);
+	if (!rc && spec->import_url && !spec->dry_run)
+		local_import_kick(l);
+	return rc;
 }
 
 int local_check_ops(struct backend *b, const char *region)
@@ -536,17 +582,19 @@ int local_set_description(struct backend *b, int64_t row,
 			   0);
 }
 
-int local_remove(struct backend *b, int64_t row)
+/* Delete my image row; its directory stays, pending, unless drop. */
+static int remove_row(struct local *l, int64_t row, int drop)
 {
-	struct local *l = to_local(b);
 	struct owned o;
 	sqlite3_stmt *st;
 	int rc = begin_owned(l, row, &o, 0);
 
 	if (rc)
 		return rc;
-	if (o.pending)
+	if (o.pending) {
+		drop = 1;
 		goto out_delete;
+	}
 	if (o.shares || o.copies)
 		rc = -EBUSY;
 	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
@@ -557,7 +605,7 @@ out_delete:
 	if (rc)
 		goto out;
 	/* the image goes; its directory stays, pending, until rmdir */
-	st = local_stmt(l, o.pending ? Q_DELETE : Q_UNMAKE);
+	st = local_stmt(l, drop ? Q_DELETE : Q_UNMAKE);
 	if (!st) {
 		rc = -EIO;
 		goto out;
@@ -567,9 +615,20 @@ out_delete:
 	rc = step_done(st);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
-				o.pending ? NULL : o.name, NULL);
+				drop ? NULL : o.name, NULL);
 out:
 	return local_tx_end(l, rc);
+}
+
+int local_remove(struct backend *b, int64_t row)
+{
+	return remove_row(to_local(b), row, 0);
+}
+
+/* The service side's delete: the image and its row go. */
+int local_drop(struct backend *b, int64_t row)
+{
+	return remove_row(to_local(b), row, 1);
 }
 
 /* Run q with ?2 = row, ?3 = peer. */

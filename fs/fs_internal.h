@@ -20,7 +20,7 @@ int find_peer(struct fs *fs, const struct region *r, const char *uin,
 	      struct peer *out);
 int find_share(struct fs *fs, const struct region *r, const char *peer,
 	       const char *entry, struct share *out);
-int count_peers(struct fs *fs, const struct region *r);
+int count_peers(struct fs *fs, const struct region *r, int *n);
 
 /* fs_write.c: scratch files of editors, inside custom image dirs */
 int scratch_getattr(struct fs *fs, int64_t id, struct entry *e);

@@ -399,8 +399,8 @@ static int failed(struct fs *fs, int64_t row, const char *what, int rc)
 	const char *detail = NULL;
 	char msg[320];
 
-	if (rc >= 0 || !row)
-		return rc;
+	if (rc >= 0 || !row || rc == -BACKEND_WAIT)
+		return rc;	/* a waiting call is made again: no error yet */
 	if (fs->b->ops->detail)
 		detail = fs->b->ops->detail(fs->b);
 	snprintf(msg, sizeof(msg), "%s: %s%s%s%s", what, strerror(-rc),
@@ -1052,10 +1052,10 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	/* a complete text is checked now: ">" ignores what close says */
 	if (of->len && of->buf[of->len - 1] == '\n') {
 		rc = info_commit(fs, of->row, of->buf, of->len, 1);
-		if (rc) {
+		if (rc && rc != -BACKEND_WAIT)
 			of->error = rc;
+		if (rc)
 			return failed(fs, of->row, "write", rc);
-		}
 	}
 	return 0;
 }
@@ -1085,6 +1085,8 @@ int fs_flush(struct fs *fs, struct open_file *of)
 	of->at_release = 0;
 	of->flushed = 1;
 	of->result = info_commit(fs, of->row, of->buf, of->len, 0);
+	if (of->result == -BACKEND_WAIT)
+		of->flushed = 0;	/* the same flush comes again */
 	if (of->result)
 		failed(fs, of->row, "commit", of->result);
 	else

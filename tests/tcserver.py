@@ -48,8 +48,10 @@ own clock, which only advance() moves (SyncPercent rising meanwhile); real
 time never settles anything. With settle 0 (the default) new images are
 final at once.
 
-Faults and inspection, for tests: requests, actions(), clear(), fail(),
-http_error(), empty(), garbage(), delay(), drop(), lag (seconds added to
+Faults and inspection, for tests: requests (each with its time),
+actions(), clear(), most_in_flight; fail(), http_error(), empty(),
+garbage(), delay(), hold(), drop(), clear_faults(), each for the next
+requests of an action, or those a predicate picks; lag (seconds added to
 every answer). As a client: call(), post() (methods, or module functions
 given a host and port) and signed_request().
 
@@ -993,24 +995,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
         action = headers.get('x-tc-action', '')
-        owner._record(action, headers, body)
-        if owner.lag and owner._stopping.wait(owner.lag):
-            self._inject({'kind': 'drop'})
-            return
-        fault = owner._take_fault(action)
-        if fault and self._inject(fault):
-            return
-        if self.path != '/':
-            self._send(404, b'no such path\n', 'text/plain')
-            return
-        self._send(200, owner._answer(action, headers, body),
-                   'application/json')
+        request = owner._record(action, headers, body)
+        owner._busy(1)
+        try:
+            if owner.lag and owner._stopping.wait(owner.lag):
+                self._inject({'kind': 'drop'})
+                return
+            fault = owner._take_fault(request)
+            if fault and self._inject(fault):
+                return
+            if self.path != '/':
+                self._send(404, b'no such path\n', 'text/plain')
+                return
+            self._send(200, owner._answer(action, headers, body),
+                       'application/json')
+        finally:
+            owner._busy(-1)
 
     def _inject(self, fault):
         """Play fault; True when that was the whole answer."""
         kind = fault['kind']
-        if kind == 'delay':
-            stopped = self.server.owner._stopping.wait(fault['seconds'])
+        if kind in ('delay', 'hold'):
+            owner = self.server.owner
+            if kind == 'delay':
+                stopped = owner._stopping.wait(fault['seconds'])
+            else:
+                while not (fault['event'].wait(0.05) or
+                           owner._stopping.is_set()):
+                    pass
+                stopped = owner._stopping.is_set()
             if not stopped:
                 return False
             kind = 'drop'               # the server stopped meanwhile
@@ -1066,6 +1079,8 @@ class TcServer:
         self.lag = lag
         self.host = host
         self.requests = []
+        self.in_flight = 0      # requests being answered now
+        self.most_in_flight = 0
         self.clock = 0.0
         self._port = port
         self._accounts = {}
@@ -1271,11 +1286,18 @@ class TcServer:
     def _record(self, action, headers, body):
         m = AUTH_RE.match(headers.get('authorization', ''))
         account = self.account(m.group(1)) if m else None
+        request = {'action': action, 'region': headers.get('x-tc-region'),
+                   'body': _parse_json(body), 'headers': headers,
+                   'uin': account['uin'] if account else None,
+                   'time': time.monotonic()}
         with self._lock:
-            self.requests.append({
-                'action': action, 'region': headers.get('x-tc-region'),
-                'body': _parse_json(body), 'headers': headers,
-                'uin': account['uin'] if account else None})
+            self.requests.append(request)
+        return request
+
+    def _busy(self, n):
+        with self._lock:
+            self.in_flight += n
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
 
     def clear(self):
         """Forget the requests received so far."""
@@ -1287,54 +1309,72 @@ class TcServer:
         with self._lock:
             return [r['action'] for r in self.requests]
 
-    def _add_fault(self, kind, times, action, **args):
+    # Each fault plays for the next `times` requests of `action` (None:
+    # any) for which when(request) is true (when: None, any), request being
+    # a dict of its action, region and body.
+
+    def _add_fault(self, kind, times, action, when=None, **args):
         with self._lock:
             self._faults.append(dict(args, kind=kind, times=times,
-                                     action=action))
+                                     action=action, when=when))
 
-    def _take_fault(self, action):
-        """The first fault armed for action, used once; or None."""
+    def _take_fault(self, request):
+        """The first fault armed for request, used once; or None."""
         with self._lock:
             for fault in self._faults:
-                if fault['action'] in (None, action):
-                    fault['times'] -= 1
-                    if fault['times'] <= 0:
-                        self._faults.remove(fault)
-                    return fault
+                if fault['action'] not in (None, request['action']) or \
+                        (fault['when'] and not fault['when'](request)):
+                    continue
+                fault['times'] -= 1
+                if fault['times'] <= 0:
+                    self._faults.remove(fault)
+                return fault
         return None
 
-    def fail(self, code, times=1, action=None,
-             message='injected by imagefs tcserver'):
-        """The next times requests (of action) answer the error code."""
-        self._add_fault('fail', times, action, code=code, message=message)
+    def clear_faults(self):
+        """Disarm every fault not played yet."""
+        with self._lock:
+            del self._faults[:]
 
-    def http_error(self, status=500, times=1, action=None, body=None):
-        """The next times requests (of action) answer HTTP status, with
-        body (bytes, else a line of text)."""
-        self._add_fault('http', times, action, status=status,
+    def fail(self, code, times=1, action=None,
+             message='injected by imagefs tcserver', when=None):
+        """The next requests answer the error code."""
+        self._add_fault('fail', times, action, when, code=code,
+                        message=message)
+
+    def http_error(self, status=500, times=1, action=None, body=None,
+                   when=None):
+        """The next requests answer HTTP status, with body (bytes, else a
+        line of text)."""
+        self._add_fault('http', times, action, when, status=status,
                         body=body if body is not None else
                         b'imagefs tcserver: injected HTTP %d\n' % status,
                         type='application/json' if body else 'text/plain')
 
-    def empty(self, times=1, action=None):
-        """The next times requests (of action) answer 200 with no body."""
-        self._add_fault('http', times, action, status=200, body=b'',
+    def empty(self, times=1, action=None, when=None):
+        """The next requests answer 200 with no body."""
+        self._add_fault('http', times, action, when, status=200, body=b'',
                         type='application/json')
 
-    def garbage(self, times=1, action=None):
-        """The next times requests (of action) answer 200 with a body that
-        is not JSON."""
-        self._add_fault('http', times, action, status=200,
+    def garbage(self, times=1, action=None, when=None):
+        """The next requests answer 200 with a body that is not JSON."""
+        self._add_fault('http', times, action, when, status=200,
                         body=b'<html>gateway</html>', type='text/html')
 
-    def delay(self, seconds, times=1, action=None):
-        """The next times requests (of action) wait seconds, then answer."""
-        self._add_fault('delay', times, action, seconds=seconds)
+    def delay(self, seconds, times=1, action=None, when=None):
+        """The next requests wait seconds, then answer."""
+        self._add_fault('delay', times, action, when, seconds=seconds)
 
-    def drop(self, times=1, action=None):
-        """The next times requests (of action) get no answer: the
-        connection is closed."""
-        self._add_fault('drop', times, action)
+    def hold(self, times=1, action=None, when=None):
+        """The next requests wait until the threading.Event returned is
+        set (or the server stops), then answer."""
+        event = threading.Event()
+        self._add_fault('hold', times, action, when, event=event)
+        return event
+
+    def drop(self, times=1, action=None, when=None):
+        """The next requests get no answer: the connection is closed."""
+        self._add_fault('drop', times, action, when)
 
     # --- a client, for tests ---
 

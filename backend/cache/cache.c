@@ -291,7 +291,7 @@ static int cache_get(struct backend *b, int64_t row, struct image *out)
 	if (out->kind != KIND_CUSTOM || out->pending || r < 0 ||
 	    strcmp(out->state, "NORMAL"))
 		return 0;
-	return work_shares_ready(c, r, known ? 0 : row);
+	return work_shares_ready(c, r, known ? -1 : row);
 }
 
 static int cache_count(struct backend *b, const struct folder *f, int *n)

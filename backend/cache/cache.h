@@ -135,9 +135,10 @@ void work_stop(struct cache *c);
 /* 0 when folder kind of region r may be read; -BACKEND_WAIT (asked for
  * it); or the error of the fetch that failed. */
 int work_ready(struct cache *c, int r, enum image_kind kind);
-/* 0 when the shares of my image row (0: of all of region r's) are known;
- * -BACKEND_WAIT (asked for them), or the error of the fetch that failed.
- * Either way the shares of region r are kept fresh from then on. */
+/* 0 when the shares of my image row (0: of all of region r's; -1: none)
+ * are known; -BACKEND_WAIT (asked for them), or the error of the fetch
+ * that failed. Either way the shares of region r are kept fresh from then
+ * on. */
 int work_shares_ready(struct cache *c, int r, int64_t row);
 void work_queue_fetch(struct cache *c, int r, enum image_kind kind,
 		      int urgent);

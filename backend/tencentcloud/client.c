@@ -32,9 +32,9 @@
 
 /* The documented limits (TENCENT-API.md section 3), calls a second. */
 static const struct tc_rate rates[] = {
-	{ "DescribeImages", 40, 0 },
-	{ "DescribeImportImageOs", 288, 0 },
-	{ NULL, 10, 0 },	/* the quota, the changes, the rest */
+	{ "DescribeImages", 40, NULL, 0 },
+	{ "DescribeImportImageOs", 288, NULL, 0 },
+	{ NULL, 10, NULL, 0 },	/* the quota, the changes, the rest */
 };
 
 static double now_s(void)
@@ -68,9 +68,8 @@ static int nap_until(const struct tc_conf *conf, double t)
 }
 
 /*
- * Wait for action's turn: a second's worth of calls may go at once, then
- * one every 1/per_second s (each call moves the action's clock on by that
- * much; a call waits until its clock is less than a second ahead).
+ * Wait for action's turn: a call goes a second after the per_second-th
+ * call before it, at the soonest, so that no second holds more.
  */
 static int rate_wait(struct tc_conf *conf, const char *action)
 {
@@ -81,9 +80,9 @@ static int rate_wait(struct tc_conf *conf, const char *action)
 		if (!strcmp(conf->rates[i].action, action))
 			r = &conf->rates[i];
 	pthread_mutex_lock(&conf->rate_lock);
-	at = r->next > now ? r->next : now;
-	r->next = at + 1.0 / r->per_second;
-	at = r->next - 1.0;
+	at = r->sent[r->next] + 1.0 > now ? r->sent[r->next] + 1.0 : now;
+	r->sent[r->next] = at;
+	r->next = (r->next + 1) % r->per_second;
 	pthread_mutex_unlock(&conf->rate_lock);
 	return nap_until(conf, at);
 }
@@ -113,7 +112,7 @@ int tc_conf_init(struct tc_conf *conf, const char *endpoint,
 {
 	char *scheme = NULL, *host = NULL, *port = NULL;
 	CURLU *u = curl_url();
-	int rc = -EINVAL, https;
+	int rc = -EINVAL, https, oom = !u;
 
 	if (!endpoint)
 		endpoint = TC_ENDPOINT;
@@ -125,12 +124,20 @@ int tc_conf_init(struct tc_conf *conf, const char *endpoint,
 	conf->backoff_ms = conf->backoff_ms ? conf->backoff_ms : 200;
 	pthread_mutex_init(&conf->rate_lock, NULL);
 	conf->nrates = sizeof(rates) / sizeof(rates[0]);
-	conf->rates = malloc(sizeof(rates));
-	if (!u || !conf->rates) {
+	conf->rates = calloc(conf->nrates, sizeof(*conf->rates));
+	for (int i = 0; conf->rates && i < conf->nrates; i++) {
+		conf->rates[i] = rates[i];
+		conf->rates[i].sent = calloc(rates[i].per_second,
+					     sizeof(double));
+		oom |= !conf->rates[i].sent;
+		/* long ago: a first second's worth may go at once */
+		for (int n = 0; !oom && n < rates[i].per_second; n++)
+			conf->rates[i].sent[n] = -1e9;
+	}
+	if (oom || !conf->rates) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	memcpy(conf->rates, rates, sizeof(rates));
 	if (curl_url_set(u, CURLUPART_URL, endpoint, 0) ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0))
@@ -166,6 +173,8 @@ out:
 
 void tc_conf_free(struct tc_conf *conf)
 {
+	for (int i = 0; conf->rates && i < conf->nrates; i++)
+		free(conf->rates[i].sent);
 	free(conf->rates);
 	conf->rates = NULL;
 	pthread_mutex_destroy(&conf->rate_lock);

@@ -21,8 +21,10 @@
 /* The pace of one action: at most per_second calls in any second. */
 struct tc_rate {
 	const char *action;	/* NULL: every action not listed */
-	double per_second;
-	double next;		/* when the next call may go, monotonic s */
+	int per_second;
+	double *sent;		/* when the last per_second calls went (a
+				 * ring, monotonic s) */
+	int next;		/* its oldest */
 };
 
 /*

@@ -213,7 +213,7 @@ def cloud_opts(servers, tmp_path, db, account):
                XDG_CACHE_HOME=os.fspath(tmp_path / 'cache'))
     return ['backend=tencentcloud', 'endpoint=%s' % servers[db].url,
             'cache_ttl=%g' % CACHE_TTL,
-            'api_timeout=%g' % (5 * SLOW)], env
+            'api_timeout=%g' % (10 * SLOW)], env
 
 
 def _start(tmp_path, n, account, db, extra_opts, env=None, servers=None,

@@ -1110,7 +1110,8 @@ def test_describe_is_retried_after_a_network_failure(mount, tmp_path,
     m = mount_tc(mount, extra_opts=['api_timeout=%g' % (1.0 * SLOW),
                                     'cache_ttl=3600'])
     assert os.listdir(folder(m, 'market', region=BJ))
-    assert len(listing_bodies(server, BJ, 'market')) == \
+    # retried (more when a loaded machine makes an answer late)
+    assert len(listing_bodies(server, BJ, 'market')) >= \
         (2 if fault == 'slow' else 3)
 
 

@@ -136,9 +136,9 @@ void work_stop(struct cache *c);
  * it); or the error of the fetch that failed. */
 int work_ready(struct cache *c, int r, enum image_kind kind);
 /* 0 when the shares of my image row (0: of all of region r's; -1: none)
- * are known; -BACKEND_WAIT (asked for them), or the error of the fetch
- * that failed. Either way the shares of region r are kept fresh from then
- * on. */
+ * are known, or were just asked in vain (what is known is shown then);
+ * else -BACKEND_WAIT (asked for them). Either way the shares of region r
+ * are kept fresh from then on. */
 int work_shares_ready(struct cache *c, int r, int64_t row);
 void work_queue_fetch(struct cache *c, int r, enum image_kind kind,
 		      int urgent);

@@ -871,7 +871,7 @@ int work_shares_ready(struct cache *c, int r, int64_t row)
 		rc = 0;
 	} else if (c->shares_failed[r] &&
 		   cache_now() - c->shares_failed_at[r] < FAILED_S) {
-		rc = c->shares_failed[r];
+		rc = 0;	/* the service cannot say now: what is known */
 	} else if (row > 0) {
 		for (int i = 0; i < c->nshares_rows; i++)
 			asked |= c->shares_rows[i] == row;

@@ -12,9 +12,6 @@
 #include "backend.h"
 #include "../mountopts/config.h"
 
-/* Until fs/ops.c keeps waiting requests itself (blocking.c). */
-int blocking_open(struct backend *inner, struct backend **out);
-
 /* The host of an endpoint URL, for the cache's file name. */
 static void endpoint_host(const char *endpoint, char *out, size_t size)
 {
@@ -51,7 +48,7 @@ static int cache_path(const struct config *cfg, char *out, size_t size)
 
 int backend_open(const struct config *cfg, struct backend **out)
 {
-	struct backend *cloud, *cache;
+	struct backend *cloud;
 	char path[PATH_MAX];
 	int rc;
 
@@ -66,8 +63,6 @@ int backend_open(const struct config *cfg, struct backend **out)
 	if (!rc)
 		rc = tencent_open(cfg, &cloud);
 	if (!rc)
-		rc = cache_open(cloud, path, cfg->cache_ttl, &cache);
-	if (!rc)
-		rc = blocking_open(cache, out);
+		rc = cache_open(cloud, path, cfg->cache_ttl, out);
 	return rc;
 }

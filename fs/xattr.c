@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fs.h"
-#include "fs_internal.h"
+#include "errors.h"
 #include "info.h"
 
 #define PREFIX "user.imagefs."
@@ -25,7 +25,7 @@ typedef int (*attr_cb)(void *ctx, const char *name, const char *value);
 static int image_attrs(struct fs *fs, int64_t row, attr_cb cb, void *ctx)
 {
 	struct image img;
-	char name[64], buf[64];
+	char name[64], buf[INFO_VALUE_MAX];
 	int rc = fs->b->ops->get(fs->b, row, &img);
 
 	if (rc)
@@ -35,7 +35,8 @@ static int image_attrs(struct fs *fs, int64_t row, attr_cb cb, void *ctx)
 		size_t i;
 
 		if (k == INFO_ERROR && fs_last_error(fs, row))
-			v = fs_last_error(fs, row);	/* newer */
+			v = info_show(fs_last_error(fs, row), SHOW_TEXT, buf,
+				      sizeof(buf));	/* newer */
 		if (!v)
 			continue;
 		snprintf(name, sizeof(name), PREFIX "%s", info_key_names[k]);

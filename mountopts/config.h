@@ -7,6 +7,8 @@
 
 struct fuse_args;
 
+#define LOCAL_LOCK_TIMEOUT 10	/* seconds, -o lock_timeout's default */
+
 struct config {
 	char *backend;		/* local */
 	char *db;		/* local: the catalog file */
@@ -14,6 +16,9 @@ struct config {
 	char *notify_pipe;	/* written "ok" or "error" once mounted */
 	double timeout;		/* entry and attribute timeout, seconds */
 	long import_timeout;	/* seconds without data: an import fails */
+	char *import_dirs;	/* DIR[:DIR]: where file:// imports may read;
+				 * NULL: file:// refused */
+	double lock_timeout;	/* seconds a change waits for the catalog */
 	int xattr;		/* answer user.imagefs.* attributes */
 	int debug;		/* -d: log every API request (redacted) */
 	/* tencentcloud */

@@ -6,6 +6,7 @@
  * file never break a limit.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "../backend.h"
+#include "../source.h"
 #include "local.h"
 #include "../../mountopts/config.h"
 
@@ -26,6 +28,7 @@ extern const char imagefs_schema_sql[];
 extern const char imagefs_regions_sql[];
 extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
+extern const char imagefs_schema3_sql[];
 
 /* How an image row is read: the columns of row_to_image(), in order. */
 #define IMAGE_COLS							\
@@ -78,6 +81,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		    "(SELECT count(*) FROM shares s JOIN images i "
 		    "ON i.row = s.image WHERE s.account = ?1 AND "
 		    "i.region = ?2 AND i.owner = p.peer) "
+		    /* not even a stray folder of my own (no sharing
+		     * with yourself: rules.c refuses to make one) */
 		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 AND p.peer <> ?1 "
 		    "ORDER BY k",
 	[Q_SHARES] = "SELECT s.row, s.image, i.name FROM shares s "
@@ -103,9 +108,10 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_OWN] = "SELECT i.region, i.name, i.state, i.kind = 'custom' AND "
 		  "i.owner = ?1, "
 		  "(SELECT count(*) FROM shares WHERE image = ?2), "
-		  "(SELECT count(*) FROM images c WHERE c.source = 'copy:' || "
-		  "i.id || '@' || i.region AND c.state NOT IN ('NORMAL', "
-		  "'IMPORTFAILED', 'PENDING')) FROM images i WHERE i.row = ?2",
+		  "(SELECT count(*) FROM images c WHERE c.source = "
+		  SOURCE_COPY_SQL("i.id", "i.region") " AND c.state NOT IN "
+		  "('NORMAL', 'IMPORTFAILED', 'PENDING')) "
+		  "FROM images i WHERE i.row = ?2",
 	[Q_NAME_TAKEN] = "SELECT 1 FROM images WHERE region = ?2 AND "
 			 "kind = 'custom' AND owner = ?1 AND name = ?3 AND "
 			 "row <> ?4",
@@ -115,9 +121,10 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		     "DO UPDATE SET count = count + 1",
 	[Q_SETTING] = "SELECT value FROM settings WHERE key = ?2",
 	[Q_ID_TAKEN] = "SELECT 1 FROM images WHERE id = ?2",
-	[Q_INSERT_PENDING] = "INSERT INTO images (region, kind, owner, name, "
-			     "state, created, mtime) VALUES (?2, 'custom', ?1, "
-			     "?3, 'PENDING', ?4, ?4)",
+	/* ?5: the row, or NULL for a new one */
+	[Q_INSERT_PENDING] = "INSERT INTO images (row, region, kind, owner, "
+			     "name, state, created, mtime) VALUES (?5, ?2, "
+			     "'custom', ?1, ?3, 'PENDING', ?4, ?4)",
 	[Q_DEFAULTS] = "SELECT os_name, os_type, platform, arch, bits, size_gb "
 		       "FROM images WHERE region = ?2 AND kind = 'public' AND "
 		       "platform = 'TencentOS' AND arch = 'x86_64' "
@@ -134,13 +141,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_RENAME] = "UPDATE images SET name = ?3, mtime = ?4 WHERE row = ?2",
 	[Q_SET_DESCRIPTION] = "UPDATE images SET description = ?3, mtime = ?4 "
 			      "WHERE row = ?2",
+	/* its shares and import go with it (ON DELETE CASCADE) */
 	[Q_DELETE] = "DELETE FROM images WHERE row = ?2",
-	[Q_UNMAKE] = "UPDATE images SET id = NULL, state = 'PENDING', "
-		     "os_name = NULL, os_type = NULL, platform = NULL, "
-		     "arch = NULL, bits = NULL, size_gb = NULL, "
-		     "progress = NULL, "
-		     "description = NULL, source = NULL, price = NULL, "
-		     "error = NULL, mtime = ?3 WHERE row = ?2",
 	[Q_SHARE_COUNT] = "SELECT count(*) FROM shares WHERE image = ?2",
 	[Q_SHARE_EXISTS] = "SELECT 1 FROM shares WHERE image = ?2 AND "
 			   "account = ?3",
@@ -159,8 +161,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
 		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
-	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256) "
-			    "VALUES (?2, ?3, ?4)",
+	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256, "
+			    "account, uid) VALUES (?2, ?3, ?4, ?1, ?5)",
 };
 
 static struct local *to_local(struct backend *b)
@@ -178,7 +180,7 @@ int local_errno(int rc)
 		return 0;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		return -EAGAIN;
+		return -ENOLCK;	/* not EAGAIN: that is the daily limit */
 	case SQLITE_NOMEM:
 		return -ENOMEM;
 	case SQLITE_READONLY:
@@ -549,6 +551,7 @@ static int user_version(sqlite3 *db, int *version)
  */
 static const char *const migrations[] = {
 	imagefs_schema2_sql,
+	imagefs_schema3_sql,
 };
 
 #define SCHEMA_VERSION \
@@ -627,6 +630,43 @@ static int make_parent(const char *path)
 	return 0;
 }
 
+/*
+ * The catalog holds import URLs with their credentials: a new one is made
+ * 0600 whatever the umask, before SQLite opens it (SQLite gives its -wal
+ * and -shm the mode of the database file).
+ */
+static int catalog_create(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = 0;
+
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (fchmod(fd, 0600))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Say when the catalog, its -wal or its -shm is open to others. */
+static void catalog_check_mode(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char file[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
+		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
+		if (stat(file, &st) || !(st.st_mode & (S_IRWXG | S_IRWXO)))
+			continue;
+		fprintf(stderr, "imagefs: catalog %s is open to group or "
+			"others (mode %04o): it holds import URLs with their "
+			"credentials, and whoever can write it can act as any "
+			"account; run: chmod 600 %s\n", file,
+			(unsigned int)(st.st_mode & 07777), file);
+	}
+}
+
 int local_connect(const char *path, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
@@ -640,7 +680,7 @@ int local_connect(const char *path, sqlite3 **out)
 		rc = local_errno(rc) ? local_errno(rc) : -EIO;
 		goto out_close;
 	}
-	sqlite3_busy_timeout(db, 10000);
+	sqlite3_busy_timeout(db, LOCAL_BUSY_MS);
 	rc = local_exec(db, "PRAGMA journal_mode = WAL; "
 			"PRAGMA synchronous = NORMAL; "
 			"PRAGMA foreign_keys = ON; "
@@ -723,6 +763,8 @@ int local_open_file(const char *path, const char *account, int seed,
 	}
 	l->b.ops = &local_ops;
 	l->b.account = l->account;
+	l->b.wait_timeout = LOCAL_LOCK_TIMEOUT;
+	l->b.wait_errno = ENOLCK;
 	pthread_mutex_init(&l->changes_lock, NULL);
 	pthread_mutex_init(&l->service_lock, NULL);
 	if (getrandom(&l->origin, sizeof(l->origin), 0) != sizeof(l->origin))
@@ -731,6 +773,12 @@ int local_open_file(const char *path, const char *account, int seed,
 	rc = make_parent(l->path);
 	if (rc) {
 		fprintf(stderr, "imagefs: cannot create the folder of %s: %s\n",
+			l->path, strerror(-rc));
+		goto out_destroy;
+	}
+	rc = catalog_create(l->path);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot create catalog %s: %s\n",
 			l->path, strerror(-rc));
 		goto out_destroy;
 	}
@@ -743,6 +791,7 @@ int local_open_file(const char *path, const char *account, int seed,
 		sqlite3_close(l->db);
 		goto out_destroy;
 	}
+	catalog_check_mode(l->path);
 	*out = l;
 	return 0;
 
@@ -763,7 +812,8 @@ int local_open(const struct config *cfg, struct backend **out)
 
 	if (rc)
 		return rc;
-	rc = local_import_start(l, cfg->import_timeout);
+	l->b.wait_timeout = cfg->lock_timeout;
+	rc = local_import_start(l, cfg->import_timeout, cfg->import_dirs);
 	if (rc) {
 		local_close(&l->b);
 		return rc;

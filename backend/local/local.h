@@ -3,7 +3,7 @@
  * local.h - internals of the local (SQLite) backend, shared by its files:
  * local.c (catalog, reads), rules.c (every rule and mutation), changes.c
  * (what other daemons changed), service.c (the service side, for a
- * wrapping backend), import.c (downloads).
+ * wrapping backend), import.c (imports).
  */
 #ifndef IMAGEFS_LOCAL_H
 #define IMAGEFS_LOCAL_H
@@ -15,6 +15,11 @@
 #include <sqlite3.h>
 
 #include "../backend.h"
+
+/* How long SQLite itself waits for a lock (threads other than the FUSE
+ * one, and the set-up); requests wait with -BACKEND_WAIT instead, for
+ * -o lock_timeout, then ENOLCK. */
+#define LOCAL_BUSY_MS 10000
 
 enum query {
 	Q_REGIONS,
@@ -41,7 +46,6 @@ enum query {
 	Q_RENAME,
 	Q_SET_DESCRIPTION,
 	Q_DELETE,
-	Q_UNMAKE,
 	Q_SHARE_COUNT,
 	Q_SHARE_EXISTS,
 	Q_INSERT_SHARE,
@@ -62,7 +66,7 @@ struct local {
 	char *path;
 	char *account;
 	int dry_run;		/* the open transaction only checks */
-	struct importer *importer;	/* local_import.c */
+	struct importer *importer;	/* import.c */
 	int64_t origin;		/* this daemon, in the change log */
 	/* held by each service-side call (service.c): a wrapper calls from
 	 * several threads */
@@ -111,7 +115,7 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 		    struct share *out);
 int local_usage(struct backend *b, const char *region, struct usage *u);
 
-/* local_rules.c */
+/* rules.c */
 /* BEGIN IMMEDIATE; local_tx_end() commits when rc is 0, else rolls back */
 int local_tx_begin(struct local *l);
 int local_tx_end(struct local *l, int rc);
@@ -156,32 +160,22 @@ int local_svc_delete(struct backend *b, const char *region, const char *id);
 int local_svc_permit(struct backend *b, const char *region, const char *id,
 		     const char *peer, int share);
 
-/* service.c: the service side of backend.h */
-int local_svc_fetch(struct backend *b, const struct folder *f, image_cb cb,
-		    void *ctx);
-int local_svc_fetch_ids(struct backend *b, const char *region,
-			const char *const *ids, int n, image_cb cb, void *ctx);
-int local_svc_fetch_shares(struct backend *b, const char *region,
-			   const char *id, peer_cb cb, void *ctx);
-int local_svc_quota(struct backend *b, const char *region, struct usage *u);
-int local_svc_make(struct backend *b, const char *region, const char *name,
-		   const struct spec *spec, struct image *out);
-int local_svc_modify(struct backend *b, const char *region, const char *id,
-		     const char *name, const char *description);
-int local_svc_delete(struct backend *b, const char *region, const char *id);
-int local_svc_permit(struct backend *b, const char *region, const char *id,
-		     const char *peer, int share);
-
-/* local_import.c */
-int local_import_start(struct local *l, long timeout);
+/* import.c */
+/* Start the import workers: timeout without data in seconds; dirs: where
+ * file:// may read (DIR[:DIR], -o import_dirs), NULL: nowhere. */
+int local_import_start(struct local *l, long timeout, const char *dirs);
 void local_import_kick(struct local *l);
 void local_import_stop(struct local *l);
-/* 0 for an http, https or file URL, else -EINVAL */
+/* 0 for an http or https URL of printable ASCII, else -EINVAL */
 int url_check(const char *url);
-/* url without user:password@; 1 when something was taken out */
+/* 0 for what url_check() takes, or a file:// URL of a file below a
+ * directory of -o import_dirs (no "." or ".." on the way); else -EINVAL */
+int local_url_check(struct local *l, const char *url);
+/* url without its user info, query and fragment, as SOURCE shows it;
+ * 1 when something was taken out */
 int url_redact(const char *url, char *out, size_t size);
 
-/* local_changes.c */
+/* changes.c */
 int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx);
 void local_changes_close(struct local *l);
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * local_rules.c - every rule of the image service and every change to the
+ * rules.c - every rule of the image service and every change to the
  * catalog. Each call is one BEGIN IMMEDIATE transaction: the rules are
  * checked against what the catalog holds at that moment, the change and its
  * charge are applied, and other daemons on the same file see all or nothing.
@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../source.h"
 #include "local.h"
 
 /* What the catalog says of one image, for the checks. */
@@ -60,10 +62,22 @@ static int step_int(sqlite3_stmt *st, int64_t *value, int *found)
 	return rc;
 }
 
+/*
+ * BEGIN IMMEDIATE. While serving a mount (b.wake set) a lock that another
+ * process holds is not waited for here: -BACKEND_WAIT, and the request is
+ * made again (backend.h), so that it holds up nothing else.
+ */
 int local_tx_begin(struct local *l)
 {
+	int rc;
+
 	l->dry_run = 0;
-	return step_done(local_stmt(l, Q_BEGIN));
+	if (!l->b.wake)
+		return step_done(local_stmt(l, Q_BEGIN));
+	sqlite3_busy_timeout(l->db, 0);
+	rc = step_done(local_stmt(l, Q_BEGIN));
+	sqlite3_busy_timeout(l->db, LOCAL_BUSY_MS);
+	return rc == -ENOLCK ? -BACKEND_WAIT : rc;
 }
 
 /* Commit when rc is 0, else roll back; the transaction's result. */
@@ -216,32 +230,44 @@ static int new_id(struct local *l, char *id, size_t size)
 	return -EIO;
 }
 
-/* A pending image in region: the slot and the name are checked. */
+/* Make pending image name in region, as *row (0: a new row). */
+static int insert_pending(struct local *l, const char *region,
+			  const char *name, int64_t *row)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_INSERT_PENDING);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time(NULL));
+	if (*row)
+		sqlite3_bind_int64(st, 5, *row);
+	rc = step_done(st);
+	if (!rc)
+		*row = sqlite3_last_insert_rowid(l->db);
+	return rc;
+}
+
+/* A new pending image in region: the slot and the name are checked. */
 static int pending_locked(struct local *l, const char *region,
 			  const char *name, int64_t *row)
 {
 	struct usage u;
-	sqlite3_stmt *st;
 	int rc = local_usage_locked(l, region, &u);
 
 	if (!rc && u.images >= u.images_max)
 		rc = -EDQUOT;
 	if (!rc)
 		rc = name_free(l, region, name, 0);
-	if (rc)
-		return rc;
-	st = local_stmt(l, Q_INSERT_PENDING);
-	if (!st)
-		return -EIO;
-	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, time(NULL));
-	rc = step_done(st);
-	if (rc)
-		return rc;
-	*row = sqlite3_last_insert_rowid(l->db);
-	return local_log_change(l, *row, region, l->b.account, NULL, name,
-				NULL);
+	*row = 0;
+	if (!rc)
+		rc = insert_pending(l, region, name, row);
+	if (!rc)
+		rc = local_log_change(l, *row, region, l->b.account, NULL, name,
+				      NULL);
+	return rc;
 }
 
 int local_create_pending(struct backend *b, const char *region,
@@ -348,7 +374,10 @@ static void set_text(char *dst, size_t size, const char *s)
 		snprintf(dst, size, "%s", s);
 }
 
-/* The download of an import, for the importer threads (local_import.c). */
+/*
+ * The download of an import, for the importer threads (import.c), with
+ * the account (?1) and the Unix user that commit it.
+ */
 static int queue_import(struct local *l, int64_t row, const struct spec *spec)
 {
 	sqlite3_stmt *st = local_stmt(l, Q_INSERT_IMPORT);
@@ -358,6 +387,8 @@ static int queue_import(struct local *l, int64_t row, const struct spec *spec)
 	sqlite3_bind_int64(st, 2, row);
 	sqlite3_bind_text(st, 3, spec->import_url, -1, SQLITE_STATIC);
 	bind_opt(st, 4, spec->sha256);
+	/* only a daemon of this account and Unix user may download it */
+	sqlite3_bind_int64(st, 5, geteuid());
 	return step_done(st);
 }
 
@@ -366,10 +397,9 @@ static int commit_locked(struct local *l, int64_t row, const struct owned *o,
 			 const struct spec *spec)
 {
 	struct attrs a = { 0 };
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = local_stmt(l, Q_DEFAULTS);
 	int rc = 0;
 
-	st = local_stmt(l, Q_DEFAULTS);
 	if (!st)
 		return -EIO;
 	/* an import says what it is; anything else starts from defaults */
@@ -388,22 +418,24 @@ static int commit_locked(struct local *l, int64_t row, const struct owned *o,
 		char url[1024];
 
 		url_redact(spec->import_url, url, sizeof(url));
-		snprintf(a.source, sizeof(a.source), "import:%s", url);
+		rc = source_format(a.source, sizeof(a.source), SOURCE_IMPORT,
+				   url, NULL);
 		a.state = "IMPORTING";
 		a.progress = 0;
 	} else if (spec->instance) {
-		snprintf(a.source, sizeof(a.source), "instance:%s",
-			 spec->instance);
+		rc = source_format(a.source, sizeof(a.source), SOURCE_INSTANCE,
+				   spec->instance, NULL);
 	} else {
 		/* a notional instance with the attributes asked for */
 		char ins[16];
 
 		rc = random_name("ins-", ins, sizeof(ins));
-		if (rc)
-			return rc;
-		snprintf(a.source, sizeof(a.source), "instance:%s", ins);
+		if (!rc)
+			rc = source_format(a.source, sizeof(a.source),
+					   SOURCE_INSTANCE, ins, NULL);
 	}
-	rc = local_charge(l, o->region);
+	if (!rc)
+		rc = local_charge(l, o->region);
 	if (!rc)
 		rc = make_image(l, row, o, &a);
 	if (!rc && spec->import_url)
@@ -417,7 +449,7 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	struct owned o;
 	int rc;
 
-	if (spec->import_url && url_check(spec->import_url))
+	if (spec->import_url && local_url_check(l, spec->import_url))
 		return -EINVAL;
 	rc = begin_pending(l, row, &o);
 	if (rc)
@@ -437,10 +469,9 @@ static int copy_locked(struct local *l, int64_t row, const struct owned *o,
 	char src_region[32], state[16];
 	struct usage from;
 	int64_t copy_to;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = local_stmt(l, Q_SOURCE);
 	int mine, found, rc;
 
-	st = local_stmt(l, Q_SOURCE);
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
@@ -473,9 +504,10 @@ static int copy_locked(struct local *l, int64_t row, const struct owned *o,
 	if (rc)
 		return rc;
 	set_text(a.description, sizeof(a.description), spec->description);
-	snprintf(a.source, sizeof(a.source), "copy:%s@%s", source_id,
-		 src_region);
-	rc = local_charge(l, src_region);
+	rc = source_format(a.source, sizeof(a.source), SOURCE_COPY, source_id,
+			   src_region);
+	if (!rc)
+		rc = local_charge(l, src_region);
 	if (!rc)
 		rc = make_image(l, row, o, &a);
 	return rc;
@@ -506,7 +538,7 @@ int local_make(struct backend *b, const char *region, const char *name,
 	int64_t row = 0;
 	int rc;
 
-	if (spec->import_url && url_check(spec->import_url))
+	if (spec->import_url && local_url_check(l, spec->import_url))
 		return -EINVAL;
 	rc = local_tx_begin(l);
 	if (rc)
@@ -591,10 +623,8 @@ static int remove_row(struct local *l, int64_t row, int drop)
 
 	if (rc)
 		return rc;
-	if (o.pending) {
-		drop = 1;
+	if (o.pending)
 		goto out_delete;
-	}
 	if (o.shares || o.copies)
 		rc = -EBUSY;
 	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
@@ -604,18 +634,19 @@ static int remove_row(struct local *l, int64_t row, int drop)
 out_delete:
 	if (rc)
 		goto out;
-	/* the image goes; its directory stays, pending, until rmdir */
-	st = local_stmt(l, drop ? Q_DELETE : Q_UNMAKE);
+	st = local_stmt(l, Q_DELETE);
 	if (!st) {
 		rc = -EIO;
 		goto out;
 	}
 	sqlite3_bind_int64(st, 2, row);
-	sqlite3_bind_int64(st, 3, time(NULL));
 	rc = step_done(st);
+	/* a committed image's directory stays, pending, until rmdir */
+	if (!rc && !o.pending && !drop)
+		rc = insert_pending(l, o.region, o.name, &row);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
-				drop ? NULL : o.name, NULL);
+				o.pending || drop ? NULL : o.name, NULL);
 out:
 	return local_tx_end(l, rc);
 }
@@ -629,6 +660,12 @@ int local_remove(struct backend *b, int64_t row)
 int local_drop(struct backend *b, int64_t row)
 {
 	return remove_row(to_local(b), row, 1);
+}
+
+/* No sharing with yourself: -EINVAL when peer is the mounting account. */
+static int not_me(struct backend *b, const char *peer)
+{
+	return strcmp(peer, b->account) ? 0 : -EINVAL;
 }
 
 /* Run q with ?2 = row, ?3 = peer. */
@@ -651,9 +688,9 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	int64_t v;
 	int found, rc;
 
-	if (!strcmp(peer, b->account))
-		return -EINVAL;
-	rc = begin_owned(l, row, &o, 0);
+	rc = not_me(b, peer);
+	if (!rc)
+		rc = begin_owned(l, row, &o, 0);
 	if (rc)
 		return rc;
 	if (o.pending)
@@ -717,9 +754,9 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 	int64_t v;
 	int found, rc;
 
-	if (!strcmp(peer, b->account))
-		return -EINVAL;
-	rc = local_tx_begin(l);
+	rc = not_me(b, peer);
+	if (!rc)
+		rc = local_tx_begin(l);
 	if (rc)
 		return rc;
 	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);

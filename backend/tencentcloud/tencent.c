@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "../backend.h"
+#include "../source.h"
 #include "client.h"
 #include "../../mountopts/config.h"
 
@@ -518,7 +519,7 @@ static int make_copy(struct tencent *t, const char *region, const char *name,
 		json_decref(resp);
 		return -EIO;
 	}
-	snprintf(source, sizeof(source), "copy:%s@%s", src.id, src.region);
+	source_format(source, sizeof(source), SOURCE_COPY, src.id, src.region);
 	remember_copy(t, &src, id, region);
 	/* the copy takes the source's description: a new one is set after */
 	if (spec->description && strcmp(spec->description, src.description) &&
@@ -671,7 +672,7 @@ static int make_import(struct tencent *t, const char *region,
 		       struct image *out)
 {
 	const char *type, *version, *arch;
-	char source[1100];
+	char source[1100], url[1024];
 	json_t *os = NULL, *req, *resp = NULL;
 	int rc;
 
@@ -701,9 +702,11 @@ static int make_import(struct tencent *t, const char *region,
 	rc = call(t, "ImportImage", region, req, &resp);
 	if (!rc && !spec->dry_run) {
 		/* SOURCE: without a query, which may carry a signature */
-		snprintf(source, sizeof(source), "import:%.*s",
+		snprintf(url, sizeof(url), "%.*s",
 			 (int)strcspn(spec->import_url, "?#"),
 			 spec->import_url);
+		source_format(source, sizeof(source), SOURCE_IMPORT, url,
+			      NULL);
 		if (strncmp(jstr(resp, "ImageId"), "img-", 4))
 			rc = -EIO;
 		else
@@ -729,8 +732,8 @@ static int make_instance(struct tencent *t, const char *region,
 				    json_string(spec->description));
 	rc = call(t, "CreateImage", region, req, &resp);
 	if (!rc && !spec->dry_run) {
-		snprintf(source, sizeof(source), "instance:%.40s",
-			 spec->instance);
+		source_format(source, sizeof(source), SOURCE_INSTANCE,
+			      spec->instance, NULL);
 		if (strncmp(jstr(resp, "ImageId"), "img-", 4))
 			rc = -EIO;
 		else

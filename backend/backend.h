@@ -108,8 +108,9 @@ struct share {
 
 /* Slots and operations of one region (df -i, user.imagefs.* xattrs). */
 struct usage {
-	int images;		/* custom images, pending ones included (quota():
-				 * the service's count, -1 when it has none) */
+	int images;		/* custom images, pending ones included
+				 * (quota(): the service's count, -1 when it
+				 * has none) */
 	int images_max;
 	int ops;		/* operations charged today */
 	int ops_max;		/* -1: the service has no daily limit */

@@ -106,8 +106,9 @@ static int from_file(struct credentials *c, const char *path)
 		return -EACCES;
 	}
 	if (st.st_uid != geteuid()) {
-		fprintf(stderr, "imagefs: credentials %s belong to another user "
-			"(uid %u): refused\n", path, (unsigned int)st.st_uid);
+		fprintf(stderr, "imagefs: credentials %s belong to another "
+			"user (uid %u): refused\n", path,
+			(unsigned int)st.st_uid);
 		close(fd);
 		return -EACCES;
 	}

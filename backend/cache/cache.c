@@ -305,7 +305,7 @@ static int cache_count(struct backend *b, const struct folder *f, int *n)
 	if (rc == -BACKEND_WAIT)
 		return rc;
 	if (rc)
-		return 0;	/* a region is listed whatever one folder says */
+		return 0;	/* a region is listed whatever a folder says */
 	st = cache_stmt(c, C_COUNT);
 	if (!st)
 		return -EIO;

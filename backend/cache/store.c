@@ -31,7 +31,8 @@ static const char schema[] =
 	" row INTEGER PRIMARY KEY,"	/* the inode base, never reused */
 	" id TEXT UNIQUE,"		/* NULL while pending */
 	" region TEXT NOT NULL,"
-	" folder TEXT NOT NULL,"	/* public, market, custom, shared:<uin> */
+	" folder TEXT NOT NULL,"	/* public, market, custom,
+					 * shared:<uin> */
 	" kind INTEGER NOT NULL,"	/* enum image_kind */
 	" owner TEXT NOT NULL,"
 	" name TEXT NOT NULL,"
@@ -402,9 +403,9 @@ static int drop_unseen(struct cache *c, sqlite3 *db, const struct folder *f,
 		       const char *folder)
 {
 	sqlite3_stmt *st = prepare(db, "SELECT row, owner, name, kind FROM "
-				   "images WHERE region = ?1 AND folder LIKE ?2 "
-				   "AND id IS NOT NULL AND id NOT IN (SELECT "
-				   "id FROM temp.incoming)");
+				   "images WHERE region = ?1 AND folder LIKE "
+				   "?2 AND id IS NOT NULL AND id NOT IN "
+				   "(SELECT id FROM temp.incoming)");
 	sqlite3_stmt *del = prepare(db, "DELETE FROM images WHERE row = ?1");
 	int rc = st && del ? 0 : -EIO;
 
@@ -443,7 +444,8 @@ int store_merge(struct cache *c, sqlite3 *db, const struct folder *f,
 		"platform = ?9, arch = ?10, bits = ?11, size_gb = ?12, "
 		"state = ?13, progress = ?14, created = ?15, "
 		"mtime = strftime('%s'), description = ?17, "
-		"source = coalesce(?18, source), format = coalesce(?19, format), "
+		"source = coalesce(?18, source), "
+		"format = coalesce(?19, format), "
 		"sha256 = coalesce(?20, sha256), provider = ?21, "
 		"price = coalesce(?22, price), error = ?23 WHERE row = ?24 AND "
 		"(region IS NOT ?2 OR folder IS NOT ?3 OR owner IS NOT ?5 OR "
@@ -519,7 +521,8 @@ int store_shares(struct cache *c, sqlite3 *db, int64_t row,
 		sqlite3_bind_int64(del, 1, row);
 		sqlite3_bind_text(del, 2, peer, -1, SQLITE_STATIC);
 		rc = sqlite3_step(del) == SQLITE_DONE ? 0 : -EIO;
-		cache_feed(c, row, KIND_CUSTOM, region, owner, name, name, peer);
+		cache_feed(c, row, KIND_CUSTOM, region, owner, name, name,
+			   peer);
 	}
 	for (const char *p = accounts; !rc && *p;) {
 		size_t len = strcspn(p, ",");

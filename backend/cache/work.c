@@ -98,11 +98,32 @@ static void queue(struct cache *c, enum job_type type, int r,
 	pthread_cond_signal(&c->cond);
 }
 
+/* A fetch of folder kind of r still in the background queue: made urgent,
+ * a request waits for it now. */
+static void promote(struct cache *c, int r, enum image_kind kind)
+{
+	struct job **p, *j, **q;
+
+	for (p = &c->background; (j = *p); p = &j->next) {
+		if (j->type != J_FETCH || j->r != r || j->kind != kind)
+			continue;
+		*p = j->next;
+		j->next = NULL;
+		for (q = &c->urgent; *q; q = &(*q)->next)
+			;
+		*q = j;
+		return;
+	}
+}
+
 void work_queue_fetch(struct cache *c, int r, enum image_kind kind,
 		      int urgent)
 {
-	if (c->queued[r][kind])
+	if (c->queued[r][kind]) {
+		if (urgent)
+			promote(c, r, kind);
 		return;
+	}
 	c->queued[r][kind] = 1;
 	queue(c, J_FETCH, r, kind, 0, NULL, urgent);
 }
@@ -608,8 +629,8 @@ static int apply(struct cache *c, sqlite3 *db, struct chg *g)
 		break;
 	case OP_SHARE:
 		peer = g->arg;
-		rc = run_sql(db, "INSERT OR IGNORE INTO shares (image, account) "
-			     "VALUES (?1, ?2)", g->row, g->arg);
+		rc = run_sql(db, "INSERT OR IGNORE INTO shares (image, "
+			     "account) VALUES (?1, ?2)", g->row, g->arg);
 		break;
 	case OP_UNSHARE:
 		peer = g->arg;
@@ -663,7 +684,8 @@ static struct chg *chg_of(struct cache *c, int64_t row)
  * Ask for change want (its key says what it is) of want->row: sent now, or
  * found again when a retry asks the same. 0 or the service's error when it
  * is done (applied to the file now), -BACKEND_WAIT while it runs. Another
- * change of the row waits for the one under way.
+ * change of the row waits until the one before is collected by its own
+ * request (or, nobody asking for it, applied after GRACE_S).
  */
 static int submit(struct cache *c, struct chg *want)
 {
@@ -673,17 +695,9 @@ static int submit(struct cache *c, struct chg *want)
 	pthread_mutex_lock(&c->lock);
 	g = chg_of(c, want->row);
 	if (g && (!g->done || strcmp(g->key, want->key))) {
-		int done = g->done;
-
-		if (done)
-			take(c, g);
 		pthread_mutex_unlock(&c->lock);
 		chg_free(want);
-		if (done) {	/* a result nobody collected: apply it first */
-			finish(c, c->db, g);
-			chg_free(g);
-		}
-		return -BACKEND_WAIT;	/* the caller reads again */
+		return -BACKEND_WAIT;
 	}
 	if (g) {
 		take(c, g);
@@ -706,24 +720,16 @@ static int submit(struct cache *c, struct chg *want)
 	return -BACKEND_WAIT;
 }
 
-/* -BACKEND_WAIT while a change of row is under way or not yet collected
- * (applying the latter first): what the caller read may be changing. */
+/* -BACKEND_WAIT while a change of row is under way or not yet collected:
+ * what the caller read may be changing. */
 static int row_busy(struct cache *c, int64_t row)
 {
-	struct chg *g;
+	int busy;
 
 	pthread_mutex_lock(&c->lock);
-	g = chg_of(c, row);
-	if (g && g->done)
-		take(c, g);
+	busy = chg_of(c, row) != NULL;
 	pthread_mutex_unlock(&c->lock);
-	if (!g)
-		return 0;
-	if (g->done) {
-		finish(c, c->db, g);
-		chg_free(g);
-	}
-	return -BACKEND_WAIT;
+	return busy ? -BACKEND_WAIT : 0;
 }
 
 /* --- the ticker: listings to refresh, images to poll, results to apply ---- */

@@ -97,7 +97,8 @@ static int loopback(const char *host)
 
 	if (!strcmp(host, "localhost"))
 		return 1;
-	if (n > 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(h)) {
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']' &&
+	    n - 2 < sizeof(h)) {
 		memcpy(h, host + 1, n - 2);
 		h[n - 2] = 0;
 		return inet_pton(AF_INET6, h, &a6) == 1 &&
@@ -146,8 +147,9 @@ int tc_conf_init(struct tc_conf *conf, const char *endpoint,
 		*p = tolower((unsigned char)*p);
 	https = !strcmp(scheme, "https");
 	if (!https && (strcmp(scheme, "http") || !loopback(host))) {
-		fprintf(stderr, "imagefs: endpoint %s: https is required (plain "
-			"http only to a loopback address)\n", endpoint);
+		fprintf(stderr, "imagefs: endpoint %s: https is required "
+			"(plain http only to a loopback address)\n",
+			endpoint);
 		goto out;
 	}
 	/* the Host header: the port only when it is not the scheme's own */

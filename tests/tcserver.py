@@ -48,7 +48,8 @@ own clock, which only advance() moves (SyncPercent rising meanwhile); real
 time never settles anything. With settle 0 (the default) new images are
 final at once.
 
-Faults and inspection, for tests: requests (each with its time),
+Faults and inspection, for tests: requests (each with its time, and done:
+when it was answered),
 actions(), clear(), most_in_flight; fail(), http_error(), empty(),
 garbage(), delay(), hold(), drop(), clear_faults(), each for the next
 requests of an action, or those a predicate picks; lag (seconds added to
@@ -93,7 +94,8 @@ SIGNED_HEADERS = 'content-type;host'
 CONTENT_TYPE = 'application/json; charset=utf-8'
 MAX_SKEW = 300                  # s a request's timestamp may be off
 BUSY_TIMEOUT = 10.0             # s a request waits for the catalog's lock
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+MIGRATIONS = ('schema-2.sql', 'schema-3.sql')    # from version 1 on
 BACKEND_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            '..', 'backend', 'local')
 
@@ -294,7 +296,7 @@ def _user_version(conn):
 
 
 def init_catalog(path):
-    """Create (or bring to version 2) the catalog at path, like local.c."""
+    """Create (or bring up to date) the catalog at path, like local.c."""
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     try:
         conn.execute('PRAGMA journal_mode = WAL')
@@ -307,11 +309,11 @@ def init_catalog(path):
                 for name in ('schema.sql', 'regions.sql', 'seed.sql'):
                     _run_script(conn, name)
                 version = 1
-            if version == 1:
-                _run_script(conn, 'schema-2.sql')
-            elif version != SCHEMA_VERSION:
+            if not 1 <= version <= SCHEMA_VERSION:
                 raise RuntimeError('%s: catalog version %d is not %d'
                                    % (path, version, SCHEMA_VERSION))
+            for name in MIGRATIONS[version - 1:]:
+                _run_script(conn, name)
             conn.execute('PRAGMA user_version = %d' % SCHEMA_VERSION)
             conn.execute('COMMIT')
         except BaseException:
@@ -1010,6 +1012,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, owner._answer(action, headers, body),
                        'application/json')
         finally:
+            request['done'] = time.monotonic()
             owner._busy(-1)
 
     def _inject(self, fault):

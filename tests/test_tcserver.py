@@ -813,7 +813,7 @@ def test_catalog_file(tmp_path):
     TcServer(path)
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute('PRAGMA user_version').fetchone() == (2,)
+        assert conn.execute('PRAGMA user_version').fetchone() == (3,)
         assert conn.execute('PRAGMA journal_mode').fetchone() == ('wal',)
         count = conn.execute('SELECT count(*) FROM images').fetchone()
         settings = dict(conn.execute('SELECT key, value FROM settings'))

@@ -424,6 +424,8 @@ static int cache_usage(struct backend *b, const char *region,
 	sqlite3_stmt *st;
 	int rc = r < 0 ? r : work_ready(c, r, KIND_CUSTOM);
 
+	if (!rc)
+		rc = work_quota_ready(c, r);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&c->lock);
@@ -598,6 +600,7 @@ static void load_state(struct cache *c)
 		r = cache_region(c, (const char *)sqlite3_column_text(st, 0));
 		if (r < 0)
 			continue;
+		c->quota_at[r] = 1;	/* known: asked again with custom/ */
 		c->quota[r].images_max = sqlite3_column_int(st, 1);
 		c->quota[r].ops = sqlite3_column_int(st, 2);
 		c->quota[r].ops_max = sqlite3_column_int(st, 3);

@@ -72,6 +72,10 @@ struct cache {
 	int failed[CACHE_REGIONS][KIND_COUNT];	/* a first fetch's error */
 	double failed_at[CACHE_REGIONS][KIND_COUNT];
 	struct usage quota[CACHE_REGIONS];
+	double quota_at[CACHE_REGIONS];		/* 0: never asked */
+	unsigned char quota_queued[CACHE_REGIONS];
+	int quota_failed[CACHE_REGIONS];
+	double quota_failed_at[CACHE_REGIONS];
 	unsigned char shares_queued[CACHE_REGIONS];
 	int64_t shares_rows[CACHE_SHARES_ASKED];	/* asked one by one */
 	int nshares_rows;
@@ -135,6 +139,9 @@ void work_stop(struct cache *c);
 /* 0 when folder kind of region r may be read; -BACKEND_WAIT (asked for
  * it); or the error of the fetch that failed. */
 int work_ready(struct cache *c, int r, enum image_kind kind);
+/* 0 when region r's limits are known (c->quota[r]); -BACKEND_WAIT
+ * (asked for them), or the error of the call that failed. */
+int work_quota_ready(struct cache *c, int r);
 /* 0 when the shares of my image row (0: of all of region r's; -1: none)
  * are known, or were just asked in vain (what is known is shown then);
  * else -BACKEND_WAIT (asked for them). Either way the shares of region r

@@ -35,7 +35,7 @@
 #define SHARES_ALL	0	/* J_SHARES: every unknown one of a region */
 #define SHARES_STALE	(-1)	/* J_SHARES: every stale one of a region */
 
-enum job_type { J_FETCH, J_SHARES, J_POLL, J_CHANGE };
+enum job_type { J_FETCH, J_QUOTA, J_SHARES, J_POLL, J_CHANGE };
 
 struct job {
 	struct job *next;
@@ -224,11 +224,15 @@ static void run_fetch(struct worker *w, int r, enum image_kind kind)
 	int watched = kind == KIND_CUSTOM;
 	double now = cache_now();
 	struct usage u;
-	int rc = store_begin_incoming(w->db);
+	int quota, rc = store_begin_incoming(w->db);
 
+	/* the limits are asked once needed, then kept fresh with custom/ */
+	pthread_mutex_lock(&c->lock);
+	quota = kind == KIND_CUSTOM && c->quota_at[r];
+	pthread_mutex_unlock(&c->lock);
 	if (!rc)
 		rc = c->inner->ops->fetch(c->inner, &f, image_cb_store, w);
-	if (!rc && kind == KIND_CUSTOM)
+	if (!rc && quota)
 		rc = fetch_quota(c, region, &u);
 	if (!rc)
 		rc = store_tx(w->db, "BEGIN IMMEDIATE");
@@ -242,7 +246,7 @@ static void run_fetch(struct worker *w, int r, enum image_kind kind)
 	}
 	if (!rc) {
 		rc = store_merge(c, w->db, &f, 1);
-		if (!rc && kind == KIND_CUSTOM)
+		if (!rc && quota)
 			rc = save_quota(w->db, region, &u);
 		if (!rc)
 			rc = save_fetched(w->db, region, kind, now);
@@ -253,11 +257,38 @@ static void run_fetch(struct worker *w, int r, enum image_kind kind)
 	if (!rc) {
 		c->fetched[r][kind] = now;
 		c->failed[r][kind] = 0;
-		if (kind == KIND_CUSTOM)
+		if (quota) {
 			c->quota[r] = u;
+			c->quota_at[r] = now;
+		}
 	} else if (!c->fetched[r][kind]) {
 		c->failed[r][kind] = rc;
 		c->failed_at[r][kind] = cache_now();
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void run_quota(struct worker *w, int r)
+{
+	struct cache *c = w->c;
+	const char *region = c->regions[r].name;
+	struct usage u;
+	int rc = fetch_quota(c, region, &u);
+
+	if (!rc)
+		rc = store_tx(w->db, "BEGIN IMMEDIATE");
+	if (!rc) {
+		rc = save_quota(w->db, region, &u);
+		rc = store_tx(w->db, rc ? "ROLLBACK" : "COMMIT") ? -EIO : rc;
+	}
+	pthread_mutex_lock(&c->lock);
+	c->quota_queued[r] = 0;
+	if (!rc) {
+		c->quota[r] = u;
+		c->quota_at[r] = cache_now();
+	} else {
+		c->quota_failed[r] = rc;
+		c->quota_failed_at[r] = cache_now();
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -476,6 +507,9 @@ static void run(struct worker *w, struct job *j)
 	switch (j->type) {
 	case J_FETCH:
 		run_fetch(w, j->r, j->kind);
+		break;
+	case J_QUOTA:
+		run_quota(w, j->r);
 		break;
 	case J_SHARES:
 		run_shares(w, j->r, j->row);
@@ -844,6 +878,27 @@ int work_ready(struct cache *c, int r, enum image_kind kind)
 		rc = c->failed[r][kind];
 	} else {
 		work_queue_fetch(c, r, kind, 1);
+		rc = -BACKEND_WAIT;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int work_quota_ready(struct cache *c, int r)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->quota_at[r]) {
+		rc = 0;
+	} else if (c->quota_failed[r] &&
+		   cache_now() - c->quota_failed_at[r] < FAILED_S) {
+		rc = c->quota_failed[r];
+	} else {
+		if (!c->quota_queued[r]) {
+			c->quota_queued[r] = 1;
+			queue(c, J_QUOTA, r, 0, 0, NULL, 1);
+		}
 		rc = -BACKEND_WAIT;
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -45,6 +45,8 @@ enum image_kind {
 
 /* The folder names of the kinds, in the order of enum image_kind. */
 extern const char *const kind_names[KIND_COUNT];
+/* The kind of a folder name (NULL or unknown: KIND_PUBLIC). */
+enum image_kind kind_parse(const char *name);
 
 struct region {
 	int64_t row;		/* stable small number, 1.. */

@@ -1309,7 +1309,8 @@ def test_ctrl_c_of_a_process_waiting_on_the_cloud(mount):
          '    sys.exit(4 if e.errno == %d else 5)\n' % errno.EINTR,
          folder(m, 'custom', WEB), folder(m, 'custom', 'web-moved')])
     try:
-        assert wait_for(lambda: m.server.in_flight, 10 * SLOW)
+        assert wait_for(lambda: sent(m.server, 'ModifyImageAttribute'),
+                        10 * SLOW)
         proc.send_signal(signal.SIGINT)
         status = proc.wait(timeout=5 * SLOW)
     finally:
@@ -1487,7 +1488,7 @@ def test_long_ttl_lists_once(mount):
     assert len(listing_bodies(m.server, GZ, 'custom')) == 1
     assert len(listing_bodies(m.server, GZ, 'public')) == 1
     assert len(listing_bodies(m.server, GZ, 'shared')) == 1
-    assert len(bodies(m.server, 'DescribeImageQuota', GZ)) == 1
+    assert len(bodies(m.server, 'DescribeImageQuota', GZ)) <= 1
 
 
 def test_short_ttl_fetches_again_in_the_background(mount):

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../imagerow.h"
 #include "cache.h"
 
 #define FEED_MAX 100000		/* changes kept for a feed nobody reads */
@@ -221,7 +222,7 @@ static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
 	int rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		cache_read_image(st, 0, &img);
+		image_from_row(st, 0, &img);
 		if (cb(ctx, &img))
 			break;
 	}
@@ -283,8 +284,8 @@ static int cache_get(struct backend *b, int64_t row, struct image *out)
 		sqlite3_reset(st);
 		return rc == SQLITE_DONE ? -ENOENT : -EIO;
 	}
-	cache_read_image(st, 0, out);
-	known = sqlite3_column_type(st, 25) != SQLITE_NULL;
+	image_from_row(st, 0, out);
+	known = sqlite3_column_type(st, IMAGE_ROW_COLUMNS) != SQLITE_NULL;
 	sqlite3_reset(st);
 	/* SHARED_WITH of my NORMAL image: asked of the service once */
 	r = cache_region(c, out->region);

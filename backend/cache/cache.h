@@ -117,11 +117,13 @@ int cache_connect(const char *path, sqlite3 **out);
 int cache_schema(sqlite3 *db);
 int cache_exec(sqlite3 *db, const char *sql);
 sqlite3_stmt *cache_stmt(struct cache *c, enum creq q);
-/* An image read by C_LIST, C_FIND or C_GET (column 25: its shares_at) */
-void cache_read_image(sqlite3_stmt *st, int col, struct image *img);
 /* Keep what a worker fetched in its connection's temp.incoming first. */
 int store_begin_incoming(sqlite3 *db);
 int store_incoming(sqlite3 *db, const struct image *img);
+/* Pending row is now the service's new image img (no shares yet); in the
+ * caller's transaction. */
+int store_made(sqlite3 *db, int64_t row, const struct image *img,
+	       double now);
 /* Make the folder (region, f) what temp.incoming holds (all: every
  * image of it; else only the images listed); the changes go to the feed.
  * In the caller's transaction. */

@@ -15,9 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "../imagerow.h"
 #include "cache.h"
 
-#define CACHE_VERSION 1001	/* PRAGMA user_version of a cache file */
+#define CACHE_VERSION 1002	/* PRAGMA user_version of a cache file */
 
 /* The columns of an image, in the order of ?1.. of the writes below. */
 #define COLS								\
@@ -33,7 +34,7 @@ static const char schema[] =
 	" region TEXT NOT NULL,"
 	" folder TEXT NOT NULL,"	/* public, market, custom,
 					 * shared:<uin> */
-	" kind INTEGER NOT NULL,"	/* enum image_kind */
+	" kind TEXT NOT NULL,"		/* public, market, custom, shared */
 	" owner TEXT NOT NULL,"
 	" name TEXT NOT NULL,"
 	" os_name TEXT, os_type TEXT, platform TEXT, arch TEXT,"
@@ -74,11 +75,12 @@ static const char old_cache[] =
 /* First holder of a name: by image id, pending images (no id) last. */
 #define SORT_KEY(t) "coalesce(" t ".id, printf('~%020d', " t ".row))"
 
+/* The columns of image_from_row(), then shares_at. */
 #define READ_COLS							\
 	"i.row, i.id, i.region, i.kind, i.owner, i.name, i.os_name, "	\
 	"i.os_type, i.platform, i.arch, i.bits, i.size_gb, i.state, "	\
 	"i.progress, i.created, i.mtime, i.description, i.source, "	\
-	"i.format, i.sha256, i.provider, i.price, i.error, "		\
+	"i.provider, i.price, i.error, i.format, i.sha256, "		\
 	"CASE WHEN i.folder = 'custom' THEN (SELECT group_concat(account, " \
 	"',') FROM (SELECT account FROM shares WHERE image = i.row ORDER " \
 	"BY account)) END, "						\
@@ -233,41 +235,6 @@ static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 	snprintf(dst, size, "%s", s ? (const char *)s : "");
 }
 
-/* The image of a READ_COLS row from column col on. */
-void cache_read_image(sqlite3_stmt *st, int col, struct image *img)
-{
-	memset(img, 0, sizeof(*img));
-	img->row = sqlite3_column_int64(st, col);
-	copy_text(img->id, sizeof(img->id), st, col + 1);
-	copy_text(img->region, sizeof(img->region), st, col + 2);
-	img->kind = sqlite3_column_int(st, col + 3);
-	copy_text(img->owner, sizeof(img->owner), st, col + 4);
-	copy_text(img->name, sizeof(img->name), st, col + 5);
-	copy_text(img->os_name, sizeof(img->os_name), st, col + 6);
-	copy_text(img->os_type, sizeof(img->os_type), st, col + 7);
-	copy_text(img->platform, sizeof(img->platform), st, col + 8);
-	copy_text(img->arch, sizeof(img->arch), st, col + 9);
-	img->bits = sqlite3_column_int(st, col + 10);
-	img->size_gb = sqlite3_column_int(st, col + 11);
-	copy_text(img->state, sizeof(img->state), st, col + 12);
-	img->progress = sqlite3_column_type(st, col + 13) == SQLITE_NULL ? -1 :
-			sqlite3_column_int64(st, col + 13);
-	img->created = sqlite3_column_int64(st, col + 14);
-	img->mtime = sqlite3_column_int64(st, col + 15);
-	copy_text(img->description, sizeof(img->description), st, col + 16);
-	copy_text(img->source, sizeof(img->source), st, col + 17);
-	copy_text(img->format, sizeof(img->format), st, col + 18);
-	copy_text(img->sha256, sizeof(img->sha256), st, col + 19);
-	copy_text(img->provider, sizeof(img->provider), st, col + 20);
-	copy_text(img->price, sizeof(img->price), st, col + 21);
-	copy_text(img->error, sizeof(img->error), st, col + 22);
-	copy_text(img->shared_with, sizeof(img->shared_with), st, col + 23);
-	img->dup = sqlite3_column_int(st, col + 24);
-	img->pending = !strcmp(img->state, "PENDING");
-	if (img->pending)
-		img->state[0] = 0;
-}
-
 int store_begin_incoming(sqlite3 *db)
 {
 	return cache_exec(db, "CREATE TEMP TABLE IF NOT EXISTS incoming "
@@ -280,23 +247,14 @@ static void bind_text(sqlite3_stmt *st, int col, const char *s)
 		sqlite3_bind_text(st, col, s, -1, SQLITE_TRANSIENT);
 }
 
-int store_incoming(sqlite3 *db, const struct image *img)
+/* Bind img's columns, in the order of COLS, as ?1 ... ?23. */
+static void bind_image(sqlite3_stmt *st, const struct image *img,
+		       const char *folder)
 {
-	char folder[64];
-	struct folder f = { img->region, img->kind, img->owner };
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(db, "INSERT INTO temp.incoming (" COLS ") "
-			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-			       "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-			       "?19, ?20, ?21, ?22, ?23)", -1, &st,
-			       NULL) != SQLITE_OK)
-		return -EIO;
 	bind_text(st, 1, img->id);
 	bind_text(st, 2, img->region);
-	bind_text(st, 3, cache_folder(&f, folder, sizeof(folder)));
-	sqlite3_bind_int(st, 4, img->kind);
+	bind_text(st, 3, folder);
+	bind_text(st, 4, kind_names[img->kind]);
 	bind_text(st, 5, img->owner);
 	sqlite3_bind_text(st, 6, img->name, -1, SQLITE_TRANSIENT);
 	bind_text(st, 7, img->os_name);
@@ -319,6 +277,52 @@ int store_incoming(sqlite3 *db, const struct image *img)
 	bind_text(st, 21, img->provider);
 	bind_text(st, 22, img->price);
 	bind_text(st, 23, img->error);
+}
+
+int store_incoming(sqlite3 *db, const struct image *img)
+{
+	char folder[64];
+	struct folder f = { img->region, img->kind, img->owner };
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO temp.incoming (" COLS ") "
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+			       "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+			       "?19, ?20, ?21, ?22, ?23)", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	bind_image(st, img, cache_folder(&f, folder, sizeof(folder)));
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int store_made(sqlite3 *db, int64_t row, const struct image *img,
+	       double now)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM images WHERE id = ?1 AND "
+			       "row <> ?2", -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, img->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, row);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	/* the id and the attributes; the pending row keeps its name */
+	if (rc != SQLITE_DONE || sqlite3_prepare_v2(db,
+		"UPDATE images SET id = ?1, os_name = ?7, os_type = ?8, "
+		"platform = ?9, arch = ?10, bits = ?11, size_gb = ?12, "
+		"state = ?13, progress = ?14, created = ?15, mtime = ?16, "
+		"description = ?17, source = ?18, format = ?19, sha256 = ?20, "
+		"price = ?22, error = ?23, shares_at = ?25 WHERE row = ?24", -1,
+		&st, NULL) != SQLITE_OK)
+		return -EIO;
+	bind_image(st, img, NULL);
+	sqlite3_bind_int64(st, 24, row);
+	sqlite3_bind_double(st, 25, now);	/* new: shared with nobody */
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
@@ -365,7 +369,7 @@ static int merge_one(struct cache *c, sqlite3 *db, sqlite3_stmt *in,
 	const char *region = (const char *)sqlite3_column_text(in, 1);
 	const char *owner = (const char *)sqlite3_column_text(in, 4);
 	const char *name = (const char *)sqlite3_column_text(in, 5);
-	int kind = sqlite3_column_int(in, 3);
+	int kind = kind_parse((const char *)sqlite3_column_text(in, 3));
 	char old[256];
 	int64_t row;
 	int rc;
@@ -416,7 +420,9 @@ static int drop_unseen(struct cache *c, sqlite3 *db, const struct folder *f,
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t row = sqlite3_column_int64(st, 0);
 
-		feed_row(c, db, row, sqlite3_column_int(st, 3), f->region,
+		feed_row(c, db, row, kind_parse((const char *)
+					      sqlite3_column_text(st, 3)),
+			 f->region,
 			 (const char *)sqlite3_column_text(st, 1),
 			 (const char *)sqlite3_column_text(st, 2), NULL);
 		sqlite3_reset(del);

@@ -576,52 +576,18 @@ static int run_sql(sqlite3 *db, const char *sql, int64_t row,
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-static void bind_text(sqlite3_stmt *st, int col, const char *s)
-{
-	if (s && s[0])
-		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
-}
-
 /* Pending row g->row is now the service's new image g->img. */
 static int apply_make(sqlite3 *db, struct chg *g, double now)
 {
-	const struct image *m = &g->img;
-	sqlite3_stmt *st;
-	int rc = run_sql(db, "DELETE FROM images WHERE id = ?2 AND row <> ?1",
-			 g->row, m->id);
+	struct image m = g->img;
 
-	if (rc || sqlite3_prepare_v2(db,
-		"UPDATE images SET id = ?2, os_name = ?3, os_type = ?4, "
-		"platform = ?5, arch = ?6, bits = ?7, size_gb = ?8, "
-		"state = ?9, progress = ?10, created = ?11, mtime = ?11, "
-		"description = ?12, source = ?13, format = ?14, sha256 = ?15, "
-		"error = ?16, shares_at = ?17 WHERE row = ?1", -1, &st,
-		NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, g->row);
-	bind_text(st, 2, m->id);
-	bind_text(st, 3, m->os_name);
-	bind_text(st, 4, m->os_type);
-	bind_text(st, 5, m->platform);
-	bind_text(st, 6, m->arch);
-	if (m->bits)
-		sqlite3_bind_int(st, 7, m->bits);
-	if (m->size_gb)
-		sqlite3_bind_int(st, 8, m->size_gb);
-	bind_text(st, 9, m->state[0] ? m->state : "NORMAL");
-	if (m->progress >= 0)
-		sqlite3_bind_int64(st, 10, m->progress);
-	sqlite3_bind_int64(st, 11, m->created ? m->created : (int64_t)now);
-	bind_text(st, 12, m->description[0] ? m->description :
-		  g->spec.description);
-	bind_text(st, 13, m->source);
-	bind_text(st, 14, m->format);
-	bind_text(st, 15, m->sha256);
-	bind_text(st, 16, m->error);
-	sqlite3_bind_double(st, 17, now);	/* new: shared with nobody */
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	if (!m.description[0] && g->spec.description)
+		snprintf(m.description, sizeof(m.description), "%s",
+			 g->spec.description);
+	if (!m.created)
+		m.created = (int64_t)now;
+	m.mtime = m.created;
+	return store_made(db, g->row, &m, now);
 }
 
 /* Do to the file (db) what the service did for change g. */
@@ -1089,7 +1055,7 @@ int cache_create_pending(struct backend *b, const char *region,
 			       NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, KIND_CUSTOM);
+	sqlite3_bind_text(st, 2, kind_names[KIND_CUSTOM], -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, c->account, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -1171,6 +1137,16 @@ int cache_copy(struct backend *b, int64_t row, const char *source_id,
 	return make(to_cache(b), row, source_id, spec);
 }
 
+/* A change of a pending image: the cache's alone, once no change of it
+ * is under way. */
+static int pending_change(struct cache *c, int64_t row, const char *sql,
+			  const char *text)
+{
+	int rc = row_busy(c, row);
+
+	return rc ? rc : run_sql(c->db, sql, row, text);
+}
+
 int cache_rename(struct backend *b, int64_t row, const char *name)
 {
 	struct cache *c = to_cache(b);
@@ -1179,14 +1155,10 @@ int cache_rename(struct backend *b, int64_t row, const char *name)
 
 	if (rc || !t.pending)
 		return rc ? rc : change(c, row, OP_RENAME, name);
-	/* a pending image is the cache's alone */
-	rc = row_busy(c, row);
-	if (!rc)
-		rc = name_taken(c, t.r, name, row);
-	if (!rc)
-		rc = run_sql(c->db, "UPDATE images SET name = ?2, mtime = "
-			     "strftime('%s') WHERE row = ?1", row, name);
-	return rc;
+	rc = name_taken(c, t.r, name, row);
+	return rc ? rc : pending_change(c, row, "UPDATE images SET name = ?2, "
+					"mtime = strftime('%s') WHERE row = "
+					"?1", name);
 }
 
 int cache_set_description(struct backend *b, int64_t row,
@@ -1209,11 +1181,8 @@ int cache_remove(struct backend *b, int64_t row)
 
 	if (rc || !t.pending)
 		return rc ? rc : change(c, row, OP_DELETE, NULL);
-	rc = row_busy(c, row);
-	if (!rc)
-		rc = run_sql(c->db, "DELETE FROM images WHERE row = ?1", row,
-			     NULL);
-	return rc;
+	return pending_change(c, row, "DELETE FROM images WHERE row = ?1",
+			      NULL);
 }
 
 int cache_share(struct backend *b, int64_t row, const char *peer)

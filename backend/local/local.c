@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "../backend.h"
+#include "../imagerow.h"
 #include "../source.h"
 #include "local.h"
 #include "../../mountopts/config.h"
@@ -30,7 +31,7 @@ extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
 extern const char imagefs_schema3_sql[];
 
-/* How an image row is read: the columns of row_to_image(), in order. */
+/* How an image row is read: the columns of image_from_row(), in order. */
 #define IMAGE_COLS							\
 	"i.row, i.id, i.region, "					\
 	"CASE WHEN i.kind = 'custom' AND i.owner <> ?1 THEN 'shared' "	\
@@ -258,50 +259,6 @@ void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 	snprintf(dst, size, "%s", s ? (const char *)s : "");
 }
 
-static enum image_kind kind_parse(const char *s)
-{
-	for (int k = 0; k < KIND_COUNT; k++)
-		if (!strcmp(s, kind_names[k]))
-			return k;
-	return KIND_PUBLIC;
-}
-
-static void row_to_image(sqlite3_stmt *st, struct image *img)
-{
-	char kind[16];
-
-	img->row = sqlite3_column_int64(st, 0);
-	local_copy_text(img->id, sizeof(img->id), st, 1);
-	local_copy_text(img->region, sizeof(img->region), st, 2);
-	local_copy_text(kind, sizeof(kind), st, 3);
-	img->kind = kind_parse(kind);
-	local_copy_text(img->owner, sizeof(img->owner), st, 4);
-	local_copy_text(img->name, sizeof(img->name), st, 5);
-	local_copy_text(img->os_name, sizeof(img->os_name), st, 6);
-	local_copy_text(img->os_type, sizeof(img->os_type), st, 7);
-	local_copy_text(img->platform, sizeof(img->platform), st, 8);
-	local_copy_text(img->arch, sizeof(img->arch), st, 9);
-	img->bits = sqlite3_column_int(st, 10);
-	img->size_gb = sqlite3_column_int(st, 11);
-	local_copy_text(img->state, sizeof(img->state), st, 12);
-	img->progress = sqlite3_column_type(st, 13) == SQLITE_NULL ?
-			-1 : sqlite3_column_int64(st, 13);
-	img->created = sqlite3_column_int64(st, 14);
-	img->mtime = sqlite3_column_int64(st, 15);
-	local_copy_text(img->description, sizeof(img->description), st, 16);
-	local_copy_text(img->source, sizeof(img->source), st, 17);
-	local_copy_text(img->provider, sizeof(img->provider), st, 18);
-	local_copy_text(img->price, sizeof(img->price), st, 19);
-	local_copy_text(img->error, sizeof(img->error), st, 20);
-	local_copy_text(img->format, sizeof(img->format), st, 21);
-	local_copy_text(img->sha256, sizeof(img->sha256), st, 22);
-	local_copy_text(img->shared_with, sizeof(img->shared_with), st, 23);
-	img->dup = sqlite3_column_int(st, 24);
-	img->pending = !strcmp(img->state, "PENDING");
-	if (img->pending)
-		img->state[0] = 0;
-}
-
 /* Step st to the end, handing each image row to cb. */
 static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
 {
@@ -309,7 +266,7 @@ static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
 	int rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_to_image(st, &img);
+		image_from_row(st, 0, &img);
 		if (cb(ctx, &img))
 			break;
 	}
@@ -387,7 +344,7 @@ int local_get(struct backend *b, int64_t row, struct image *out)
 
 	if (rc)
 		return rc;
-	row_to_image(st, out);
+	image_from_row(st, 0, out);
 	sqlite3_reset(st);
 	return 0;
 }

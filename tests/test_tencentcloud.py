@@ -1536,6 +1536,9 @@ def test_cloud_gone_a_new_daemon_starts_from_the_cache(mount):
     names = sorted(os.listdir(folder(m, 'custom')))
     info = read_info(info_path(m, WEB))
     assert wait_for(lambda: all_listed(m.server), SHOWS_WITHIN)
+    for region in os.listdir(m):        # each listing is in the cache file
+        for kind in os.listdir(os.path.join(m, region)):
+            os.listdir(os.path.join(m, region, kind))
     assert m.unmount() == 0
     m.server.clear()
     m2 = mount_tc(mount, extra_opts=['cache_ttl=3600'])

@@ -1210,6 +1210,19 @@ int cache_unshare(struct backend *b, int64_t row, const char *peer)
 	return change(c, row, OP_UNSHARE, peer);
 }
 
+/* sql prepared, ?1 region and ?2 peer bound (NULL: it failed). */
+static sqlite3_stmt *region_peer(struct cache *c, const char *sql,
+				 const char *region, const char *peer)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
+	return st;
+}
+
 /* Images shared between me and peer in region, either way. */
 static int peer_busy(struct cache *c, const char *region, const char *peer,
 		     int *n)
@@ -1217,15 +1230,13 @@ static int peer_busy(struct cache *c, const char *region, const char *peer,
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(c->db, "SELECT (SELECT count(*) FROM shares s "
-			       "JOIN images i ON i.row = s.image WHERE "
-			       "i.region = ?1 AND s.account = ?2) + (SELECT "
-			       "count(*) FROM images WHERE region = ?1 AND "
-			       "folder = 'shared:' || ?2)", -1, &st,
-			       NULL) != SQLITE_OK)
+	st = region_peer(c, "SELECT (SELECT count(*) FROM shares s JOIN "
+			 "images i ON i.row = s.image WHERE i.region = ?1 AND "
+			 "s.account = ?2) + (SELECT count(*) FROM images WHERE "
+			 "region = ?1 AND folder = 'shared:' || ?2)", region,
+			 peer);
+	if (!st)
 		return -EIO;
-	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	*n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
@@ -1255,13 +1266,11 @@ static int peer_change(struct cache *c, const char *region, const char *peer,
 		return rc;
 	if (n)
 		return add ? -EEXIST : -ENOTEMPTY;
-	if (sqlite3_prepare_v2(c->db, add ? "INSERT INTO peers (region, peer) "
-			       "VALUES (?1, ?2)" : "DELETE FROM peers WHERE "
-			       "region = ?1 AND peer = ?2", -1, &st,
-			       NULL) != SQLITE_OK)
+	st = region_peer(c, add ? "INSERT INTO peers (region, peer) VALUES "
+			 "(?1, ?2)" : "DELETE FROM peers WHERE region = ?1 "
+			 "AND peer = ?2", region, peer);
+	if (!st)
 		return -EIO;
-	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)

@@ -178,8 +178,11 @@ int local_svc_make(struct backend *b, const char *region, const char *name,
 	return rc;
 }
 
-int local_svc_modify(struct backend *b, const char *region, const char *id,
-		     const char *name, const char *description)
+typedef int (*row_op)(struct backend *b, int64_t row, const char *arg);
+
+/* op(row of image id in region, arg), as one step of the service. */
+static int on_image(struct backend *b, const char *region, const char *id,
+		    row_op op, const char *arg)
 {
 	struct local *l = to_local(b);
 	int64_t row;
@@ -188,38 +191,32 @@ int local_svc_modify(struct backend *b, const char *region, const char *id,
 	pthread_mutex_lock(&l->service_lock);
 	rc = row_of(l, region, id, &row);
 	if (!rc)
-		rc = name ? local_rename(b, row, name) :
-		     local_set_description(b, row, description);
+		rc = op(b, row, arg);
 	pthread_mutex_unlock(&l->service_lock);
 	return rc;
 }
 
+static int drop(struct backend *b, int64_t row, const char *unused)
+{
+	(void)unused;
+	return local_drop(b, row);
+}
+
+int local_svc_modify(struct backend *b, const char *region, const char *id,
+		     const char *name, const char *description)
+{
+	return name ? on_image(b, region, id, local_rename, name) :
+	       on_image(b, region, id, local_set_description, description);
+}
+
 int local_svc_delete(struct backend *b, const char *region, const char *id)
 {
-	struct local *l = to_local(b);
-	int64_t row;
-	int rc;
-
-	pthread_mutex_lock(&l->service_lock);
-	rc = row_of(l, region, id, &row);
-	if (!rc)
-		rc = local_drop(b, row);
-	pthread_mutex_unlock(&l->service_lock);
-	return rc;
+	return on_image(b, region, id, drop, NULL);
 }
 
 int local_svc_permit(struct backend *b, const char *region, const char *id,
 		     const char *peer, int share)
 {
-	struct local *l = to_local(b);
-	int64_t row;
-	int rc;
-
-	pthread_mutex_lock(&l->service_lock);
-	rc = row_of(l, region, id, &row);
-	if (!rc)
-		rc = share ? local_share(b, row, peer) :
-		     local_unshare(b, row, peer);
-	pthread_mutex_unlock(&l->service_lock);
-	return rc;
+	return on_image(b, region, id, share ? local_share : local_unshare,
+			peer);
 }

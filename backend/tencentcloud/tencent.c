@@ -443,9 +443,16 @@ static int describe_one(struct tencent *t, const char *region, const char *id,
  * The new image id of region that action made: as the cloud describes it,
  * else (not listed yet) in state, with its source.
  */
-static void made(struct tencent *t, const char *region, const char *id,
-		 const char *state, const char *source, struct image *out)
+/* The image action made: its id (else -EIO), as far as the cloud says. */
+static int made(struct tencent *t, const char *action, const char *region,
+		const char *id, const char *state, const char *source,
+		struct image *out)
 {
+	if (!id || strncmp(id, "img-", 4)) {
+		fprintf(stderr, "imagefs: %s in %s: no new image id in the "
+			"answer\n", action, region);
+		return -EIO;
+	}
 	if (describe_one(t, region, id, out)) {
 		memset(out, 0, sizeof(*out));
 		out->kind = KIND_CUSTOM;
@@ -457,6 +464,7 @@ static void made(struct tencent *t, const char *region, const char *id,
 		out->created = out->mtime = time(NULL);
 	}
 	text(out->source, sizeof(out->source), source);
+	return 0;
 }
 
 /* Where image id is: in region when given, else asked region by region. */
@@ -514,10 +522,8 @@ static int make_copy(struct tencent *t, const char *region, const char *name,
 		    !strncmp(jstr(e, "ImageId"), "img-", 4))
 			id = jstr(e, "ImageId");
 	if (!id) {
-		fprintf(stderr, "imagefs: SyncImages of %s to %s: no new image "
-			"id in the answer\n", src.id, region);
 		json_decref(resp);
-		return -EIO;
+		return made(t, "SyncImages", region, id, NULL, NULL, out);
 	}
 	source_format(source, sizeof(source), SOURCE_COPY, src.id, src.region);
 	remember_copy(t, &src, id, region);
@@ -528,9 +534,9 @@ static int make_copy(struct tencent *t, const char *region, const char *name,
 			   spec->description), NULL))
 		fprintf(stderr, "imagefs: copy %s: the description was not "
 			"set\n", id);
-	made(t, region, id, "SYNCING", source, out);
+	rc = made(t, "SyncImages", region, id, "SYNCING", source, out);
 	json_decref(resp);
-	return 0;
+	return rc;
 }
 
 /*
@@ -707,11 +713,8 @@ static int make_import(struct tencent *t, const char *region,
 			 spec->import_url);
 		source_format(source, sizeof(source), SOURCE_IMPORT, url,
 			      NULL);
-		if (strncmp(jstr(resp, "ImageId"), "img-", 4))
-			rc = -EIO;
-		else
-			made(t, region, jstr(resp, "ImageId"), "IMPORTING",
-			     source, out);
+		rc = made(t, "ImportImage", region, jstr(resp, "ImageId"),
+			  "IMPORTING", source, out);
 	}
 	json_decref(resp);
 	return rc;
@@ -734,11 +737,8 @@ static int make_instance(struct tencent *t, const char *region,
 	if (!rc && !spec->dry_run) {
 		source_format(source, sizeof(source), SOURCE_INSTANCE,
 			      spec->instance, NULL);
-		if (strncmp(jstr(resp, "ImageId"), "img-", 4))
-			rc = -EIO;
-		else
-			made(t, region, jstr(resp, "ImageId"), "CREATING",
-			     source, out);
+		rc = made(t, "CreateImage", region, jstr(resp, "ImageId"),
+			  "CREATING", source, out);
 	}
 	json_decref(resp);
 	return rc;

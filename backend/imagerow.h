@@ -15,9 +15,10 @@
  * name, kind_names), owner, name, os_name, os_type, platform, arch, bits,
  * size_gb, state (PENDING: a pending image), progress (NULL: -1), created,
  * mtime, description, source, provider, price, error, format, sha256,
- * shared_with, dup. A NULL text is "".
+ * shared_with, dup. A NULL text is "". -EOVERFLOW (logged) when a text
+ * does not fit whole: the caller leaves the image out.
  */
 #define IMAGE_ROW_COLUMNS 25
-void image_from_row(sqlite3_stmt *st, int col, struct image *img);
+int image_from_row(sqlite3_stmt *st, int col, struct image *img);
 
 #endif /* IMAGEFS_IMAGEROW_H */

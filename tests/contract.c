@@ -327,6 +327,18 @@ static void test_changes(void)
 	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "described")), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.description, "described");
+	/* both in one edit; the same again is no change; "" clears */
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-edited", "both")),
+		      0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT_EQ_STR(img.name, "contract-edited");
+	EXPECT_EQ_STR(img.description, "both");
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-edited", "both")),
+		      0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-moved", "")), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT_EQ_STR(img.name, "contract-moved");
+	EXPECT_EQ_STR(img.description, "");
 
 	EXPECT_EQ_INT(CALL(b->ops->share(b, row, ME)), -EINVAL);
 	EXPECT_EQ_INT(CALL(b->ops->share(b, row, OTHER)), 0);

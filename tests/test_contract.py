@@ -65,8 +65,10 @@ def test_cache_over_tencentcloud(tmp_path):
     assert sorted(made) == ['contract-made', 'contract-refused']
     renames = [b for b in changes(server, 'ModifyImageAttribute')
                if 'ImageName' in b]
-    assert [b['ImageName'] for b in renames] == ['contract-moved',
-                                                 'build-agent']
+    assert [b['ImageName'] for b in renames] == [
+        'contract-moved', 'build-agent', 'contract-edited', 'contract-moved']
+    # an edit of both is one call; the same edit again is none
+    assert [b.get('ImageDescription') for b in renames[2:]] == ['both', '']
     shares = changes(server, 'ModifyImageSharePermission')
     assert [(b['AccountIds'], b['Permission']) for b in shares] == [
         (['100000000007'], 'SHARE'), (['100000000007'], 'SHARE'),

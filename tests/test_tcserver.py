@@ -20,8 +20,9 @@ import time
 
 import pytest
 
-from tcserver import (CONTENT_TYPE, IMPORT_OS, TcHttpError, TcServer, call,
-                      cos_url, import_fails, sign, signed_request, test_keys)
+from tcserver import (CONTENT_TYPE, IMPORT_OS, SCHEMA_VERSION, TcHttpError,
+                      TcServer, call, cos_url, import_fails, sign,
+                      signed_request, test_keys)
 
 ME = '100000000001'             # the seed's demo account
 PEER = '100000000002'           # shares ml-training-base with ME
@@ -813,7 +814,8 @@ def test_catalog_file(tmp_path):
     TcServer(path)
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute('PRAGMA user_version').fetchone() == (3,)
+        assert conn.execute('PRAGMA user_version').fetchone() == (
+            SCHEMA_VERSION,)
         assert conn.execute('PRAGMA journal_mode').fetchone() == ('wal',)
         count = conn.execute('SELECT count(*) FROM images').fetchone()
         settings = dict(conn.execute('SELECT key, value FROM settings'))

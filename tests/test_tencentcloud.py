@@ -816,6 +816,34 @@ def test_description_write_sends_modify_image_attribute(mount):
     assert len(requests_of(m.server, 'ModifyImageAttribute')) == 1
 
 
+def test_name_and_description_in_one_text_is_one_call(mount):
+    """An info text that changes both: one ModifyImageAttribute of both,
+    which the cloud applies whole or not at all."""
+    m = mount_tc(mount)
+    path = info_path(m, WEB)
+    before = read_info(path)
+    new = dict(before, NAME='web-both', DESCRIPTION='name and words')
+    write_file(path, render(new))
+    reqs = requests_of(m.server, 'ModifyImageAttribute')
+    assert [(r['region'], r['body']) for r in reqs] == \
+        [(GZ, {'ImageId': before['ID'], 'ImageName': 'web-both',
+               'ImageDescription': 'name and words'})]
+    assert read_info(info_path(m, 'web-both')) == new
+    assert sorted(listing(folder(m, 'custom'))) == sorted([AGENT, 'web-both'])
+    # refused: neither changes
+    m.server.fail('InvalidParameterValue.TooLong',
+                  action='ModifyImageAttribute')
+    again = dict(new, NAME='web-again', DESCRIPTION='other words')
+    fd = os.open(info_path(m, 'web-both'), os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, render(again).encode())
+    finally:
+        expect_errno(errno.ENAMETOOLONG, os.close, fd)
+    assert read_info(info_path(m, 'web-both')) == new
+    assert cloud_image(m.server, 'web-both')['description'] == \
+        'name and words'
+
+
 def test_symlink_shares_and_rm_cancels(mount):
     m = mount_tc(mount)
     ident = cloud_id(m.server, WEB)

@@ -222,7 +222,9 @@ static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
 	int rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		image_from_row(st, 0, &img);
+		/* a row that cannot be shown whole is logged and left out */
+		if (image_from_row(st, 0, &img))
+			continue;
 		if (cb(ctx, &img))
 			break;
 	}
@@ -284,9 +286,11 @@ static int cache_get(struct backend *b, int64_t row, struct image *out)
 		sqlite3_reset(st);
 		return rc == SQLITE_DONE ? -ENOENT : -EIO;
 	}
-	image_from_row(st, 0, out);
+	rc = image_from_row(st, 0, out);
 	known = sqlite3_column_type(st, IMAGE_ROW_COLUMNS) != SQLITE_NULL;
 	sqlite3_reset(st);
+	if (rc)
+		return rc;
 	/* SHARED_WITH of my NORMAL image: asked of the service once */
 	r = cache_region(c, out->region);
 	if (out->kind != KIND_CUSTOM || out->pending || r < 0 ||
@@ -511,6 +515,7 @@ static const struct backend_ops cache_ops = {
 	.check_ops = cache_check_ops,
 	.rename = cache_rename,
 	.set_description = cache_set_description,
+	.edit = cache_edit,
 	.remove = cache_remove,
 	.share = cache_share,
 	.unshare = cache_unshare,
@@ -637,7 +642,7 @@ int cache_open(struct backend *inner, const char *path, double ttl,
 	if (!rc)
 		rc = cache_connect(c->path, &c->db);
 	if (!rc)
-		rc = cache_schema(c->db);
+		rc = cache_schema(c->db, &c->b.generation);
 	if (!rc)
 		rc = inner->ops->regions(inner, c->regions, CACHE_REGIONS,
 					 &c->nregions);

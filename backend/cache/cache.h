@@ -114,7 +114,8 @@ void cache_feed(struct cache *c, int64_t row, enum image_kind kind,
 
 /* store.c */
 int cache_connect(const char *path, sqlite3 **out);
-int cache_schema(sqlite3 *db);
+/* Make or check the file's tables; *generation: its cache_id. */
+int cache_schema(sqlite3 *db, uint32_t *generation);
 int cache_exec(sqlite3 *db, const char *sql);
 sqlite3_stmt *cache_stmt(struct cache *c, enum creq q);
 /* Keep what a worker fetched in its connection's temp.incoming first. */
@@ -159,6 +160,8 @@ int cache_commit(struct backend *b, int64_t row, const struct spec *spec);
 int cache_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int cache_rename(struct backend *b, int64_t row, const char *name);
+int cache_edit(struct backend *b, int64_t row, const char *name,
+	       const char *description);
 int cache_set_description(struct backend *b, int64_t row,
 			  const char *description);
 int cache_remove(struct backend *b, int64_t row);

@@ -10,6 +10,7 @@
  * shared:<owner>. Pending images are custom rows without an id.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,8 @@
 #include "../imagerow.h"
 #include "cache.h"
 
-#define CACHE_VERSION 1002	/* PRAGMA user_version of a cache file */
+#define CACHE_VERSION 1003	/* PRAGMA user_version of a cache file */
+#define CACHE_VERSION_FIRST 1000	/* older ones are made again */
 
 /* The columns of an image, in the order of ?1.. of the writes below. */
 #define COLS								\
@@ -29,7 +31,8 @@
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS images ("
-	" row INTEGER PRIMARY KEY,"	/* the inode base, never reused */
+	" row INTEGER PRIMARY KEY AUTOINCREMENT," /* the inode base, never
+						   * reused */
 	" id TEXT UNIQUE,"		/* NULL while pending */
 	" region TEXT NOT NULL,"
 	" folder TEXT NOT NULL,"	/* public, market, custom,
@@ -61,16 +64,23 @@ static const char schema[] =
 	" PRIMARY KEY (region, kind));"
 	"CREATE TABLE IF NOT EXISTS quota ("	/* the service's limits */
 	" region TEXT PRIMARY KEY, images_max INTEGER, ops INTEGER,"
-	" ops_max INTEGER, shares_max INTEGER, copy INTEGER);";
+	" ops_max INTEGER, shares_max INTEGER, copy INTEGER);"
+	"CREATE TABLE IF NOT EXISTS meta ("
+	" key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	/* this file's id: the FUSE generation of its inodes, 1 .. 2^32-1 */
+	"INSERT OR IGNORE INTO meta VALUES ('cache_id', "
+	" 1 + abs(random() % 4294967295));";
 
 /* A cache written by imagefs 0.1 (the local catalog's schema and a
- * fetched table): nothing in it is needed, it is made again. */
+ * fetched table) or by an older version: nothing in it is needed, it is
+ * made again (with a new cache_id). */
 static const char old_cache[] =
 	"DROP TABLE IF EXISTS fetched; DROP TABLE IF EXISTS changes;"
 	"DROP TABLE IF EXISTS imports; DROP TABLE IF EXISTS ops;"
 	"DROP TABLE IF EXISTS peers; DROP TABLE IF EXISTS shares;"
 	"DROP TABLE IF EXISTS images; DROP TABLE IF EXISTS regions;"
-	"DROP TABLE IF EXISTS settings;";
+	"DROP TABLE IF EXISTS settings; DROP TABLE IF EXISTS folders;"
+	"DROP TABLE IF EXISTS quota; DROP TABLE IF EXISTS meta;";
 
 /* First holder of a name: by image id, pending images (no id) last. */
 #define SORT_KEY(t) "coalesce(" t ".id, printf('~%020d', " t ".row))"
@@ -164,7 +174,7 @@ int cache_connect(const char *path, sqlite3 **out)
 	return 0;
 }
 
-static int int_of(sqlite3 *db, const char *sql, int *v)
+static int int64_of(sqlite3 *db, const char *sql, int64_t *v)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -172,14 +182,24 @@ static int int_of(sqlite3 *db, const char *sql, int *v)
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	rc = sqlite3_step(st);
-	*v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int cache_schema(sqlite3 *db)
+static int int_of(sqlite3 *db, const char *sql, int *v)
+{
+	int64_t v64;
+	int rc = int64_of(db, sql, &v64);
+
+	*v = (int)v64;
+	return rc;
+}
+
+int cache_schema(sqlite3 *db, uint32_t *generation)
 {
 	char sql[64];
+	int64_t id = 0;
 	int version, old, rc;
 
 	rc = cache_exec(db, "BEGIN IMMEDIATE");
@@ -189,6 +209,8 @@ int cache_schema(sqlite3 *db)
 	if (!rc)
 		rc = int_of(db, "SELECT count(*) FROM sqlite_master WHERE "
 			    "name = 'fetched'", &old);
+	if (!rc && version >= CACHE_VERSION_FIRST && version < CACHE_VERSION)
+		old = 1;
 	if (!rc && version && version != CACHE_VERSION && !old) {
 		fprintf(stderr, "imagefs: cache: not an imagefs cache file "
 			"(version %d)\n", version);
@@ -201,6 +223,12 @@ int cache_schema(sqlite3 *db)
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", CACHE_VERSION);
 	if (!rc)
 		rc = cache_exec(db, sql);
+	if (!rc)
+		rc = int64_of(db, "SELECT value FROM meta WHERE key = "
+			      "'cache_id'", &id);
+	if (!rc && (id < 1 || id > UINT32_MAX))
+		rc = -EIO;
+	*generation = (uint32_t)id;
 	return store_tx(db, rc ? "ROLLBACK" : "COMMIT") ? -EIO : rc;
 }
 

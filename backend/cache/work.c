@@ -34,6 +34,7 @@
 #define FAILED_S	2.0	/* a failed first listing is reported */
 #define SHARES_ALL	0	/* J_SHARES: every unknown one of a region */
 #define SHARES_STALE	(-1)	/* J_SHARES: every stale one of a region */
+#define PEERS_MAX	SHARES_MAX	/* peer folders of a region */
 
 enum job_type { J_FETCH, J_QUOTA, J_SHARES, J_POLL, J_CHANGE };
 
@@ -46,8 +47,7 @@ struct job {
 	struct chg *chg;	/* J_CHANGE */
 };
 
-enum chg_op { OP_MAKE, OP_RENAME, OP_DESCRIBE, OP_DELETE, OP_SHARE,
-	      OP_UNSHARE };
+enum chg_op { OP_MAKE, OP_EDIT, OP_DELETE, OP_SHARE, OP_UNSHARE };
 
 struct chg {
 	struct chg *next;
@@ -56,8 +56,9 @@ struct chg {
 	int r;
 	char *key;		/* what was asked: a retry asks the same */
 	int dry_run;
-	char region[32], id[16], name[256];
-	char *arg;		/* a name, a description or a peer */
+	char region[32], id[16], name[NAME_MAX_BYTES + 1];
+	char *arg;		/* a new name or a peer */
+	char *arg2;		/* OP_EDIT: a new description */
 	struct spec spec;	/* OP_MAKE */
 	char *strs[9];		/* the spec's strings, owned */
 	char copy_region[32];	/* where spec.copy_of is, if known */
@@ -475,11 +476,8 @@ static void run_change(struct worker *w, struct chg *g)
 	case OP_MAKE:
 		rc = in->ops->make(in, g->region, g->name, &g->spec, &g->img);
 		break;
-	case OP_RENAME:
-		rc = in->ops->modify(in, g->region, g->id, g->arg, NULL);
-		break;
-	case OP_DESCRIBE:
-		rc = in->ops->modify(in, g->region, g->id, NULL, g->arg);
+	case OP_EDIT:
+		rc = in->ops->modify(in, g->region, g->id, g->arg, g->arg2);
 		break;
 	case OP_DELETE:
 		rc = in->ops->delete(in, g->region, g->id);
@@ -556,6 +554,7 @@ static void chg_free(struct chg *g)
 		free(g->strs[i]);
 	free(g->key);
 	free(g->arg);
+	free(g->arg2);
 	free(g->shares);
 	free(g);
 }
@@ -603,14 +602,20 @@ static int apply(struct cache *c, sqlite3 *db, struct chg *g)
 	case OP_MAKE:
 		rc = apply_make(db, g, now);
 		break;
-	case OP_RENAME:
-		new_name = g->arg;
-		rc = run_sql(db, "UPDATE images SET name = ?2, mtime = "
-			     "strftime('%s') WHERE row = ?1", g->row, g->arg);
-		break;
-	case OP_DESCRIBE:
-		rc = run_sql(db, "UPDATE images SET description = ?2, mtime = "
-			     "strftime('%s') WHERE row = ?1", g->row, g->arg);
+	case OP_EDIT:
+		if (g->arg) {
+			new_name = g->arg;
+			rc = run_sql(db, "UPDATE images SET name = ?2 WHERE "
+				     "row = ?1", g->row, g->arg);
+		}
+		if (!rc && g->arg2)
+			rc = run_sql(db, "UPDATE images SET description = "
+				     "nullif(?2, '') WHERE row = ?1", g->row,
+				     g->arg2);
+		if (!rc)
+			rc = run_sql(db, "UPDATE images SET mtime = "
+				     "strftime('%s') WHERE row = ?1", g->row,
+				     NULL);
 		break;
 	case OP_DELETE:
 		/* the image goes; its directory stays, pending, until rmdir */
@@ -919,7 +924,8 @@ int work_shares_ready(struct cache *c, int r, int64_t row)
 /* What the file says of image row, for a change of it. */
 struct target {
 	int r;
-	char region[32], id[16], folder[64], name[256], state[16];
+	char region[32], id[16], folder[64], name[NAME_MAX_BYTES + 1];
+	char state[16], description[DESC_MAX_BYTES + 1];
 	int pending;
 	int shares_known;
 };
@@ -945,6 +951,9 @@ static int target_of(struct cache *c, int64_t row, struct target *t)
 		snprintf(t->state, sizeof(t->state), "%s",
 			 (const char *)sqlite3_column_text(st, 4));
 		t->shares_known = sqlite3_column_type(st, 5) != SQLITE_NULL;
+		snprintf(t->description, sizeof(t->description), "%s",
+			 sqlite3_column_text(st, 6) ?
+			 (const char *)sqlite3_column_text(st, 6) : "");
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
@@ -974,10 +983,11 @@ static char *key_of(enum chg_op op, int dry_run, const char *const *s, int n)
 	return key;
 }
 
-/* A new change record of my image t (row): op with arg. */
+/* A new change record of my image t (row): op with arg (and arg2). */
 static struct chg *chg_new(const struct target *t, int64_t row,
-			   enum chg_op op, const char *arg)
+			   enum chg_op op, const char *arg, const char *arg2)
 {
+	const char *args[] = { arg, arg2 };
 	struct chg *g = calloc(1, sizeof(*g));
 
 	if (!g)
@@ -990,8 +1000,9 @@ static struct chg *chg_new(const struct target *t, int64_t row,
 	snprintf(g->name, sizeof(g->name), "%s", t->name);
 	g->want_shares = !t->shares_known && !strcmp(t->state, "NORMAL");
 	g->arg = arg ? strdup(arg) : NULL;
-	g->key = key_of(op, 0, &arg, 1);
-	if ((arg && !g->arg) || !g->key) {
+	g->arg2 = arg2 ? strdup(arg2) : NULL;
+	g->key = key_of(op, 0, args, 2);
+	if ((arg && !g->arg) || (arg2 && !g->arg2) || !g->key) {
 		chg_free(g);
 		return NULL;
 	}
@@ -999,7 +1010,7 @@ static struct chg *chg_new(const struct target *t, int64_t row,
 }
 
 static int change(struct cache *c, int64_t row, enum chg_op op,
-		  const char *arg)
+		  const char *arg, const char *arg2)
 {
 	struct target t;
 	struct chg *g;
@@ -1007,7 +1018,7 @@ static int change(struct cache *c, int64_t row, enum chg_op op,
 
 	if (rc)
 		return rc;
-	g = chg_new(&t, row, op, arg);
+	g = chg_new(&t, row, op, arg, arg2);
 	return g ? submit(c, g) : -ENOMEM;
 }
 
@@ -1090,7 +1101,7 @@ static int make(struct cache *c, int64_t row, const char *copy_of,
 		return rc;
 	if (!t.pending)
 		return -EEXIST;
-	g = chg_new(&t, row, OP_MAKE, NULL);
+	g = chg_new(&t, row, OP_MAKE, NULL, NULL);
 	if (!g)
 		return -ENOMEM;
 	free(g->key);
@@ -1147,30 +1158,44 @@ static int pending_change(struct cache *c, int64_t row, const char *sql,
 	return rc ? rc : run_sql(c->db, sql, row, text);
 }
 
-int cache_rename(struct backend *b, int64_t row, const char *name)
+/*
+ * A new name and description (NULL: unchanged, "" clears the description)
+ * in one change; what equals what the image has is no change.
+ */
+int cache_edit(struct backend *b, int64_t row, const char *name,
+	       const char *description)
 {
 	struct cache *c = to_cache(b);
 	struct target t;
 	int rc = target_of(c, row, &t);
 
-	if (rc || !t.pending)
-		return rc ? rc : change(c, row, OP_RENAME, name);
+	if (rc)
+		return rc;
+	if (name && !strcmp(name, t.name))
+		name = NULL;
+	if (description && !strcmp(description, t.description))
+		description = NULL;
+	if (!name && !description)
+		return 0;
+	if (!t.pending)
+		return change(c, row, OP_EDIT, name, description);
+	if (description)
+		return -EINVAL;	/* a pending image has no description */
 	rc = name_taken(c, t.r, name, row);
 	return rc ? rc : pending_change(c, row, "UPDATE images SET name = ?2, "
 					"mtime = strftime('%s') WHERE row = "
 					"?1", name);
 }
 
+int cache_rename(struct backend *b, int64_t row, const char *name)
+{
+	return cache_edit(b, row, name, NULL);
+}
+
 int cache_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
-	struct cache *c = to_cache(b);
-	struct target t;
-	int rc = target_of(c, row, &t);
-
-	if (rc || t.pending)
-		return rc ? rc : -EINVAL;
-	return change(c, row, OP_DESCRIBE, description);
+	return cache_edit(b, row, NULL, description);
 }
 
 int cache_remove(struct backend *b, int64_t row)
@@ -1180,7 +1205,7 @@ int cache_remove(struct backend *b, int64_t row)
 	int rc = target_of(c, row, &t);
 
 	if (rc || !t.pending)
-		return rc ? rc : change(c, row, OP_DELETE, NULL);
+		return rc ? rc : change(c, row, OP_DELETE, NULL, NULL);
 	return pending_change(c, row, "DELETE FROM images WHERE row = ?1",
 			      NULL);
 }
@@ -1196,7 +1221,7 @@ int cache_share(struct backend *b, int64_t row, const char *peer)
 	rc = target_of(c, row, &t);
 	if (rc || t.pending)
 		return rc ? rc : -EPERM;
-	return change(c, row, OP_SHARE, peer);
+	return change(c, row, OP_SHARE, peer, NULL);
 }
 
 int cache_unshare(struct backend *b, int64_t row, const char *peer)
@@ -1207,7 +1232,7 @@ int cache_unshare(struct backend *b, int64_t row, const char *peer)
 
 	if (rc || t.pending)
 		return rc ? rc : -ENOENT;
-	return change(c, row, OP_UNSHARE, peer);
+	return change(c, row, OP_UNSHARE, peer, NULL);
 }
 
 /* sql prepared, ?1 region and ?2 peer bound (NULL: it failed). */
@@ -1241,6 +1266,35 @@ static int peer_busy(struct cache *c, const char *region, const char *peer,
 	*n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+/*
+ * The peer folder just added to region, counted with the others: past
+ * PEERS_MAX it goes again, -EMLINK (as many accounts as an image may be
+ * shared with).
+ */
+static int peers_bounded(struct cache *c, const char *region,
+			 const char *peer)
+{
+	sqlite3_stmt *st = region_peer(c, "SELECT count(*) FROM peers WHERE "
+				       "region = ?1 AND ?2 IS NOT NULL", region,
+				       peer);
+	int n = 0;
+
+	if (!st)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (n <= PEERS_MAX)
+		return 0;
+	st = region_peer(c, "DELETE FROM peers WHERE region = ?1 AND peer = ?2",
+			 region, peer);
+	if (st) {
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	return -EMLINK;
 }
 
 /* A peer folder: when the listings it depends on are in. */
@@ -1277,7 +1331,9 @@ static int peer_change(struct cache *c, const char *region, const char *peer,
 		return -EEXIST;
 	if (rc != SQLITE_DONE)
 		return -EIO;
-	return sqlite3_changes(c->db) ? 0 : -ENOENT;
+	if (!sqlite3_changes(c->db))
+		return -ENOENT;
+	return add ? peers_bounded(c, region, peer) : 0;
 }
 
 int cache_add_peer(struct backend *b, const char *region, const char *peer)

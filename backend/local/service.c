@@ -178,11 +178,11 @@ int local_svc_make(struct backend *b, const char *region, const char *name,
 	return rc;
 }
 
-typedef int (*row_op)(struct backend *b, int64_t row, const char *arg);
+enum verb { V_EDIT, V_DELETE, V_SHARE, V_UNSHARE };
 
-/* op(row of image id in region, arg), as one step of the service. */
+/* Verb v on image id of region (t1, t2: its texts), as the service would. */
 static int on_image(struct backend *b, const char *region, const char *id,
-		    row_op op, const char *arg)
+		    enum verb v, const char *t1, const char *t2)
 {
 	struct local *l = to_local(b);
 	int64_t row;
@@ -190,33 +190,31 @@ static int on_image(struct backend *b, const char *region, const char *id,
 
 	pthread_mutex_lock(&l->service_lock);
 	rc = row_of(l, region, id, &row);
-	if (!rc)
-		rc = op(b, row, arg);
+	if (!rc && v == V_EDIT)
+		rc = local_edit(b, row, t1, t2);
+	else if (!rc && v == V_DELETE)
+		rc = local_drop(b, row);
+	else if (!rc)
+		rc = v == V_SHARE ? local_share(b, row, t1) :
+		     local_unshare(b, row, t1);
 	pthread_mutex_unlock(&l->service_lock);
 	return rc;
-}
-
-static int drop(struct backend *b, int64_t row, const char *unused)
-{
-	(void)unused;
-	return local_drop(b, row);
 }
 
 int local_svc_modify(struct backend *b, const char *region, const char *id,
 		     const char *name, const char *description)
 {
-	return name ? on_image(b, region, id, local_rename, name) :
-	       on_image(b, region, id, local_set_description, description);
+	return on_image(b, region, id, V_EDIT, name, description);
 }
 
 int local_svc_delete(struct backend *b, const char *region, const char *id)
 {
-	return on_image(b, region, id, drop, NULL);
+	return on_image(b, region, id, V_DELETE, NULL, NULL);
 }
 
 int local_svc_permit(struct backend *b, const char *region, const char *id,
 		     const char *peer, int share)
 {
-	return on_image(b, region, id, share ? local_share : local_unshare,
-			peer);
+	return on_image(b, region, id, share ? V_SHARE : V_UNSHARE, peer,
+			NULL);
 }

@@ -764,10 +764,14 @@ static int tc_make(struct backend *b, const char *region, const char *name,
 static int tc_modify(struct backend *b, const char *region, const char *id,
 		     const char *name, const char *description)
 {
-	return call(to_tc(b), "ModifyImageAttribute", region,
-		    json_pack("{s:s, s:s}", "ImageId", id,
-			      name ? "ImageName" : "ImageDescription",
-			      name ? name : description), NULL);
+	json_t *req = json_pack("{s:s}", "ImageId", id);
+
+	if (req && name)
+		json_object_set_new(req, "ImageName", json_string(name));
+	if (req && description)
+		json_object_set_new(req, "ImageDescription",
+				    json_string(description));
+	return call(to_tc(b), "ModifyImageAttribute", region, req, NULL);
 }
 
 /* Forget copy c (under the lock). */

@@ -1675,6 +1675,53 @@ def test_cache_file_in_xdg_cache_home(mount, tmp_path):
                 if str(again.proc.pid) in p]
 
 
+def test_cache_rows_are_never_given_again(mount, tmp_path):
+    """An image's inode is not another's after it goes; a cache file of an
+    older version is made anew, with another FUSE generation."""
+    where = tmp_path / 'listings.db'
+    m = mount_tc(mount, extra_opts=['cache=%s' % where])
+    os.mkdir(folder(m, 'custom', 'first'))
+    ino = os.stat(folder(m, 'custom', 'first')).st_ino
+    os.rmdir(folder(m, 'custom', 'first'))
+    os.mkdir(folder(m, 'custom', 'second'))
+    assert os.stat(folder(m, 'custom', 'second')).st_ino != ino
+    assert m.unmount() == 0
+    conn = sqlite3.connect(os.fspath(where), timeout=10)
+    try:
+        old_id = conn.execute("SELECT value FROM meta WHERE key = "
+                              "'cache_id'").fetchone()[0]
+        conn.execute('PRAGMA user_version = 1002')     # an older imagefs
+        conn.commit()
+    finally:
+        conn.close()
+    m = mount_tc(mount, extra_opts=['cache=%s' % where])
+    assert sorted(listing(folder(m, 'custom'))) == sorted([WEB, AGENT])
+    conn = sqlite3.connect(os.fspath(where), timeout=10)
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE key = "
+                            "'cache_id'").fetchone()[0] != old_id
+        assert conn.execute('PRAGMA user_version').fetchone()[0] == 1003
+    finally:
+        conn.close()
+
+
+def test_peer_folders_of_a_region_are_bounded(mount):
+    """The cache keeps the peer folders made with mkdir, which the cloud
+    does not know: 500 a region, as many accounts as an image may be shared
+    with; the 501st is EMLINK."""
+    m = mount_tc(mount)
+    base = listing(folder(m, 'shared'))     # accounts sharing with me
+    for i in range(500):
+        os.mkdir(folder(m, 'shared', '2%011d' % i))
+    expect_errno(errno.EMLINK, os.mkdir, folder(m, 'shared', '300000000000'))
+    assert len(listing(folder(m, 'shared'))) == len(base) + 500
+    os.rmdir(folder(m, 'shared', '2%011d' % 0))
+    os.mkdir(folder(m, 'shared', '300000000000'))
+    # the cloud never hears of them
+    assert not [r for r in m.server.requests if '300000000000' in
+                json.dumps(r['body'])]
+
+
 def test_cache_option_puts_it_elsewhere(mount, tmp_path):
     where = tmp_path / 'elsewhere' / 'listings.db'
     where.parent.mkdir()

@@ -19,6 +19,8 @@ UNIT_SRCS := tests/unit.c fs/names.c fs/info.c fs/spec.c backend/kinds.c \
 	     mountopts/credentials.c
 # the contract suite at the backend interface: every backend, no fs/
 CONTRACT_SRCS := tests/contract.c $(filter-out fs/%,$(SRCS)) $(ASM)
+# fs/ over a real local catalog, without FUSE: everything but the handlers
+FSUNIT_SRCS := tests/fsunit.c $(filter-out fs/main.c fs/ops.c,$(SRCS))
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 
@@ -68,6 +70,17 @@ build/contract: $(CONTRACT_SRCS) $(wildcard backend/*.h backend/*/*.h \
 	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -o $@ $(CONTRACT_SRCS) \
 		$(LDLIBS)
 
+build/fsunit: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
+	      tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -o $@ $(FSUNIT_SRCS) \
+		$(ASM) $(LDLIBS)
+
+build/fsunit-plain: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
+		    tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(FSUNIT_SRCS) $(ASM) $(LDLIBS)
+
 deps:
 	@scripts/install-deps
 
@@ -77,8 +90,9 @@ run: deps all
 stop:
 	fusermount3 -u "$(MNT)"
 
-unit: build/unit
+unit: build/unit build/fsunit
 	build/unit
+	build/fsunit
 
 # the custom-image and sharing suites again, as the contract of the
 # tencentcloud backend against the stand-in API server (tests/tcserver.py)
@@ -94,8 +108,9 @@ pytest-asan: build/asan/imagefs build/contract
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(CONTRACT)
 
 # the unit tests and every mounted suite under valgrind
-valgrind: imagefs build/unit-plain
+valgrind: imagefs build/unit-plain build/fsunit-plain
 	valgrind -q --error-exitcode=1 --leak-check=full build/unit-plain
+	valgrind -q --error-exitcode=1 --leak-check=full build/fsunit-plain
 	IMAGEFS_BIN=$(CURDIR)/tests/valgrind-imagefs $(PYTEST) -q tests \
 		--deselect tests/test_tencentcloud.py
 
@@ -104,7 +119,7 @@ check-style:
 
 test: deps
 	$(MAKE) all build/asan/imagefs build/unit build/unit-plain \
-		build/contract
+		build/contract build/fsunit build/fsunit-plain
 	$(MAKE) check-style
 	$(MAKE) unit
 	$(MAKE) pytest

@@ -234,7 +234,7 @@ static void test_pending(void)
 	f = folder(GZ, KIND_CUSTOM, NULL, "contract-pending");
 	EXPECT_EQ_INT(f.n, 3);
 	EXPECT_EQ_INT(f.pending, 1);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-renamed")), 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-renamed", 0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-renamed");
 	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "x")), -EINVAL);
@@ -301,8 +301,10 @@ static void test_commit(void)
 	spec.instance = "ins-00000000";
 	EXPECT_EQ_INT(CALL(b->ops->commit(b, row, &spec)),
 		      cloud ? -EINVAL : 0);
-	if (!cloud)	/* the local backend's instances are notional */
+	if (!cloud) {	/* the local backend's instances are notional */
 		EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), 0);
+		row = pending(GZ, "contract-refused");
+	}
 	EXPECT_EQ_INT(CALL(b->ops->copy(b, row, "img-zzzzzzzz", &spec)),
 		      -EINVAL);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
@@ -318,12 +320,12 @@ static void test_changes(void)
 	struct image img;
 
 	EXPECT(row > 0);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved")), 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved", 0)), 0);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL, "contract-made").img.row,
 		      0);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL,
 			     "contract-moved").img.row, row);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "build-agent")), -EEXIST);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "build-agent", 0)), -EEXIST);
 	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "described")), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.description, "described");
@@ -388,19 +390,29 @@ static void test_copy_and_delete(void)
 	EXPECT(strcmp(img.id, f.img.id));
 	/* another account's image is not mine to change */
 	f = folder(GZ, KIND_SHARED, PEER, "ml-training-base");
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "mine-now")), -EPERM);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "mine-now", 0)),
+		      -EPERM);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), -EPERM);
 	f = folder(GZ, KIND_PUBLIC, NULL, "Ubuntu Server 22.04 LTS 64bit");
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), -EPERM);
-	/* a delete leaves the directory pending; then it goes */
-	EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), 0);
+	/* a check of a delete changes nothing; a delete takes the image
+	 * and its directory */
+	EXPECT_EQ_INT(CALL(b->ops->check_remove(b, f.img.row)), -EPERM);
+	EXPECT_EQ_INT(CALL(b->ops->check_remove(b, row)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
-	EXPECT(img.pending);
+	EXPECT(!img.pending);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), -ENOENT);
+	/* mv onto my pending image: it goes in the same change */
 	f = folder(GZ, KIND_CUSTOM, NULL, "contract-moved");
+	row = pending(GZ, "contract-target");
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "contract-target",
+					  row)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), -ENOENT);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, f.img.row, &img)), 0);
+	EXPECT_EQ_STR(img.name, "contract-target");
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), 0);
-	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, f.img.row, &img)), -ENOENT);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL, NULL).n, 2);
 }
 

@@ -66,9 +66,14 @@ def test_cache_over_tencentcloud(tmp_path):
     renames = [b for b in changes(server, 'ModifyImageAttribute')
                if 'ImageName' in b]
     assert [b['ImageName'] for b in renames] == [
-        'contract-moved', 'build-agent', 'contract-edited', 'contract-moved']
+        'contract-moved', 'build-agent', 'contract-edited', 'contract-moved',
+        'contract-target']
     # an edit of both is one call; the same edit again is none
-    assert [b.get('ImageDescription') for b in renames[2:]] == ['both', '']
+    assert [b.get('ImageDescription') for b in renames[2:]] == [
+        'both', '', None]
+    # a check of a delete is the cloud's dry run
+    assert [r['body'] for r in server.requests
+            if r['action'] == 'DeleteImages' and r['body'].get('DryRun')]
     shares = changes(server, 'ModifyImageSharePermission')
     assert [(b['AccountIds'], b['Permission']) for b in shares] == [
         (['100000000007'], 'SHARE'), (['100000000007'], 'SHARE'),

@@ -517,6 +517,7 @@ static const struct backend_ops cache_ops = {
 	.set_description = cache_set_description,
 	.edit = cache_edit,
 	.remove = cache_remove,
+	.check_remove = cache_check_remove,
 	.share = cache_share,
 	.unshare = cache_unshare,
 	.add_peer = cache_add_peer,

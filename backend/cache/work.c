@@ -59,6 +59,8 @@ struct chg {
 	char region[32], id[16], name[NAME_MAX_BYTES + 1];
 	char *arg;		/* a new name or a peer */
 	char *arg2;		/* OP_EDIT: a new description */
+	int64_t replace;	/* OP_EDIT: my pending row the new name takes
+				 * the place of (mv onto it), or 0 */
 	struct spec spec;	/* OP_MAKE */
 	char *strs[9];		/* the spec's strings, owned */
 	char copy_region[32];	/* where spec.copy_of is, if known */
@@ -480,7 +482,7 @@ static void run_change(struct worker *w, struct chg *g)
 		rc = in->ops->modify(in, g->region, g->id, g->arg, g->arg2);
 		break;
 	case OP_DELETE:
-		rc = in->ops->delete(in, g->region, g->id);
+		rc = in->ops->delete(in, g->region, g->id, g->dry_run);
 		break;
 	default:
 		rc = in->ops->permit(in, g->region, g->id, g->arg,
@@ -603,7 +605,11 @@ static int apply(struct cache *c, sqlite3 *db, struct chg *g)
 		rc = apply_make(db, g, now);
 		break;
 	case OP_EDIT:
-		if (g->arg) {
+		/* the pending image mv took the place of, if still pending */
+		if (g->replace)
+			rc = run_sql(db, "DELETE FROM images WHERE row = ?1 "
+				     "AND id IS NULL", g->replace, NULL);
+		if (!rc && g->arg) {
 			new_name = g->arg;
 			rc = run_sql(db, "UPDATE images SET name = ?2 WHERE "
 				     "row = ?1", g->row, g->arg);
@@ -618,18 +624,12 @@ static int apply(struct cache *c, sqlite3 *db, struct chg *g)
 				     NULL);
 		break;
 	case OP_DELETE:
-		/* the image goes; its directory stays, pending, until rmdir */
+		/* the image goes, and its directory with it */
+		new_name = NULL;
 		rc = run_sql(db, "DELETE FROM shares WHERE image = ?1", g->row,
 			     NULL);
 		if (!rc)
-			rc = run_sql(db, "UPDATE images SET id = NULL, state = "
-				     "'PENDING', os_name = NULL, os_type = "
-				     "NULL, platform = NULL, arch = NULL, "
-				     "bits = NULL, size_gb = NULL, progress = "
-				     "NULL, description = NULL, source = NULL, "
-				     "format = NULL, sha256 = NULL, price = "
-				     "NULL, error = NULL, shares_at = NULL, "
-				     "mtime = strftime('%s') WHERE row = ?1",
+			rc = run_sql(db, "DELETE FROM images WHERE row = ?1",
 				     g->row, NULL);
 		break;
 	case OP_SHARE:
@@ -649,6 +649,9 @@ static int apply(struct cache *c, sqlite3 *db, struct chg *g)
 	if (!rc)
 		cache_feed(c, g->row, KIND_CUSTOM, g->region, c->account,
 			   g->name, new_name, peer);
+	if (!rc && g->op == OP_EDIT && g->replace)
+		cache_feed(c, g->replace, KIND_CUSTOM, g->region, c->account,
+			   g->arg, NULL, NULL);
 	return rc;
 }
 
@@ -983,11 +986,16 @@ static char *key_of(enum chg_op op, int dry_run, const char *const *s, int n)
 	return key;
 }
 
-/* A new change record of my image t (row): op with arg (and arg2). */
+/*
+ * A new change record of my image t (row): op with arg (and arg2, and the
+ * pending row it replaces), or only its check (dry_run).
+ */
 static struct chg *chg_new(const struct target *t, int64_t row,
-			   enum chg_op op, const char *arg, const char *arg2)
+			   enum chg_op op, const char *arg, const char *arg2,
+			   int dry_run, int64_t replace)
 {
-	const char *args[] = { arg, arg2 };
+	char other[24];
+	const char *args[] = { arg, arg2, other };
 	struct chg *g = calloc(1, sizeof(*g));
 
 	if (!g)
@@ -1001,7 +1009,10 @@ static struct chg *chg_new(const struct target *t, int64_t row,
 	g->want_shares = !t->shares_known && !strcmp(t->state, "NORMAL");
 	g->arg = arg ? strdup(arg) : NULL;
 	g->arg2 = arg2 ? strdup(arg2) : NULL;
-	g->key = key_of(op, 0, args, 2);
+	g->dry_run = dry_run;
+	g->replace = replace;
+	snprintf(other, sizeof(other), "%lld", (long long)replace);
+	g->key = key_of(op, dry_run, args, 3);
 	if ((arg && !g->arg) || (arg2 && !g->arg2) || !g->key) {
 		chg_free(g);
 		return NULL;
@@ -1010,7 +1021,8 @@ static struct chg *chg_new(const struct target *t, int64_t row,
 }
 
 static int change(struct cache *c, int64_t row, enum chg_op op,
-		  const char *arg, const char *arg2)
+		  const char *arg, const char *arg2, int dry_run,
+		  int64_t replace)
 {
 	struct target t;
 	struct chg *g;
@@ -1018,7 +1030,7 @@ static int change(struct cache *c, int64_t row, enum chg_op op,
 
 	if (rc)
 		return rc;
-	g = chg_new(&t, row, op, arg, arg2);
+	g = chg_new(&t, row, op, arg, arg2, dry_run, replace);
 	return g ? submit(c, g) : -ENOMEM;
 }
 
@@ -1101,7 +1113,7 @@ static int make(struct cache *c, int64_t row, const char *copy_of,
 		return rc;
 	if (!t.pending)
 		return -EEXIST;
-	g = chg_new(&t, row, OP_MAKE, NULL, NULL);
+	g = chg_new(&t, row, OP_MAKE, NULL, NULL, 0, 0);
 	if (!g)
 		return -ENOMEM;
 	free(g->key);
@@ -1159,13 +1171,36 @@ static int pending_change(struct cache *c, int64_t row, const char *sql,
 }
 
 /*
- * A new name and description (NULL: unchanged, "" clears the description)
- * in one change; what equals what the image has is no change.
+ * My pending image replace, which a new name (mv onto its directory) takes
+ * the place of: 0 when it may, or is gone already (*replace 0 then).
  */
-int cache_edit(struct backend *b, int64_t row, const char *name,
-	       const char *description)
+static int replaceable(struct cache *c, const struct target *t,
+		       const char *name, int64_t *replace)
 {
-	struct cache *c = to_cache(b);
+	struct target p;
+	int rc = *replace ? target_of(c, *replace, &p) : 0;
+
+	if (rc == -ENOENT || !*replace) {
+		*replace = 0;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (!p.pending)
+		return -ENOTEMPTY;	/* committed meanwhile */
+	if (p.r != t->r || strcmp(p.name, name))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * A new name and description (NULL: unchanged, "" clears the description)
+ * in one change; the new name may take the place of my pending image
+ * replace (or 0). What equals what the image has is no change.
+ */
+static int edit(struct cache *c, int64_t row, const char *name,
+		const char *description, int64_t replace)
+{
 	struct target t;
 	int rc = target_of(c, row, &t);
 
@@ -1177,27 +1212,43 @@ int cache_edit(struct backend *b, int64_t row, const char *name,
 		description = NULL;
 	if (!name && !description)
 		return 0;
-	if (!t.pending)
-		return change(c, row, OP_EDIT, name, description);
-	if (description)
-		return -EINVAL;	/* a pending image has no description */
-	rc = name_taken(c, t.r, name, row);
+	if (name)
+		rc = replaceable(c, &t, name, &replace);
+	if (!rc && !t.pending)
+		return change(c, row, OP_EDIT, name, description, 0, replace);
+	if (!rc && description)
+		rc = -EINVAL;	/* a pending image has no description */
+	if (!rc)
+		rc = row_busy(c, row);
+	if (!rc && replace)
+		rc = pending_change(c, replace, "DELETE FROM images WHERE "
+				    "row = ?1", NULL);
+	if (!rc)
+		rc = name_taken(c, t.r, name, row);
 	return rc ? rc : pending_change(c, row, "UPDATE images SET name = ?2, "
 					"mtime = strftime('%s') WHERE row = "
 					"?1", name);
 }
 
-int cache_rename(struct backend *b, int64_t row, const char *name)
+int cache_edit(struct backend *b, int64_t row, const char *name,
+	       const char *description)
 {
-	return cache_edit(b, row, name, NULL);
+	return edit(to_cache(b), row, name, description, 0);
+}
+
+int cache_rename(struct backend *b, int64_t row, const char *name,
+		 int64_t replace)
+{
+	return edit(to_cache(b), row, name, NULL, replace);
 }
 
 int cache_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
-	return cache_edit(b, row, NULL, description);
+	return edit(to_cache(b), row, NULL, description, 0);
 }
 
+/* My image goes, its directory with it; rmdir of a pending one. */
 int cache_remove(struct backend *b, int64_t row)
 {
 	struct cache *c = to_cache(b);
@@ -1205,9 +1256,21 @@ int cache_remove(struct backend *b, int64_t row)
 	int rc = target_of(c, row, &t);
 
 	if (rc || !t.pending)
-		return rc ? rc : change(c, row, OP_DELETE, NULL, NULL);
+		return rc ? rc : change(c, row, OP_DELETE, NULL, NULL, 0, 0);
 	return pending_change(c, row, "DELETE FROM images WHERE row = ?1",
 			      NULL);
+}
+
+/* What the service would answer a delete (its dry run), changing nothing. */
+int cache_check_remove(struct backend *b, int64_t row)
+{
+	struct cache *c = to_cache(b);
+	struct target t;
+	int rc = target_of(c, row, &t);
+
+	if (rc || t.pending)
+		return rc;
+	return change(c, row, OP_DELETE, NULL, NULL, 1, 0);
 }
 
 int cache_share(struct backend *b, int64_t row, const char *peer)
@@ -1221,7 +1284,7 @@ int cache_share(struct backend *b, int64_t row, const char *peer)
 	rc = target_of(c, row, &t);
 	if (rc || t.pending)
 		return rc ? rc : -EPERM;
-	return change(c, row, OP_SHARE, peer, NULL);
+	return change(c, row, OP_SHARE, peer, NULL, 0, 0);
 }
 
 int cache_unshare(struct backend *b, int64_t row, const char *peer)
@@ -1232,7 +1295,7 @@ int cache_unshare(struct backend *b, int64_t row, const char *peer)
 
 	if (rc || t.pending)
 		return rc ? rc : -ENOENT;
-	return change(c, row, OP_UNSHARE, peer, NULL);
+	return change(c, row, OP_UNSHARE, peer, NULL, 0, 0);
 }
 
 /* sql prepared, ?1 region and ?2 peer bound (NULL: it failed). */

@@ -162,16 +162,17 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec);
 int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int local_check_ops(struct backend *b, const char *region);
-int local_rename(struct backend *b, int64_t row, const char *name);
+int local_rename(struct backend *b, int64_t row, const char *name,
+		 int64_t replace);
 int local_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description);
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description);
 int local_remove(struct backend *b, int64_t row);
-/* make a committed image in one transaction; delete one, its row too */
+int local_check_remove(struct backend *b, int64_t row);
+/* make a committed image in one transaction */
 int local_make(struct backend *b, const char *region, const char *name,
 	       const struct spec *spec, struct image *out);
-int local_drop(struct backend *b, int64_t row);
 int local_share(struct backend *b, int64_t row, const char *peer);
 int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);
@@ -189,7 +190,8 @@ int local_svc_make(struct backend *b, const char *region, const char *name,
 		   const struct spec *spec, struct image *out);
 int local_svc_modify(struct backend *b, const char *region, const char *id,
 		     const char *name, const char *description);
-int local_svc_delete(struct backend *b, const char *region, const char *id);
+int local_svc_delete(struct backend *b, const char *region, const char *id,
+		     int dry_run);
 int local_svc_permit(struct backend *b, const char *region, const char *id,
 		     const char *peer, int share);
 

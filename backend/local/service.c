@@ -178,7 +178,7 @@ int local_svc_make(struct backend *b, const char *region, const char *name,
 	return rc;
 }
 
-enum verb { V_EDIT, V_DELETE, V_SHARE, V_UNSHARE };
+enum verb { V_EDIT, V_DELETE, V_CHECK_DELETE, V_SHARE, V_UNSHARE };
 
 /* Verb v on image id of region (t1, t2: its texts), as the service would. */
 static int on_image(struct backend *b, const char *region, const char *id,
@@ -193,7 +193,9 @@ static int on_image(struct backend *b, const char *region, const char *id,
 	if (!rc && v == V_EDIT)
 		rc = local_edit(b, row, t1, t2);
 	else if (!rc && v == V_DELETE)
-		rc = local_drop(b, row);
+		rc = local_remove(b, row);
+	else if (!rc && v == V_CHECK_DELETE)
+		rc = local_check_remove(b, row);
 	else if (!rc)
 		rc = v == V_SHARE ? local_share(b, row, t1) :
 		     local_unshare(b, row, t1);
@@ -207,9 +209,11 @@ int local_svc_modify(struct backend *b, const char *region, const char *id,
 	return on_image(b, region, id, V_EDIT, name, description);
 }
 
-int local_svc_delete(struct backend *b, const char *region, const char *id)
+int local_svc_delete(struct backend *b, const char *region, const char *id,
+		     int dry_run)
 {
-	return on_image(b, region, id, V_DELETE, NULL, NULL);
+	return on_image(b, region, id, dry_run ? V_CHECK_DELETE : V_DELETE,
+			NULL, NULL);
 }
 
 int local_svc_permit(struct backend *b, const char *region, const char *id,

@@ -820,7 +820,8 @@ static int copies_running(struct tencent *t, const char *id)
 	return rc;
 }
 
-static int tc_delete(struct backend *b, const char *region, const char *id)
+static int tc_delete(struct backend *b, const char *region, const char *id,
+		     int dry_run)
 {
 	struct tencent *t = to_tc(b);
 	int rc = copies_running(t, id);
@@ -828,7 +829,8 @@ static int tc_delete(struct backend *b, const char *region, const char *id)
 	if (rc)
 		return rc;
 	return call(t, "DeleteImages", region,
-		    json_pack("{s:[s]}", "ImageIds", id), NULL);
+		    json_pack("{s:[s], s:b}", "ImageIds", id, "DryRun",
+			      dry_run), NULL);
 }
 
 static int tc_permit(struct backend *b, const char *region, const char *id,

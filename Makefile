@@ -108,7 +108,7 @@ pytest-asan: build/asan/imagefs build/contract
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(CONTRACT)
 
 # the unit tests and every mounted suite under valgrind
-valgrind: imagefs build/unit-plain build/fsunit-plain
+valgrind: imagefs build/unit-plain build/fsunit-plain build/contract
 	valgrind -q --error-exitcode=1 --leak-check=full build/unit-plain
 	valgrind -q --error-exitcode=1 --leak-check=full build/fsunit-plain
 	IMAGEFS_BIN=$(CURDIR)/tests/valgrind-imagefs $(PYTEST) -q tests \

@@ -204,6 +204,20 @@ def cloud_rows(server, sql, *args):
         conn.close()
 
 
+def add_cloud_images(server, images):
+    """Put images (dicts of the images table's columns, created and mtime
+    at 2026-01-01 unless given) into the cloud's state."""
+    conn = cloud_db(server)
+    with conn:
+        for img in images:
+            img = dict(dict(created=1767225600, mtime=1767225600), **img)
+            cols = sorted(img)
+            conn.execute('INSERT INTO images (%s) VALUES (%s)'
+                         % (', '.join(cols), ', '.join('?' * len(cols))),
+                         [img[c] for c in cols])
+    conn.close()
+
+
 def cloud_exec(server, sql, *args):
     conn = cloud_db(server)
     try:
@@ -463,17 +477,11 @@ def test_market_refused_is_empty_and_said_once(mount, tmp_path):
 
 def test_listing_pages_until_total_count(mount, tmp_path):
     server = new_server(mount, tmp_path)
-    conn = cloud_db(server)
-    with conn:
-        for i in range(230):
-            conn.execute(
-                "INSERT INTO images (id, region, kind, owner, name, os_name, "
-                "os_type, platform, arch, bits, size_gb, state, created, "
-                "mtime) VALUES (?, ?, 'public', 'tencentcloud', ?, "
-                "'Paged OS', 'linux', 'Paged', 'x86_64', 64, 20, 'NORMAL', "
-                "1767225600, 1767225600)",
-                ('img-pg%06d' % i, SG, 'paged-%03d' % i))
-    conn.close()
+    add_cloud_images(server, [
+        dict(id='img-pg%06d' % i, region=SG, kind='public',
+             owner='tencentcloud', name='paged-%03d' % i, os_name='Paged OS',
+             os_type='linux', platform='Paged', arch='x86_64', bits=64,
+             size_gb=20, state='NORMAL') for i in range(230)])
     total = cloud_rows(server, "SELECT count(*) FROM images WHERE "
                        "region = ? AND kind = 'public'", SG)[0][0]
     m = mount_tc(mount)
@@ -950,15 +958,10 @@ def test_import_settles_or_fails_in_the_background(mount, tmp_path):
 
 def test_polling_pages_its_image_ids_within_limit(mount, tmp_path):
     server = new_server(mount, tmp_path)
-    conn = cloud_db(server)
-    with conn:
-        for i in range(150):
-            conn.execute(
-                "INSERT INTO images (id, region, kind, owner, name, state, "
-                "progress, created, mtime) VALUES (?, ?, 'custom', ?, ?, "
-                "'CREATING', 10, 1767225600, 1767225600)",
-                ('img-st%06d' % i, BJ, ME, 'settling-%03d' % i))
-    conn.close()
+    add_cloud_images(server, [
+        dict(id='img-st%06d' % i, region=BJ, kind='custom', owner=ME,
+             name='settling-%03d' % i, state='CREATING', progress=10)
+        for i in range(150)])
     m = mount_tc(mount)
     assert len(listing(folder(m, 'custom', region=BJ))) == 150
     want = {'img-st%06d' % i for i in range(150)}

@@ -146,18 +146,24 @@ def any_image_id(conn, kind, region=GZ):
 
 
 def snapshot(conn):
-    """What an operation may change: custom images, counters, shares.
+    """Every row of every table of the catalog, and the schema itself.
 
-    Excludes the error column (user.imagefs.error is set by failures).
+    The tables and their columns are read from sqlite_master, so that a
+    new table or column is compared without anyone remembering to add it.
     """
-    imgs = rows(conn, "SELECT row, id, region, owner, name, description, "
-                "state, source, os_name FROM images WHERE kind = 'custom' "
-                "ORDER BY row")
-    ops = rows(conn, 'SELECT account, region, day, count FROM ops '
-               'ORDER BY account, region, day')
-    shares = rows(conn, 'SELECT image, account FROM shares ORDER BY 1, 2')
-    return ([tuple(r) for r in imgs], [tuple(r) for r in ops],
-            [tuple(r) for r in shares])
+    tables = [r[0] for r in rows(
+        conn, "SELECT name FROM sqlite_master WHERE type = 'table' "
+        "ORDER BY name")]
+    snap = {'sqlite_master': [tuple(r) for r in rows(
+        conn, 'SELECT type, name, tbl_name, sql FROM sqlite_master '
+        'ORDER BY type, name')]}
+    for table in tables:
+        ident = '"%s"' % table.replace('"', '""')
+        ncols = len(rows(conn, 'PRAGMA table_info(%s)' % ident))
+        order = ', '.join(str(i) for i in range(1, ncols + 1))
+        snap[table] = [tuple(r) for r in rows(
+            conn, 'SELECT * FROM %s ORDER BY %s' % (ident, order))]
+    return snap
 
 
 def prepare(conn, settings=None, ops=None, sql=()):

@@ -46,12 +46,61 @@ static int from_json(struct credentials *c, json_t *root)
 	return rc;
 }
 
-static int from_file(struct credentials *c, const char *path)
+int credentials_parse(const char *text, size_t len, struct credentials *out,
+		      int *line)
 {
 	json_error_t jerr;
-	struct stat st;
 	json_t *root;
-	int fd, rc;
+	int rc;
+
+	*line = 0;
+	explicit_bzero(out->id, sizeof(out->id));
+	explicit_bzero(out->key, sizeof(out->key));
+	explicit_bzero(out->token, sizeof(out->token));
+	root = json_loadb(text, len, 0, &jerr);
+	if (root) {
+		rc = from_json(out, root);
+		json_decref(root);
+	} else {
+		*line = jerr.line;
+		rc = -EINVAL;
+	}
+	if (rc) {
+		explicit_bzero(out->id, sizeof(out->id));
+		explicit_bzero(out->key, sizeof(out->key));
+	}
+	return rc;
+}
+
+/* The whole file at fd, in a buffer the caller wipes; NULL on failure. */
+static char *read_all(int fd, size_t *len)
+{
+	char *buf = malloc(CREDENTIALS_FILE_MAX);
+	ssize_t n = 0;
+
+	*len = 0;
+	while (buf && *len < CREDENTIALS_FILE_MAX) {
+		n = read(fd, buf + *len, CREDENTIALS_FILE_MAX - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*len += n;
+	}
+	if (buf && (n < 0 || *len == CREDENTIALS_FILE_MAX)) {
+		explicit_bzero(buf, CREDENTIALS_FILE_MAX);
+		free(buf);
+		buf = NULL;
+	}
+	return buf;
+}
+
+static int from_file(struct credentials *c, const char *path)
+{
+	struct stat st;
+	char *text;
+	size_t len;
+	int fd, rc, line;
 
 	snprintf(c->from, sizeof(c->from), "%s", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -72,20 +121,25 @@ static int from_file(struct credentials *c, const char *path)
 		close(fd);
 		return -EACCES;
 	}
-	root = json_loadfd(fd, 0, &jerr);
+	text = read_all(fd, &len);
 	close(fd);
-	if (!root) {
-		/* jansson's message quotes no content, only a position */
-		fprintf(stderr, "imagefs: credentials %s: not JSON (line %d)\n",
-			path, jerr.line);
+	if (!text) {
+		fprintf(stderr, "imagefs: credentials %s: cannot read it, or "
+			"larger than %d bytes\n", path,
+			CREDENTIALS_FILE_MAX - 1);
 		return -EACCES;
 	}
-	rc = from_json(c, root);
-	json_decref(root);
-	if (rc)
+	rc = credentials_parse(text, len, c, &line);
+	explicit_bzero(text, CREDENTIALS_FILE_MAX);
+	free(text);
+	/* jansson's message quotes the file: only the line is said */
+	if (rc == -EINVAL)
+		fprintf(stderr, "imagefs: credentials %s: not JSON (line %d)\n",
+			path, line);
+	else if (rc)
 		fprintf(stderr, "imagefs: credentials %s: no secretId and "
 			"secretKey\n", path);
-	return rc;
+	return rc ? -EACCES : 0;
 }
 
 static int from_profile(struct credentials *c, const char *profile)

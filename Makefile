@@ -19,11 +19,20 @@ UNIT_SRCS := tests/unit.c fs/names.c fs/info.c fs/spec.c backend/kinds.c \
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 
+# libFuzzer targets (tests/fuzz/), built with clang and run by scripts/fuzz
+FUZZ_CC      ?= clang-14
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Wall -Wextra -D_GNU_SOURCE \
+		-fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined $(if $(FUZZ_STRICT),-DFUZZ_STRICT)
+FUZZ_TARGETS := info names imagefmt credentials
+FUZZ_SECONDS ?= 60
+FUZZ_SHORT   ?= 10
+
 MNT      ?= $(CURDIR)/mnt
 PYTEST   ?= /usr/bin/python3 -m pytest
 
 .PHONY: all deps run stop test unit pytest pytest-asan valgrind bench \
-	check-style clean
+	check-style fuzz fuzz-build stress clean
 
 all: imagefs
 
@@ -59,6 +68,17 @@ build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h \
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
 
+build/fuzz/info: tests/fuzz/info.c fs/info.c fs/names.c backend/kinds.c
+build/fuzz/names: tests/fuzz/names.c fs/names.c
+build/fuzz/imagefmt: tests/fuzz/imagefmt.c backend/local/imagefmt.c
+build/fuzz/credentials: tests/fuzz/credentials.c mountopts/credentials.c
+build/fuzz/credentials: FUZZ_LIBS = $(shell pkg-config --libs jansson)
+
+$(FUZZ_TARGETS:%=build/fuzz/%): fs/info.h fs/names.h backend/backend.h \
+		backend/local/imagefmt.h mountopts/credentials.h Makefile
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
+
 deps:
 	@scripts/install-deps
 
@@ -93,10 +113,18 @@ valgrind: imagefs build/unit-plain
 check-style:
 	scripts/check-style
 
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/%)
+
+# each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600; FUZZ_STRICT=1
+# also checks the open defects that the targets otherwise step around)
+fuzz: fuzz-build
+	scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 test: deps
 	$(MAKE) all build/asan/imagefs build/unit build/unit-plain
 	$(MAKE) check-style
 	$(MAKE) unit
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SHORT)
 	$(MAKE) pytest
 	$(MAKE) pytest-asan
 	$(MAKE) valgrind

@@ -113,6 +113,14 @@ valgrind: imagefs build/unit-plain
 check-style:
 	scripts/check-style
 
+# the randomized test of tests/test_stress.py, long (a short run of it is
+# in make test): STRESS_SECONDS of rounds, a kill -9 every
+# STRESS_KILL_EVERY (60) s; STRESS_SEED=N replays a run's choices
+STRESS_SECONDS ?= 600
+stress: imagefs
+	STRESS_SECONDS=$(STRESS_SECONDS) IMAGEFS_BIN=$(CURDIR)/imagefs \
+		$(PYTEST) -q -s tests/test_stress.py
+
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/%)
 
 # each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600; FUZZ_STRICT=1

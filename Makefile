@@ -25,6 +25,7 @@ FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Wall -Wextra -D_GNU_SOURCE \
 		-fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined $(if $(FUZZ_STRICT),-DFUZZ_STRICT)
 FUZZ_TARGETS := info names imagefmt credentials
+FUZZ_DIR     := build/fuzz$(if $(FUZZ_STRICT),-strict)
 FUZZ_SECONDS ?= 60
 FUZZ_SHORT   ?= 10
 
@@ -68,15 +69,15 @@ build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h \
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
 
-build/fuzz/info: tests/fuzz/info.c fs/info.c fs/names.c backend/kinds.c
-build/fuzz/names: tests/fuzz/names.c fs/names.c
-build/fuzz/imagefmt: tests/fuzz/imagefmt.c backend/local/imagefmt.c
-build/fuzz/credentials: tests/fuzz/credentials.c mountopts/credentials.c
-build/fuzz/credentials: FUZZ_LIBS = $(shell pkg-config --libs jansson)
+$(FUZZ_DIR)/info: tests/fuzz/info.c fs/info.c fs/names.c backend/kinds.c
+$(FUZZ_DIR)/names: tests/fuzz/names.c fs/names.c fs/info.c backend/kinds.c
+$(FUZZ_DIR)/imagefmt: tests/fuzz/imagefmt.c backend/local/imagefmt.c
+$(FUZZ_DIR)/credentials: tests/fuzz/credentials.c mountopts/credentials.c
+$(FUZZ_DIR)/credentials: FUZZ_LIBS = $(shell pkg-config --libs jansson)
 
-$(FUZZ_TARGETS:%=build/fuzz/%): fs/info.h fs/names.h backend/backend.h \
+$(FUZZ_TARGETS:%=$(FUZZ_DIR)/%): fs/info.h fs/names.h backend/backend.h \
 		backend/local/imagefmt.h mountopts/credentials.h Makefile
-	@mkdir -p build/fuzz
+	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
 
 deps:
@@ -94,7 +95,7 @@ unit: build/unit
 # the custom-image and sharing suites again, as the contract of the
 # tencentcloud backend against the stand-in API server (tests/tcserver.py)
 CONTRACT := IMAGEFS_BACKEND=tencentcloud $(PYTEST) -q tests/test_custom.py \
-	    tests/test_share.py
+	    tests/test_share.py tests/test_security.py
 
 pytest: imagefs
 	IMAGEFS_BIN=$(CURDIR)/imagefs $(PYTEST) -q tests
@@ -121,12 +122,12 @@ stress: imagefs
 	STRESS_SECONDS=$(STRESS_SECONDS) IMAGEFS_BIN=$(CURDIR)/imagefs \
 		$(PYTEST) -q -s tests/test_stress.py
 
-fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/%)
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 # each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600; FUZZ_STRICT=1
 # also checks the open defects that the targets otherwise step around)
 fuzz: fuzz-build
-	scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_DIR=$(FUZZ_DIR) scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 test: deps
 	$(MAKE) all build/asan/imagefs build/unit build/unit-plain

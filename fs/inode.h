@@ -42,8 +42,12 @@ void link_entry(struct fs *fs, const struct share *s, struct entry *e);
 void peer_entry(struct fs *fs, const struct region *r, const struct peer *p,
 		struct entry *e);
 
-/* A share link's target, "../../custom/<entry name>": length or -errno. */
-int link_target(const char *name, char *buf, size_t size);
+/*
+ * A share link's target, "../../custom/<entry name>" of the shared image
+ * (with its id when its name is shown escaped): length or -errno.
+ */
+int link_target(struct fs *fs, const struct share *s, char *buf,
+		size_t size);
 
 /*
  * The errno for a change in node n, which does not take it: EPERM at the

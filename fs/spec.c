@@ -9,28 +9,31 @@
 #include "names.h"
 #include "spec.h"
 
+int edit_unchanged(const struct image *img, enum info_key k, const char *v)
+{
+	char buf[INFO_VALUE_MAX];
+	const char *now = k < INFO_INSTANCE ? info_value(img, k, buf,
+							 sizeof(buf)) : NULL;
+
+	return now ? !strcmp(now, v) : !v[0] && k == INFO_DESCRIPTION;
+}
+
 int edit_check(const struct image *img, const struct info_text *t)
 {
-	char buf[64];
 	int rc;
 
 	for (int k = 0; k < INFO_NKEYS; k++) {
-		const char *now;
-
-		if (!t->v[k] || k == INFO_NAME || k == INFO_DESCRIPTION)
+		if (!t->v[k] || edit_unchanged(img, k, t->v[k]))
 			continue;
-		now = k < INFO_INSTANCE ? info_value(img, k, buf, sizeof(buf))
-					: NULL;
-		if (!now || strcmp(now, t->v[k]))
-			return -EPERM;
-	}
-	if (t->v[INFO_NAME]) {
-		rc = name_check(t->v[INFO_NAME]);
+		if (k == INFO_NAME)
+			rc = name_check(t->v[k]);
+		else if (k == INFO_DESCRIPTION)
+			rc = description_check(t->v[k]);
+		else
+			rc = -EPERM;
 		if (rc)
 			return rc;
 	}
-	if (t->v[INFO_DESCRIPTION])
-		return description_check(t->v[INFO_DESCRIPTION]);
 	return 0;
 }
 
@@ -79,14 +82,16 @@ int spec_of_text(const struct info_text *t, struct spec *spec, int complete)
 			return -EINVAL;
 	}
 	spec->instance = t->v[INFO_INSTANCE];
-	if (spec->instance && (strncmp(spec->instance, "ins-", 4) ||
-			       strlen(spec->instance) != 12))
+	if (spec->instance && instance_id_check(spec->instance))
 		return -EINVAL;
 	spec->import_url = t->v[INFO_IMPORT_URL];
 	spec->os_name = t->v[INFO_OS_NAME];
 	spec->os_type = t->v[INFO_OS_TYPE];
 	spec->platform = t->v[INFO_PLATFORM];
 	spec->arch = t->v[INFO_ARCH];
+	if ((spec->os_name && text_check(spec->os_name)) ||
+	    (spec->platform && text_check(spec->platform)))
+		return -EINVAL;
 	if (spec->os_type && strcmp(spec->os_type, "linux") &&
 	    strcmp(spec->os_type, "windows"))
 		return -EINVAL;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 
 #include "config.h"
 #include "credentials.h"
+
+#define FILE_MAX	65536	/* bytes of a credential file */
 
 void credentials_clear(struct credentials *c)
 {
@@ -30,6 +33,41 @@ static int take(char *dst, size_t size, const char *src, int needed)
 		return -EACCES;
 	memcpy(dst, src, strlen(src) + 1);
 	return 0;
+}
+
+/*
+ * jansson's free: every buffer wiped first, for the copies of the secrets
+ * it makes while parsing (the lexer's buffers, the string values). Any
+ * malloc'd block may be given to it, so it can be set at any time.
+ */
+static void wiping_free(void *p)
+{
+	if (p)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* The whole file at fd, in a buffer the caller wipes; NULL on failure. */
+static char *read_all(int fd, size_t *len)
+{
+	char *buf = malloc(FILE_MAX);
+	ssize_t n = 0;
+
+	*len = 0;
+	while (buf && *len < FILE_MAX) {
+		n = read(fd, buf + *len, FILE_MAX - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*len += n;
+	}
+	if (buf && (n < 0 || *len == FILE_MAX)) {
+		explicit_bzero(buf, FILE_MAX);
+		free(buf);
+		buf = NULL;
+	}
+	return buf;
 }
 
 static int from_json(struct credentials *c, json_t *root)
@@ -57,6 +95,7 @@ int credentials_parse(const char *text, size_t len, struct credentials *out,
 	explicit_bzero(out->id, sizeof(out->id));
 	explicit_bzero(out->key, sizeof(out->key));
 	explicit_bzero(out->token, sizeof(out->token));
+	json_set_alloc_funcs(malloc, wiping_free);
 	root = json_loadb(text, len, 0, &jerr);
 	if (root) {
 		rc = from_json(out, root);
@@ -65,34 +104,13 @@ int credentials_parse(const char *text, size_t len, struct credentials *out,
 		*line = jerr.line;
 		rc = -EINVAL;
 	}
+	/* jerr.text may quote the text */
+	explicit_bzero(&jerr, sizeof(jerr));
 	if (rc) {
 		explicit_bzero(out->id, sizeof(out->id));
 		explicit_bzero(out->key, sizeof(out->key));
 	}
 	return rc;
-}
-
-/* The whole file at fd, in a buffer the caller wipes; NULL on failure. */
-static char *read_all(int fd, size_t *len)
-{
-	char *buf = malloc(CREDENTIALS_FILE_MAX);
-	ssize_t n = 0;
-
-	*len = 0;
-	while (buf && *len < CREDENTIALS_FILE_MAX) {
-		n = read(fd, buf + *len, CREDENTIALS_FILE_MAX - *len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		*len += n;
-	}
-	if (buf && (n < 0 || *len == CREDENTIALS_FILE_MAX)) {
-		explicit_bzero(buf, CREDENTIALS_FILE_MAX);
-		free(buf);
-		buf = NULL;
-	}
-	return buf;
 }
 
 static int from_file(struct credentials *c, const char *path)
@@ -125,14 +143,13 @@ static int from_file(struct credentials *c, const char *path)
 	close(fd);
 	if (!text) {
 		fprintf(stderr, "imagefs: credentials %s: cannot read it, or "
-			"larger than %d bytes\n", path,
-			CREDENTIALS_FILE_MAX - 1);
+			"larger than %d bytes\n", path, FILE_MAX);
 		return -EACCES;
 	}
 	rc = credentials_parse(text, len, c, &line);
-	explicit_bzero(text, CREDENTIALS_FILE_MAX);
+	explicit_bzero(text, FILE_MAX);
 	free(text);
-	/* jansson's message quotes the file: only the line is said */
+	/* only the line is said: the text holds secrets */
 	if (rc == -EINVAL)
 		fprintf(stderr, "imagefs: credentials %s: not JSON (line %d)\n",
 			path, line);

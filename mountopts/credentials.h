@@ -28,9 +28,6 @@ struct credentials {
  */
 int credentials_load(const struct config *cfg, struct credentials *out);
 
-/* A credential file is read only when shorter than this, in bytes. */
-#define CREDENTIALS_FILE_MAX 65536
-
 /*
  * Take the keys from the text of a tccli credential file: JSON with
  * "secretId", "secretKey" and, when there is one, "token". Returns 0;

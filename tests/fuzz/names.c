@@ -6,8 +6,9 @@
  * The input is a flag byte (bit 0: the name repeats in its folder, so its
  * entry carries the id), 8 bytes that make an image id, and a name. Then:
  *
- * - name_display() of any name fits NAME_MAX, holds no '/', or says
- *   ENAMETOOLONG; name_parse() of any entry fits the buffer it is given;
+ * - name_display() of any name fits NAME_MAX, holds no '/' and nothing a
+ *   terminal takes for a control, or says ENAMETOOLONG; name_parse() of
+ *   any entry fits the buffer it is given;
  * - a name that name_check() accepts has an entry, that entry is no name
  *   a lookup takes for a file manager's probe, and a lookup finds the
  *   name again from it (as fs/tree.c's find_image() does: a name that
@@ -106,8 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* any name: an entry that fits NAME_MAX, or ENAMETOOLONG */
 	rc = name_display(text, id, dup, entry, sizeof(entry));
 	CHECK(rc == 0 || rc == -ENAMETOOLONG);
-	if (!rc)
+	if (!rc) {
 		CHECK(strlen(entry) <= NAME_MAX && !strchr(entry, '/'));
+		CHECK(!text_check(entry));	/* nothing for a terminal */
+	}
 
 	/* a name the mount accepts is listed, and found again */
 	if (!name_check(text) && !known_defect(text)) {

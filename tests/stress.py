@@ -442,6 +442,7 @@ class Worker(Actor):
         self.round = (None, None)
         self.seq = 0
         self.pending_resolve = None
+        self.full = False       # the last mkdir said EDQUOT
         ops, weights = zip(*self.WEIGHTS)
         self.ops, self.weights = ops, weights
 
@@ -541,6 +542,9 @@ class Worker(Actor):
 
     def one(self):
         op = self.rng.choices(self.ops, self.weights)[0]
+        if self.full and op == 'mkdir':
+            # the region was full: a user makes room first
+            op, self.full = 'delete', False
         try:
             getattr(self, 'op_' + op)()
         except Lost as lost:
@@ -664,6 +668,7 @@ class Worker(Actor):
         try:
             self.step('mkdir', os.mkdir, path)
         except Failed as f:
+            self.full = f.errno == errno.EDQUOT
             self.end(rec, False, f.errno, f.step)
             return
         except Lost as e:

@@ -655,6 +655,8 @@ class Worker(Actor):
         got = {k: info.get(k) for k in want} if info else None
         if got != want:
             return dict(want=want, got=got, path=path)
+        if names != ['info']:
+            return dict(want=['info'], got=names, path=path)
         return None
 
     # -- the operations --

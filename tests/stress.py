@@ -17,7 +17,7 @@ Every operation is written, once its outcome is known, as one JSON line
 to the thread's log. An operation cut off by a killed daemon (ENOTCONN) is
 resolved from the catalog, which says exactly what it did: each change is
 one transaction, so an image is committed or not, renamed or not, and was
-charged exactly when it changed. The checker (check_run) then holds the
+charged exactly when it changed. The checker (Checker) then holds the
 catalog against what the logs say: limits, ownership, nothing committed
 lost, nothing made that no operation made, the operations charged; and
 every read against what some operation wrote.
@@ -94,7 +94,7 @@ def digest(text):
 
 
 def ops_day(day):
-    """The catalog's day of test day number day (2031-03-10 is day 0)."""
+    """The catalog's day of test day number day (2032-03-14 is day 0)."""
     return time.strftime('%Y-%m-%d', time.gmtime(1962835200 + day * 86400))
 
 
@@ -1301,7 +1301,7 @@ def read_step(actor, func, path):
         return None
 
 
-# --- the checker --------------------------------------------------------------
+# --- the checker -----------------------------------------------------------
 
 def scan(log_dir):
     """Every record of every thread's log, one at a time; torn lines left

@@ -194,7 +194,7 @@ static void fill_entry(struct imagefs *im, const struct entry *e,
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->ino = e->ino;
-	ep->generation = 1;
+	ep->generation = im->fs.b->generation;
 	ep->attr = e->st;
 	ep->attr_timeout = im->timeout;
 	ep->entry_timeout = e->mutable ? MUTABLE_ENTRY_TIMEOUT : im->timeout;
@@ -1029,8 +1029,10 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->tail = &im->head;
 	im->waiting_tail = &im->waiting;
 	im->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (im->wake_fd < 0)
+	if (im->wake_fd < 0) {
+		fprintf(stderr, "imagefs: eventfd: %s\n", strerror(errno));
 		goto out_free;
+	}
 	im->se = fuse_session_new(args, &imagefs_ops, sizeof(imagefs_ops), im);
 	if (!im->se)
 		goto out_free;
@@ -1050,11 +1052,22 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->fs.b->wake_ctx = im;
 	/* where the change log stands before the kernel caches anything */
 	im->seq = -1;
-	if (im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL))
+	rc = im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot read the change log: %s\n",
+			strerror(-rc));
+		rc = 1;
+		notify(p->notify_pipe, "error\n");
 		goto out_close;
+	}
 	im->running = 1;
-	if (pthread_create(&im->thread, NULL, notify_thread, im)) {
+	rc = pthread_create(&im->thread, NULL, notify_thread, im);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot start a thread: %s\n",
+			strerror(rc));
+		rc = 1;
 		im->running = 0;
+		notify(p->notify_pipe, "error\n");
 		goto out_close;
 	}
 	notify(p->notify_pipe, "ok\n");

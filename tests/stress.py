@@ -712,6 +712,10 @@ class Worker(Actor):
                                            entry_of(obj.name), 'info'))
         row = self.row_by_name(obj.region, obj.name)
         ident = row[0] if row else None
+        if ident is None:
+            self.finding('close said a text was stored, the image is still '
+                         'pending', obj, rec=rec)
+            return False
         if info is None or info.get('ID') != ident:
             self.finding('read-your-writes', after=rec['op'],
                          want={'ID': ident}, got=info or self.read_said,
@@ -722,6 +726,7 @@ class Worker(Actor):
                 info.get('SOURCE') != source:
             self.finding('copy with another SOURCE', want=source,
                          got=info.get('SOURCE'), id=ident)
+        return True
 
     def op_commit(self):
         obj = self.pick('pending')
@@ -753,8 +758,8 @@ class Worker(Actor):
                 self.end(rec, obj.state == 'committed')
             self.lost(rec, e, resolve)
             return
-        self.charge_rec(rec, obj.region)
-        self.committed_after(obj, rec, desc, 'instance')
+        if self.committed_after(obj, rec, desc, 'instance'):
+            self.charge_rec(rec, obj.region)
         self.end(rec, True)
         self.ryw(obj, 'commit')
 
@@ -809,6 +814,9 @@ class Worker(Actor):
                     rec['made'] = True
                 if row and row[0] and text is not None:
                     self.copied(dst, rec, text, row)
+                elif row and row[0]:
+                    self.finding('an image made of a copy that never wrote '
+                                 'its info', dst, rec=rec)
                 self.end(rec, dst.state == 'committed')
             self.lost(rec, e, resolve)
             return
@@ -817,8 +825,7 @@ class Worker(Actor):
             self.end(rec, True)
             self.ryw(dst, 'copy')
             return
-        info = parse_info(text)
-        if info is None:
+        if text and (parse_info(text) or {}).get('ID') is None:
             self.finding('copy read a text that is no image\'s info',
                          path=src_dir, text=text[:300].decode('utf-8',
                                                               'replace'))
@@ -829,8 +836,20 @@ class Worker(Actor):
         self.ryw(dst, 'copy')
 
     def copied(self, dst, rec, text, row):
-        """dst became a copy of the image whose info text is text."""
-        info = parse_info(text) or {}
+        """dst's info was written with text, the source's info as cp read
+        it, and closed without an error: a copy of that image; or, when
+        cp read an empty file (a pending source), what touch makes."""
+        if not row or not row[0]:
+            self.finding('close said a text was stored, the image is still '
+                         'pending', dst, rec=rec)
+            return
+        if not text:
+            dst.state, dst.id, dst.desc = 'committed', row[0], None
+            rec.update(id=row[0], desc=None, source='instance',
+                       copied=False)
+            self.charge_rec(rec, dst.region)
+            return
+        info = parse_info(text)
         src_id, src_region = info.get('ID'), info.get('REGION')
         desc = info.get('DESCRIPTION')
         source = 'copy:%s@%s' % (src_id, src_region)

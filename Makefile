@@ -16,6 +16,8 @@ UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
 UNIT_SRCS := tests/unit.c fs/names.c fs/info.c fs/spec.c backend/kinds.c \
 	     backend/local/imagefmt.c backend/tencentcloud/tc3.c \
 	     backend/tencentcloud/client.c mountopts/credentials.c
+# fs/ over a real local catalog, without FUSE: everything but the handlers
+FSUNIT_SRCS := tests/fsunit.c $(filter-out fs/main.c fs/ops.c,$(SRCS))
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 
@@ -69,6 +71,17 @@ build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h \
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
 
+build/fsunit: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
+	      tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -o $@ $(FSUNIT_SRCS) \
+		$(ASM) $(LDLIBS)
+
+build/fsunit-plain: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
+		    tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(FSUNIT_SRCS) $(ASM) $(LDLIBS)
+
 $(FUZZ_DIR)/info: tests/fuzz/info.c fs/info.c fs/names.c backend/kinds.c
 $(FUZZ_DIR)/names: tests/fuzz/names.c fs/names.c fs/info.c backend/kinds.c
 $(FUZZ_DIR)/imagefmt: tests/fuzz/imagefmt.c backend/local/imagefmt.c
@@ -89,8 +102,9 @@ run: deps all
 stop:
 	fusermount3 -u "$(MNT)"
 
-unit: build/unit
+unit: build/unit build/fsunit
 	build/unit
+	build/fsunit
 
 # the custom-image and sharing suites again, as the contract of the
 # tencentcloud backend against the stand-in API server (tests/tcserver.py)
@@ -106,8 +120,9 @@ pytest-asan: build/asan/imagefs
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(CONTRACT)
 
 # the unit tests and every mounted suite under valgrind
-valgrind: imagefs build/unit-plain
+valgrind: imagefs build/unit-plain build/fsunit-plain
 	valgrind -q --error-exitcode=1 --leak-check=full build/unit-plain
+	valgrind -q --error-exitcode=1 --leak-check=full build/fsunit-plain
 	IMAGEFS_BIN=$(CURDIR)/tests/valgrind-imagefs $(PYTEST) -q tests \
 		--deselect tests/test_tencentcloud.py
 
@@ -130,7 +145,8 @@ fuzz: fuzz-build
 	FUZZ_DIR=$(FUZZ_DIR) scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 test: deps
-	$(MAKE) all build/asan/imagefs build/unit build/unit-plain
+	$(MAKE) all build/asan/imagefs build/unit build/unit-plain \
+		build/fsunit build/fsunit-plain
 	$(MAKE) check-style
 	$(MAKE) unit
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SHORT)

@@ -189,8 +189,13 @@ struct backend_ops {
 		    const struct spec *spec);
 	/* -EAGAIN when the daily limit of the image's region is reached */
 	int (*check_ops)(struct backend *b, const char *region);
-	/* mv: rename my image (pending or committed) */
-	int (*rename)(struct backend *b, int64_t row, const char *name);
+	/*
+	 * mv: rename my image (pending or committed). replace: my pending
+	 * image called name in the same folder (mv onto an empty directory),
+	 * dropped in the same transaction, or 0
+	 */
+	int (*rename)(struct backend *b, int64_t row, const char *name,
+		      int64_t replace);
 	int (*set_description)(struct backend *b, int64_t row,
 			       const char *description);
 	/*
@@ -202,9 +207,13 @@ struct backend_ops {
 	 */
 	int (*edit)(struct backend *b, int64_t row, const char *name,
 		    const char *description);
-	/* delete a committed image (its directory stays, pending) or drop
-	 * a pending one */
+	/* delete my image and its directory: a committed one (every rule
+	 * of a delete) or a pending one */
 	int (*remove)(struct backend *b, int64_t row);
+	/* what remove of a committed image would answer, changing nothing
+	 * (local: a read, which takes no write lock; tencentcloud: the
+	 * cloud's DryRun) */
+	int (*check_remove)(struct backend *b, int64_t row);
 	int (*share)(struct backend *b, int64_t row, const char *peer);
 	int (*unshare)(struct backend *b, int64_t row, const char *peer);
 	int (*add_peer)(struct backend *b, const char *region,

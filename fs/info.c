@@ -417,14 +417,13 @@ static int parse_line(const char **pp, char *val, struct info_text *out)
 	return 0;
 }
 
-int info_parse(const char *text, size_t len, struct info_text *out)
+int info_parse_more(const char *text, size_t len, struct info_text *out)
 {
 	const char *p;
 	char *t = NULL, *val = NULL;
 	size_t i, n = 0;
 	int ret;
 
-	memset(out, 0, sizeof(*out));
 	if (len && memchr(text, 0, len))
 		return -EINVAL;
 	/* no value is longer than the text */
@@ -445,12 +444,21 @@ int info_parse(const char *text, size_t len, struct info_text *out)
 	ret = 0;
 	for (p = t; *p && !ret; )
 		ret = parse_line(&p, val, out);
-	if (ret)
-		info_text_free(out);
 
 out_free:
 	free(val);
 	free(t);
+	return ret;
+}
+
+int info_parse(const char *text, size_t len, struct info_text *out)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = info_parse_more(text, len, out);
+	if (ret)
+		info_text_free(out);
 	return ret;
 }
 

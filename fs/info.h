@@ -118,6 +118,14 @@ size_t info_format_line(const char *key, const char *value, char *buf,
  */
 int info_parse(const char *text, size_t len, struct info_text *out);
 
+/*
+ * Parse len more bytes of a text into out, which holds the keys of the
+ * lines before them (len ends at a line's end, or the text's): each byte
+ * is read once, however the text comes. Errors as info_parse(); on one,
+ * out keeps what it has (free it with info_text_free()).
+ */
+int info_parse_more(const char *text, size_t len, struct info_text *out);
+
 void info_text_free(struct info_text *t);
 
 #endif /* IMAGEFS_INFO_H */

@@ -182,6 +182,8 @@ class Obj:
         self.region = region
         self.name = name
         self.state = state      # pending, committed or gone
+        self.refused = False    # pending, a write of its info refused
+        self.moved = False      # pending, renamed
         self.id = ident
         self.desc = desc
         self.shares = set(shares)
@@ -512,8 +514,19 @@ class Worker(Actor):
                 # refused, but perhaps made: take what the catalog holds
                 obj = Obj(rec['obj'], rec['region'], rec['name'], 'pending')
                 self.add(obj)
+            context = {}
+            if obj is not None and obj.moved and obj.refused and \
+                    err == errno.ENOENT:
+                context['context'] = ('a pending directory renamed, with '
+                                      'a refused write of its info')
+            elif 'listed' in rec and (
+                    (step == 'delete-unlink' and err == errno.ENOENT) or
+                    (step == 'delete-rmdir' and err == errno.ENOTEMPTY)):
+                # the listing rm -r went by was not what the image held
+                context['context'] = 'after a listing of %s' % (
+                    rec['listed'],)
             self.finding('unexpected errno', obj, op=rec['op'], step=step,
-                         err=ename(err), rec=rec)
+                         err=ename(err), rec=rec, **context)
 
     # -- the loop --
 
@@ -645,8 +658,10 @@ class Worker(Actor):
             return dict(want=obj.state, got=ename(f.errno), path=path)
         info = self.read_info(os.path.join(path, 'info'))
         if obj.state == 'pending':
-            if info is not None or 'info' in names:
-                return dict(want='pending', got=info or names, path=path)
+            if info is not None:
+                return dict(want='pending', got=info, path=path)
+            if names:
+                return dict(want=[], got=names, path=path, listing=True)
             return None
         want = {'ID': obj.id, 'NAME': obj.name, 'TYPE': 'custom',
                 'REGION': obj.region, 'OWNER': self.account,
@@ -656,7 +671,7 @@ class Worker(Actor):
         if got != want:
             return dict(want=want, got=got, path=path)
         if names != ['info']:
-            return dict(want=['info'], got=names, path=path)
+            return dict(want=['info'], got=names, path=path, listing=True)
         return None
 
     # -- the operations --
@@ -685,10 +700,12 @@ class Worker(Actor):
         self.ryw(obj, 'mkdir')
 
     def commit_text(self):
+        """What a pending image's info is written with: a description,
+        an instance, both, or nothing (touch)."""
         shape = self.rng.random()
         desc = self.new_desc() if shape < 0.8 else None
         lines = []
-        if shape > 0.5:
+        if 0.5 < shape < 0.93:
             lines.append('INSTANCE=ins-%08x' % self.rng.getrandbits(32))
         if desc is not None:
             lines.append('DESCRIPTION=%s' % quote(desc))
@@ -706,16 +723,14 @@ class Worker(Actor):
             raise
         self.step(step, os.close, fd, daemon=daemon)
 
-    def committed_after(self, obj, rec, desc, source):
+    def committed_after(self, obj, rec, desc, source, empty):
         """A commit went through: learn the id (reading info back)."""
+        row = self.after_close(obj, rec, empty)
+        if row is None:
+            return False
+        ident = row[0]
         info = self.read_info(os.path.join(self.custom(obj.region),
                                            entry_of(obj.name), 'info'))
-        row = self.row_by_name(obj.region, obj.name)
-        ident = row[0] if row else None
-        if ident is None:
-            self.finding('close said a text was stored, the image is still '
-                         'pending', obj, rec=rec)
-            return False
         if info is None or info.get('ID') != ident:
             self.finding('read-your-writes', after=rec['op'],
                          want={'ID': ident}, got=info or self.read_said,
@@ -741,6 +756,7 @@ class Worker(Actor):
             self.write_info(path, text, os.O_WRONLY | os.O_CREAT |
                             os.O_TRUNC, 'commit')
         except Failed as f:
+            obj.refused = True
             self.end(rec, False, f.errno, f.step)
             self.ryw(obj, 'refused commit')
             return
@@ -758,7 +774,8 @@ class Worker(Actor):
                 self.end(rec, obj.state == 'committed')
             self.lost(rec, e, resolve)
             return
-        if self.committed_after(obj, rec, desc, 'instance'):
+        if self.committed_after(obj, rec, desc, 'instance', not text):
+            obj.refused = obj.moved = False
             self.charge_rec(rec, obj.region)
         self.end(rec, True)
         self.ryw(obj, 'commit')
@@ -802,6 +819,7 @@ class Worker(Actor):
                                 os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                                 'copy-write')
         except Failed as f:
+            dst.refused = f.step == 'copy-write'
             self.end(rec, False, f.errno, f.step)
             if dst.key in self.objs:
                 self.ryw(dst, 'refused copy')
@@ -831,17 +849,42 @@ class Worker(Actor):
                                                               'replace'))
             self.end(rec, True)
             return
-        self.copied(dst, rec, text, self.row_by_name(dst.region, dst.name))
+        self.copied(dst, rec, text, self.after_close(dst, rec, not text))
         self.end(rec, True)
         self.ryw(dst, 'copy')
+
+    def after_close(self, obj, rec, empty):
+        """The catalog row of obj once a close said its text was stored:
+        (id, description), or None (a finding). An empty text commits at
+        the FUSE release, which the kernel sends after close returns
+        (fs/files.c: a shell's '>' closes a dup'ed fd before it writes):
+        wait for it, and say once that close did not wait."""
+        row = self.row_by_name(obj.region, obj.name)
+        if row and row[0]:
+            return row
+        deadline = time.monotonic() + 10.0 * self.client.cfg['slow']
+        while empty and time.monotonic() < deadline:
+            time.sleep(0.01)
+            row = self.row_by_name(obj.region, obj.name)
+            if row and row[0]:
+                self.finding('an empty info is committed after close '
+                             'returned', rec=rec)
+                return row
+        context = {}
+        if obj.moved and obj.refused:
+            context['context'] = ('a pending directory renamed, with a '
+                                  'refused write of its info')
+        elif empty:
+            context['context'] = 'an empty info, committed at release'
+        self.finding('close said a text was stored, the image is still '
+                     'pending', obj, rec=rec, empty=empty, **context)
+        return None
 
     def copied(self, dst, rec, text, row):
         """dst's info was written with text, the source's info as cp read
         it, and closed without an error: a copy of that image; or, when
         cp read an empty file (a pending source), what touch makes."""
         if not row or not row[0]:
-            self.finding('close said a text was stored, the image is still '
-                         'pending', dst, rec=rec)
             return
         if not text:
             dst.state, dst.id, dst.desc = 'committed', row[0], None
@@ -851,7 +894,8 @@ class Worker(Actor):
             return
         info = parse_info(text)
         src_id, src_region = info.get('ID'), info.get('REGION')
-        desc = info.get('DESCRIPTION')
+        # a text without DESCRIPTION takes the source's, as it is then
+        desc = info.get('DESCRIPTION', row[1])
         source = 'copy:%s@%s' % (src_id, src_region)
         dst.state, dst.id, dst.desc = 'committed', row[0], desc
         rec.update(id=row[0], desc=digest(desc), source=source,
@@ -895,10 +939,11 @@ class Worker(Actor):
         self.end(rec, True)
         self.ryw(obj, 'rename')
 
-    def renamed(self, obj, new, rec):
+    def renamed(self, obj, new, rec, times=1):
         if obj.state == 'committed':
-            self.charge_rec(rec, obj.region)
+            self.charge_rec(rec, obj.region, times)
         obj.name = new
+        obj.moved = obj.state == 'pending'
 
     def edit_text(self, obj, info):
         """The text an editor saves: info with NAME and/or DESCRIPTION
@@ -986,9 +1031,12 @@ class Worker(Actor):
         obj.name, obj.desc = name, desc
 
     def rm_r(self, path, daemon=None, steps=('delete-unlink',
-                                            'delete-rmdir')):
+                                            'delete-rmdir'), rec=None):
         """rm -r path: list it, unlink each file, rmdir."""
-        for name in self.step(steps[0], os.listdir, path, daemon=daemon):
+        names = self.step(steps[0], os.listdir, path, daemon=daemon)
+        if rec is not None:
+            rec['listed'] = names
+        for name in names:
             self.step(steps[0], os.unlink, os.path.join(path, name),
                       daemon=daemon)
         self.step(steps[1], os.rmdir, path, daemon=daemon)
@@ -1002,7 +1050,7 @@ class Worker(Actor):
                          name=obj.name, was=was)
         path = os.path.join(self.custom(obj.region), entry_of(obj.name))
         try:
-            self.rm_r(path)
+            self.rm_r(path, rec=rec)
         except Failed as f:
             self.end(rec, False, f.errno, f.step)
             self.settle(obj, rec)
@@ -1195,7 +1243,9 @@ class Worker(Actor):
         if kind == 'rename':
             for new in names:
                 if self.row_by_name(obj.region, new):
-                    self.renamed(obj, new, rec)
+                    # both mounts may have renamed it, one after the other
+                    self.renamed(obj, new, rec,
+                                 max(1, results.count('ok')))
         elif kind == 'delete':
             self.settle(obj, rec)
         elif not self.share_exists(obj.id, peer):
@@ -1368,10 +1418,18 @@ def kind_of(finding):
     """The kind of a finding, to count findings of one defect together."""
     what = finding['what']
     if what == 'unexpected errno':
-        return '%s: %s at %s %s' % (what, finding.get('err'),
+        kind = '%s: %s at %s %s' % (what, finding.get('err'),
                                     finding.get('op'), finding.get('step'))
+        if finding.get('context'):
+            kind += ', ' + finding['context']
+        return kind
+    if what == 'read-your-writes' and finding.get('listing'):
+        return ('read-your-writes: an image directory lists other files '
+                'than it holds')
     if what == 'read-your-writes':
         return '%s, after %s' % (what, finding.get('after'))
+    if finding.get('context'):
+        return '%s, %s' % (what, finding['context'])
     return what
 
 
@@ -1388,6 +1446,7 @@ class History:
         self.names = collections.defaultdict(set)    # object: name
         self.descs = collections.defaultdict(set)    # object: digest
         self.obj = {}                                # id: object
+        self.holders = collections.defaultdict(set)  # (acct, r, entry): obj
         self.shared = set()                          # (id, account)
         for img in initial['images']:
             key = 'seed-%s' % img['id']
@@ -1403,6 +1462,7 @@ class History:
 
     def name(self, account, region, key, name):
         self.names[key].add(name)
+        self.holders[(account, region, entry_of(name))].add(key)
         self.entries[(account, region)].add(entry_of(name))
 
     def resync(self, rec):
@@ -1435,6 +1495,12 @@ class History:
 
     def names_of(self, ident):
         return self.names[self.obj.get(ident)]
+
+    def one_object(self, account, region, entry, other):
+        """Whether the entries entry and other were names of one object of
+        account in region."""
+        return bool(self.holders[(account, region, entry)] &
+                    self.holders[(account, region, other)])
 
     def entry_of_image(self, entry, ident):
         """Whether entry is one that image ident was ever shown as."""
@@ -1504,10 +1570,17 @@ class Checker:
                                            rec=rec))
             return
         if k == 'link':
-            if rec['target'] != '../../custom/' + rec['entry'] or \
-                    rec['entry'] not in hist.entries[(acct, region)]:
-                self.findings.add(dict(what='a share link no operation '
-                                       'made', rec=rec))
+            target = rec['target'].split('/')[-1]
+            if rec['target'] == '../../custom/' + rec['entry'] and \
+                    rec['entry'] in hist.entries[(acct, region)]:
+                return
+            if rec['target'].startswith('../../custom/') and \
+                    hist.one_object(acct, region, rec['entry'], target):
+                self.findings.add(dict(what='a share link points to its '
+                                       'image by an older name', rec=rec))
+                return
+            self.findings.add(dict(what='a share link no operation made',
+                                   rec=rec))
             return
         ident = rec['id']
         want_owner = acct if folder == 'custom' else peer

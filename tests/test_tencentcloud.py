@@ -559,16 +559,20 @@ def test_cp_r_sends_sync_images_to_the_source_region(mount):
     assert copy['REGION'] == BJ
 
 
-def test_rm_info_sends_delete_images(mount):
+def test_rm_r_sends_delete_images(mount):
     m = mount_tc(mount)
     ident = cloud_id(m.server, AGENT)
-    os.unlink(info_path(m, AGENT))
+    os.unlink(info_path(m, AGENT))      # marks it: what the cloud would say
+    reqs = requests_of(m.server, 'DeleteImages', dry_run=True)
+    assert [(r['region'], r['body']) for r in reqs] == \
+        [(GZ, {'ImageIds': [ident]})]
+    assert cloud_image(m.server, AGENT)['id'] == ident
+    assert listing(folder(m, 'custom', AGENT)) == []
+    os.rmdir(folder(m, 'custom', AGENT))        # deletes it
     reqs = requests_of(m.server, 'DeleteImages')
     assert [(r['region'], r['body']) for r in reqs] == \
         [(GZ, {'ImageIds': [ident]})]
     assert cloud_image(m.server, AGENT) is None
-    assert listing(folder(m, 'custom', AGENT)) == []    # pending now
-    os.rmdir(folder(m, 'custom', AGENT))
     assert listing(folder(m, 'custom')) == [WEB]
 
 
@@ -895,7 +899,7 @@ def check_share(m):
 
 
 def op_delete(m):
-    os.unlink(info_path(m, WEB))
+    os.unlink(info_path(m, WEB))    # DeleteImages with DryRun: refused now
 
 
 def check_delete(m):

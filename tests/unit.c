@@ -911,30 +911,70 @@ static void test_spec(void)
 	expect_spec("INSTANCE=ins-ABCD1234\n", 0, -EINVAL);
 }
 
-static void expect_edit(const struct image *img, const char *text, int rc)
+/* edit_of_text of text on img: rc, and the name and description asked. */
+static void expect_edit_of(const struct image *img, const char *text,
+			   int rc, const char *name, const char *description)
 {
+	const char *n = "unset", *d = "unset";
 	struct info_text t;
 
 	EXPECT_EQ_INT(parse(text, &t), 0);
-	EXPECT_EQ_INT(edit_check(img, &t), rc);
+	EXPECT_EQ_INT(edit_of_text(img, &t, &n, &d), rc);
+	if (!rc) {
+		EXPECT_EQ_STR(n, name);
+		EXPECT_EQ_STR(d, description);
+	}
 	info_text_free(&t);
 }
 
-static void test_edit_check(void)
+static void expect_edit(const struct image *img, const char *text, int rc)
 {
-	struct image img;
-	char text[4096];
+	const char *n, *d;
+	struct info_text t;
+
+	EXPECT_EQ_INT(parse(text, &t), 0);
+	EXPECT_EQ_INT(edit_of_text(img, &t, &n, &d), rc);
+	info_text_free(&t);
+}
+
+static void test_edit_of_text(void)
+{
+	struct image img, copy;
+	char text[4096], src[4096];
 
 	full_image(&img);
 	/* the whole text back, unchanged: no change asked */
 	info_render(&img, text, sizeof(text));
-	expect_edit(&img, text, 0);
-	expect_edit(&img, "NAME=new\nDESCRIPTION=\"new text\"\n", 0);
+	expect_edit_of(&img, text, 0, NULL, NULL);
+	expect_edit_of(&img, "NAME=new\nDESCRIPTION=\"new text\"\n", 0,
+		       "new", "new text");
 	expect_edit(&img, "ID=img-abcd1234\nREGION=ap-guangzhou\n", 0);
 	expect_edit(&img, "ID=img-00000000\n", -EPERM);
 	expect_edit(&img, "OS_TYPE=windows\n", -EPERM);
 	expect_edit(&img, "INSTANCE=ins-abcd1234\n", -EPERM);
 	expect_edit(&img, "NAME=\"\"\n", -EINVAL);
+	/* NAME= takes what mkdir takes: no dotfile, probe name or U+FF0F */
+	expect_edit(&img, "NAME=.hidden\n", -EPERM);
+	expect_edit(&img, "NAME=desktop.ini\n", -EPERM);
+	expect_edit(&img, "NAME=\"a" FF0F "b\"\n", -EINVAL);
+	expect_edit(&img, "NAME=\"v (img-abcd1234)\"\n", -EINVAL);
+	expect_edit_of(&img, "NAME=a/b\n", 0, "a/b", NULL);
+
+	/* a copy of img, given img's text: only its description counts */
+	copy = img;
+	snprintf(copy.id, sizeof(copy.id), "img-0000copy");
+	snprintf(copy.name, sizeof(copy.name), "the-copy");
+	snprintf(copy.region, sizeof(copy.region), "ap-beijing");
+	snprintf(copy.description, sizeof(copy.description), "mine");
+	snprintf(copy.source, sizeof(copy.source), "copy:%s@%s", img.id,
+		 img.region);
+	info_render(&img, src, sizeof(src));
+	expect_edit_of(&copy, src, 0, NULL, img.description);
+	/* not its source: the ID is a read-only key */
+	snprintf(copy.source, sizeof(copy.source), "copy:img-abcd12345@x");
+	expect_edit(&copy, src, -EPERM);
+	snprintf(copy.source, sizeof(copy.source), "instance:ins-abcd1234");
+	expect_edit(&copy, src, -EPERM);
 	expect_edit(&img, "NAME=\"a\xe2\x80\x8b\"\n", -EINVAL);
 	expect_edit(&img, "DESCRIPTION=\"two\nlines\"\n", -EINVAL);
 
@@ -954,6 +994,56 @@ static void test_edit_check(void)
 	/* a new value is checked as any */
 	expect_edit(&img, "DESCRIPTION=\"a\nb\tc\"\n", -EINVAL);
 	expect_edit(&img, "DESCRIPTION=\"clean\"\n", 0);
+}
+
+static void test_image_name_check(void)
+{
+	char out[NAME_MAX + 1], buf[512];
+
+	EXPECT_EQ_INT(image_name_check("ubuntu base"), 0);
+	EXPECT_EQ_INT(image_name_check("a/b"), 0);
+	EXPECT_EQ_INT(image_name_check("..."), -EPERM);
+	EXPECT_EQ_INT(image_name_check(".hidden"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("Desktop.ini"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("autorun.inf"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("thumbs.db"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("a" FF0F "b"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check("x (img-abcd1234)"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check("x (img-abcd123)"), 0);
+	EXPECT_EQ_INT(image_name_check("a\tb"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check(repeat(buf, sizeof(buf), "a", 61)),
+		      -ENAMETOOLONG);
+	EXPECT_EQ_INT(image_name_check("autorun.inf.bak"), 0);
+
+	/* every accepted name round-trips through its entry name */
+	expect_round_trip("a/b", "img-12345678", 0, "a" FF0F "b");
+	/* names the tree cannot show as they are: with their id */
+	EXPECT_EQ_INT(name_display(".hidden", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "\xef\xbc\x8ehidden (img-12345678)");
+	EXPECT(!name_is_probe(out));
+	EXPECT_EQ_INT(name_display("desktop.ini", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "desktop.ini (img-12345678)");
+	EXPECT_EQ_INT(name_display("a" FF0F "b", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "a" FF0F "b (img-12345678)");
+	EXPECT_EQ_INT(name_display("..", "img-12345678", 1, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "\xef\xbc\x8e. (img-12345678)");
+	/* too long for NAME_MAX: cut at a character, with the id */
+	repeat(buf, sizeof(buf), HAN, 100);
+	EXPECT_EQ_INT(name_display(buf, "img-12345678", 0, out, sizeof(out)),
+		      0);
+	EXPECT(strlen(out) <= NAME_MAX);
+	EXPECT(utf8_length(out) > 0);
+	EXPECT_EQ_STR(out + strlen(out) - 15, " (img-12345678)");
+	/* longer than 60 characters but shown whole: as it is */
+	repeat(buf, sizeof(buf), "n", 70);
+	EXPECT(name_shown_as_is(buf));
+	EXPECT_EQ_INT(name_display(buf, "img-12345678", 0, out, sizeof(out)),
+		      0);
+	EXPECT_EQ_STR(out, buf);
 }
 
 static void test_image_formats(void)
@@ -1300,7 +1390,8 @@ int main(void)
 	test_parse_errors();
 	test_parse_accepts();
 	test_spec();
-	test_edit_check();
+	test_edit_of_text();
+	test_image_name_check();
 	test_image_formats();
 	test_image_size_overflow();
 	test_tc3_sign();

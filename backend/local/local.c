@@ -984,6 +984,7 @@ static const struct backend_ops local_ops = {
 	.set_description = local_set_description,
 	.edit = local_edit,
 	.remove = local_remove,
+	.check_remove = local_check_remove,
 	.share = local_share,
 	.unshare = local_unshare,
 	.add_peer = local_add_peer,

@@ -158,12 +158,14 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec);
 int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int local_check_ops(struct backend *b, const char *region);
-int local_rename(struct backend *b, int64_t row, const char *name);
+int local_rename(struct backend *b, int64_t row, const char *name,
+		 int64_t replace);
 int local_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description);
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description);
 int local_remove(struct backend *b, int64_t row);
+int local_check_remove(struct backend *b, int64_t row);
 int local_share(struct backend *b, int64_t row, const char *peer);
 int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);

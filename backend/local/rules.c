@@ -622,10 +622,40 @@ static int differs(const char *s, const char *now)
 	return s && strcmp(s, now ? now : "");
 }
 
-int local_edit(struct backend *b, int64_t row, const char *name,
-	       const char *description)
+/* Drop my pending image row, which holds name in region: 0 when gone. */
+static int drop_pending(struct local *l, int64_t row, const char *region,
+			const char *name)
 {
-	struct local *l = to_local(b);
+	struct owned p;
+	sqlite3_stmt *st;
+	int rc = owned(l, row, &p);
+
+	if (rc == -ENOENT)
+		return 0;	/* gone already: the name is free */
+	if (rc)
+		return rc;
+	if (!p.pending)
+		return -ENOTEMPTY;	/* committed meanwhile */
+	if (strcmp(p.region, region) || strcmp(p.name, name))
+		return -EINVAL;
+	st = local_stmt(l, Q_DELETE);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	rc = step_done(st);
+	if (!rc)
+		rc = local_log_change(l, row, region, l->b.account, name, NULL,
+				      NULL);
+	return rc;
+}
+
+/*
+ * An edit of my image row (see local_edit); a new name may take the place
+ * of my pending image replace, dropped in the same transaction.
+ */
+static int edit(struct local *l, int64_t row, const char *name,
+		const char *description, int64_t replace)
+{
 	struct owned o;
 	sqlite3_stmt *st;
 	int rc = begin_owned(l, row, &o, 0, 0);
@@ -638,7 +668,9 @@ int local_edit(struct backend *b, int64_t row, const char *name,
 		description = NULL;
 	if (!name && !description)
 		goto out;	/* no change: nothing charged */
-	if (name)
+	if (name && replace)
+		rc = drop_pending(l, replace, o.region, name);
+	if (!rc && name)
 		rc = name_free(l, o.region, name, row);
 	if (!rc && o.pending && description)
 		rc = -EINVAL;	/* a pending image has no description */
@@ -664,15 +696,46 @@ out:
 	return local_tx_end(l, rc);
 }
 
-int local_rename(struct backend *b, int64_t row, const char *name)
+int local_edit(struct backend *b, int64_t row, const char *name,
+	       const char *description)
 {
-	return local_edit(b, row, name, NULL);
+	return edit(to_local(b), row, name, description, 0);
+}
+
+int local_rename(struct backend *b, int64_t row, const char *name,
+		 int64_t replace)
+{
+	return edit(to_local(b), row, name, NULL, replace);
 }
 
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
-	return local_edit(b, row, NULL, description);
+	return edit(to_local(b), row, NULL, description, 0);
+}
+
+/* What refuses the delete of my image o: -EBUSY, the daily limit, or 0. */
+static int remove_refused(struct local *l, const struct owned *o)
+{
+	if (o->pending)
+		return 0;
+	if (o->shares || o->copies)
+		return -EBUSY;
+	if (strcmp(o->state, "NORMAL") && strcmp(o->state, "IMPORTFAILED"))
+		return -EBUSY;
+	return ops_left(l, o->region);
+}
+
+/* The checks of local_remove in a read transaction: no write lock. */
+int local_check_remove(struct backend *b, int64_t row)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc = begin_owned(l, row, &o, 0, 1);
+
+	if (rc)
+		return rc;
+	return local_tx_end(l, remove_refused(l, &o));
 }
 
 int local_remove(struct backend *b, int64_t row)
@@ -684,15 +747,9 @@ int local_remove(struct backend *b, int64_t row)
 
 	if (rc)
 		return rc;
-	if (o.pending)
-		goto out_delete;
-	if (o.shares || o.copies)
-		rc = -EBUSY;
-	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
-		rc = -EBUSY;
-	else
+	rc = remove_refused(l, &o);
+	if (!rc && !o.pending)
 		rc = local_charge(l, o.region);
-out_delete:
 	if (rc)
 		goto out;
 	st = local_stmt(l, Q_DELETE);
@@ -702,12 +759,9 @@ out_delete:
 	}
 	sqlite3_bind_int64(st, 2, row);
 	rc = step_done(st);
-	/* a committed image's directory stays, pending, until rmdir */
-	if (!rc && !o.pending)
-		rc = insert_pending(l, o.region, o.name, &row);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
-				o.pending ? NULL : o.name, NULL);
+				      NULL, NULL);
 out:
 	return local_tx_end(l, rc);
 }

@@ -999,15 +999,24 @@ static int tc_copy(struct backend *b, int64_t row, const char *source_id,
 /*
  * The cloud did what was asked of my image: do the same to the cache with
  * sql (?1 text, ?2 row, ?3 peer, ?4 text2), charge it and tell the kernel.
+ * drop: my pending row (which the cloud does not know) that goes with it,
+ * or 0.
  */
 static int applied2(struct tencent *t, const struct image *img,
 		    const char *sql, const char *text, const char *peer,
-		    const char *text2, const char *new_name)
+		    const char *text2, const char *new_name, int64_t drop)
 {
 	struct local *c = &t->l;
 	int rc = local_tx_begin(c);
 
 	gen_bump(t);
+	if (!rc && drop && run3(c, "DELETE FROM images WHERE row = ?2 AND "
+				"state = 'PENDING' AND ?1 IS NULL", NULL,
+				drop, NULL) < 0)
+		rc = -EIO;
+	if (!rc && drop)
+		rc = local_log_change(c, drop, img->region, c->b.account,
+				      new_name, NULL, NULL);
 	if (!rc)
 		rc = run4(c, sql, text, img->row, peer, text2) < 0 ? -EIO : 0;
 	if (!rc) {
@@ -1022,12 +1031,15 @@ static int applied(struct tencent *t, const struct image *img,
 		   const char *sql, const char *text, const char *peer,
 		   const char *new_name)
 {
-	return applied2(t, img, sql, text, peer, NULL, new_name);
+	return applied2(t, img, sql, text, peer, NULL, new_name, 0);
 }
 
-/* A new name and description (NULL: unchanged) in one call. */
-static int tc_edit(struct backend *b, int64_t row, const char *name,
-		   const char *description)
+/*
+ * A new name and description (NULL: unchanged) in one call; the new name
+ * may take the place of my pending image replace (or 0).
+ */
+static int modify(struct backend *b, int64_t row, const char *name,
+		  const char *description, int64_t replace)
 {
 	struct tencent *t = to_tc(b);
 	struct image img;
@@ -1037,7 +1049,8 @@ static int tc_edit(struct backend *b, int64_t row, const char *name,
 	if (rc)
 		return rc;
 	if (img.pending)
-		return local_edit(b, row, name, description);
+		return replace ? local_rename(b, row, name, replace) :
+		       local_edit(b, row, name, description);
 	if (name && !strcmp(name, img.name))
 		name = NULL;
 	if (description && !strcmp(description, img.description))
@@ -1060,18 +1073,39 @@ static int tc_edit(struct backend *b, int64_t row, const char *name,
 			"row = ?2" :
 			"UPDATE images SET name = ?1, mtime = strftime('%s') "
 			"WHERE row = ?2", name, NULL, description,
-			name ? name : img.name);
+			name ? name : img.name, name ? replace : 0);
 }
 
-static int tc_rename(struct backend *b, int64_t row, const char *name)
+static int tc_edit(struct backend *b, int64_t row, const char *name,
+		   const char *description)
 {
-	return tc_edit(b, row, name, NULL);
+	return modify(b, row, name, description, 0);
+}
+
+static int tc_rename(struct backend *b, int64_t row, const char *name,
+		     int64_t replace)
+{
+	return modify(b, row, name, NULL, replace);
 }
 
 static int tc_set_description(struct backend *b, int64_t row,
 			      const char *description)
 {
-	return tc_edit(b, row, NULL, description);
+	return modify(b, row, NULL, description, 0);
+}
+
+/* What the cloud would answer a delete: DeleteImages with DryRun. */
+static int tc_check_remove(struct backend *b, int64_t row)
+{
+	struct tencent *t = to_tc(b);
+	struct image img;
+	int rc = mine(t, row, &img);
+
+	if (rc || img.pending)
+		return rc;
+	return call(t, &t->fg, "DeleteImages", img.region,
+		    json_pack("{s:[s], s:b}", "ImageIds", img.id, "DryRun", 1),
+		    NULL);
 }
 
 static int tc_remove(struct backend *b, int64_t row)
@@ -1088,13 +1122,9 @@ static int tc_remove(struct backend *b, int64_t row)
 		  json_pack("{s:[s]}", "ImageIds", img.id), NULL);
 	if (rc)
 		return rc;
-	/* the image goes; its directory stays, pending, until rmdir */
-	return applied(t, &img, "UPDATE images SET id = NULL, state = "
-		       "'PENDING', os_name = NULL, os_type = NULL, platform = "
-		       "NULL, arch = NULL, bits = NULL, size_gb = NULL, "
-		       "progress = NULL, description = NULL, source = NULL, "
-		       "price = NULL, error = NULL, mtime = strftime('%s') "
-		       "WHERE row = ?2 AND ?1 IS NULL", NULL, NULL, img.name);
+	/* the image goes, and its directory with it */
+	return applied(t, &img, "DELETE FROM images WHERE row = ?2 AND "
+		       "?1 IS NULL", NULL, NULL, NULL);
 }
 
 static int tc_permission(struct backend *b, int64_t row, const char *peer,
@@ -1182,6 +1212,7 @@ static const struct backend_ops tencent_ops = {
 	.set_description = tc_set_description,
 	.edit = tc_edit,
 	.remove = tc_remove,
+	.check_remove = tc_check_remove,
 	.share = tc_share,
 	.unshare = tc_unshare,
 	.add_peer = local_add_peer,

@@ -15,7 +15,10 @@ ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
 UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
 UNIT_SRCS := tests/unit.c fs/names.c fs/info.c fs/spec.c backend/kinds.c \
 	     backend/local/imagefmt.c backend/tencentcloud/tc3.c \
-	     backend/tencentcloud/client.c mountopts/credentials.c
+	     backend/tencentcloud/client.c backend/tencentcloud/errors.c \
+	     mountopts/credentials.c
+# the contract suite at the backend interface: every backend, no fs/
+CONTRACT_SRCS := tests/contract.c $(filter-out fs/%,$(SRCS)) $(ASM)
 # fs/ over a real local catalog, without FUSE: everything but the handlers
 FSUNIT_SRCS := tests/fsunit.c $(filter-out fs/main.c fs/ops.c,$(SRCS))
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -64,12 +67,18 @@ build/asan/%.o: %.S $(wildcard backend/local/*.sql)
 build/unit: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h backend/backend.h \
 	    tests/expect.h
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS) $(UNIT_LIBS) -lpthread
 
 build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h \
 		  backend/backend.h tests/expect.h
 	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
+	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS) -lpthread
+
+build/contract: $(CONTRACT_SRCS) $(wildcard backend/*.h backend/*/*.h \
+		backend/local/*.sql) tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -o $@ $(CONTRACT_SRCS) \
+		$(LDLIBS)
 
 build/fsunit: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
 	      tests/expect.h
@@ -111,16 +120,16 @@ unit: build/unit build/fsunit
 CONTRACT := IMAGEFS_BACKEND=tencentcloud $(PYTEST) -q tests/test_custom.py \
 	    tests/test_share.py tests/test_security.py
 
-pytest: imagefs
+pytest: imagefs build/contract
 	IMAGEFS_BIN=$(CURDIR)/imagefs $(PYTEST) -q tests
 	IMAGEFS_BIN=$(CURDIR)/imagefs $(CONTRACT)
 
-pytest-asan: build/asan/imagefs
+pytest-asan: build/asan/imagefs build/contract
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(PYTEST) -q tests
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(CONTRACT)
 
 # the unit tests and every mounted suite under valgrind
-valgrind: imagefs build/unit-plain build/fsunit-plain
+valgrind: imagefs build/unit-plain build/fsunit-plain build/contract
 	valgrind -q --error-exitcode=1 --leak-check=full build/unit-plain
 	valgrind -q --error-exitcode=1 --leak-check=full build/fsunit-plain
 	IMAGEFS_BIN=$(CURDIR)/tests/valgrind-imagefs $(PYTEST) -q tests \
@@ -146,7 +155,7 @@ fuzz: fuzz-build
 
 test: deps
 	$(MAKE) all build/asan/imagefs build/unit build/unit-plain \
-		build/fsunit build/fsunit-plain
+		build/contract build/fsunit build/fsunit-plain
 	$(MAKE) check-style
 	$(MAKE) unit
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SHORT)

@@ -262,6 +262,17 @@ int fs_change(struct fs *fs, const struct change *c)
 
 	if (!r || !fs->inval_inode)
 		return 0;
+	if (c->kind == KIND_PUBLIC || c->kind == KIND_MARKET) {
+		/* the cloud's own changes: the image and its listing */
+		if (c->image) {
+			fs->inval_inode(fs->inval_ctx, ino_make(N_IMAGE,
+								c->image));
+			fs->inval_inode(fs->inval_ctx, ino_make(N_INFO,
+								c->image));
+		}
+		fs->inval_inode(fs->inval_ctx, folder_ino(r, c->kind));
+		return 0;
+	}
 	mine = c->owner && !strcmp(c->owner, me);
 	parent = mine ? folder_ino(r, KIND_CUSTOM) :
 		 (c->owner && !uin_check(c->owner) ? peer_ino(r, c->owner) : 0);

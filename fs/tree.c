@@ -155,13 +155,14 @@ static int count_cb(void *ctx, const struct peer *p)
 	return 0;
 }
 
-static int count_peers(struct fs *fs, const struct region *r)
+/* The peer folders of r/shared/ in *n; only a wait is an error. */
+static int count_peers(struct fs *fs, const struct region *r, int *n)
 {
-	int n = 0;
+	int rc;
 
-	if (fs->b->ops->peers(fs->b, r->name, -1, count_cb, &n))
-		return 0;
-	return n;
+	*n = 0;
+	rc = fs->b->ops->peers(fs->b, r->name, -1, count_cb, n);
+	return rc == -BACKEND_WAIT ? rc : 0;
 }
 
 static int folder_entry(struct fs *fs, const struct region *r,
@@ -171,7 +172,7 @@ static int folder_entry(struct fs *fs, const struct region *r,
 	int n = 0, rc = 0;
 
 	if (kind == KIND_SHARED)
-		n = count_peers(fs, r);
+		rc = count_peers(fs, r, &n);
 	else
 		rc = fs->b->ops->count(fs->b, &f, &n);
 	dir_entry(fs, e, folder_ino(r, kind), kind_mutable(kind) ? 0755 : 0555,
@@ -561,7 +562,7 @@ int fs_statfs(struct fs *fs, uint64_t ino, struct statvfs *sv)
 		return 0;
 	rc = fs->b->ops->usage(fs->b, n.region->name, &u);
 	if (rc)
-		return 0;
+		return rc == -BACKEND_WAIT ? rc : 0;
 	sv->f_files = u.images_max;
 	sv->f_ffree = u.images < u.images_max ? u.images_max - u.images : 0;
 	sv->f_favail = sv->f_ffree;

@@ -28,6 +28,7 @@ struct config {
 	char *cache;		/* the listing cache file, NULL: default */
 	double cache_ttl;	/* seconds a listing stays fresh */
 	double api_timeout;	/* seconds one request may take */
+	char *language;		/* X-TC-Language, NULL: en-US */
 	int show_help;
 	int show_version;
 };

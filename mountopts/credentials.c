@@ -132,13 +132,24 @@ static int from_file(struct credentials *c, const char *path)
 		close(fd);
 		return -EACCES;
 	}
-	if (st.st_mode & 077) {
-		fprintf(stderr, "imagefs: credentials %s are open to group or "
-			"others (mode %04o); run: chmod 600 %s\n", path,
-			(unsigned int)(st.st_mode & 07777), path);
+	if (st.st_uid != geteuid()) {
+		fprintf(stderr, "imagefs: credentials %s belong to another "
+			"user (uid %u): refused\n", path,
+			(unsigned int)st.st_uid);
 		close(fd);
 		return -EACCES;
 	}
+	if (st.st_mode & 022) {
+		fprintf(stderr, "imagefs: credentials %s may be written by "
+			"group or others (mode %04o): refused; run: chmod 600 "
+			"%s\n", path, (unsigned int)(st.st_mode & 07777), path);
+		close(fd);
+		return -EACCES;
+	}
+	if (st.st_mode & 044)	/* tccli writes them 0644 */
+		fprintf(stderr, "imagefs: warning: credentials %s may be read "
+			"by others (mode %04o); run: chmod 600 %s\n", path,
+			(unsigned int)(st.st_mode & 07777), path);
 	text = read_all(fd, &len);
 	close(fd);
 	if (!text) {

@@ -284,27 +284,40 @@ static int insert_pending(struct local *l, const char *region,
 	return rc;
 }
 
-int local_create_pending(struct backend *b, const char *region,
-			 const char *name, int64_t *row)
+/*
+ * A new pending image in region, in the open transaction: the slot and the
+ * name are checked. row NULL: only checked (a dry run).
+ */
+static int pending_locked(struct local *l, const char *region,
+			  const char *name, int64_t *row)
 {
-	struct local *l = to_local(b);
 	struct usage u;
-	int rc = local_tx_begin(l);
+	int rc = local_usage_locked(l, region, &u);
 
-	if (rc)
-		return rc;
-	rc = local_usage_locked(l, region, &u);
 	if (!rc && u.images >= u.images_max)
 		rc = -EDQUOT;
 	if (!rc)
 		rc = name_free(l, region, name, 0);
+	if (rc || !row)
+		return rc;
 	*row = 0;
+	rc = insert_pending(l, region, name, row);
 	if (!rc)
-		rc = insert_pending(l, region, name, row);
-	if (!rc)
-		rc = local_log_change(l, *row, region, b->account, NULL, name,
-				      NULL);
-	return local_tx_end(l, rc);
+		rc = local_log_change(l, *row, region, l->b.account, NULL,
+				      name, NULL);
+	return rc;
+}
+
+int local_create_pending(struct backend *b, const char *region,
+			 const char *name, int64_t *row)
+{
+	struct local *l = to_local(b);
+	int rc = local_tx_begin(l);
+
+	*row = 0;
+	if (rc)
+		return rc;
+	return local_tx_end(l, pending_locked(l, region, name, row));
 }
 
 /* The size of a field of struct image. */
@@ -478,41 +491,52 @@ static int spec_attrs(const struct spec *spec, struct attrs *a)
 	return rc ? rc : spec_source(spec, a);
 }
 
-int local_commit(struct backend *b, int64_t row, const struct spec *spec)
+/* An import's URL as the catalog takes it: -EINVAL otherwise. */
+static int url_ok(struct local *l, const char *url)
 {
-	struct local *l = to_local(b);
-	struct attrs a = { 0 };
-	struct owned o;
-	sqlite3_stmt *st;
-	int rc;
-
-	if (spec->import_url && (local_url_check(l, spec->import_url) ||
-				 strlen(spec->import_url) > URL_MAX_BYTES))
+	if (url && (local_url_check(l, url) || strlen(url) > URL_MAX_BYTES))
 		return -EINVAL;
-	rc = begin_owned(l, row, &o, 1, spec->dry_run);
-	if (rc)
-		return rc;
-	st = local_stmt(l, Q_DEFAULTS);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
+	return 0;
+}
+
+/* Make pending row o what spec says, in the open transaction. */
+static int commit_locked(struct local *l, int64_t row, const struct owned *o,
+			 const struct spec *spec)
+{
+	struct attrs a = { 0 };
+	sqlite3_stmt *st = local_stmt(l, Q_DEFAULTS);
+	int rc = 0;
+
+	if (!st)
+		return -EIO;
 	/* an import says what it is; anything else starts from defaults */
-	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, o->region, -1, SQLITE_STATIC);
 	if (!spec->import_url && sqlite3_step(st) == SQLITE_ROW)
 		rc = attrs_from_row(&a, st, 0);
 	sqlite3_reset(st);
 	if (!rc)
 		rc = spec_attrs(spec, &a);
 	if (!rc)
-		rc = local_charge(l, o.region);
+		rc = local_charge(l, o->region);
 	if (rc || spec->dry_run)
-		goto out;
-	rc = make_image(l, row, &o, &a);
+		return rc;
+	rc = make_image(l, row, o, &a);
 	if (!rc && spec->import_url)
 		rc = queue_import(l, row, spec);
-out:
-	rc = local_tx_end(l, rc);
+	return rc;
+}
+
+int local_commit(struct backend *b, int64_t row, const struct spec *spec)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc = url_ok(l, spec->import_url);
+
+	if (!rc)
+		rc = begin_owned(l, row, &o, 1, spec->dry_run);
+	if (rc)
+		return rc;
+	rc = local_tx_end(l, commit_locked(l, row, &o, spec));
 	if (!rc && spec->import_url && !spec->dry_run)
 		local_import_kick(l);
 	return rc;
@@ -565,29 +589,22 @@ static int copy_source(struct local *l, const char *source_id,
  * a region that cannot copy (EOPNOTSUPP), not my image (EPERM), not
  * NORMAL (EBUSY), then the daily limit of the source region (EAGAIN).
  */
-int local_copy(struct backend *b, int64_t row, const char *source_id,
-	       const struct spec *spec)
+static int copy_locked(struct local *l, int64_t row, const struct owned *o,
+		       const char *source_id, const struct spec *spec)
 {
-	struct local *l = to_local(b);
 	struct attrs a = { 0 };
 	struct source src;
 	int64_t copy_to;
-	struct owned o;
 	sqlite3_stmt *st;
 	int found, rc;
 
-	rc = begin_owned(l, row, &o, 1, spec->dry_run);
-	if (rc)
-		return rc;
 	rc = copy_source(l, source_id, &src, &a);
 	if (rc)
-		goto out;
+		return rc;
 	st = local_stmt(l, Q_REGION_COPY);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
-	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, o->region, -1, SQLITE_STATIC);
 	rc = step_int(st, &copy_to, &found);
 	if (!rc && (!src.copy || !copy_to))
 		rc = -EOPNOTSUPP;
@@ -604,9 +621,58 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 	if (!rc)
 		rc = local_charge(l, src.region);
 	if (!rc && !spec->dry_run)
-		rc = make_image(l, row, &o, &a);
-out:
-	return local_tx_end(l, rc);
+		rc = make_image(l, row, o, &a);
+	return rc;
+}
+
+int local_copy(struct backend *b, int64_t row, const char *source_id,
+	       const struct spec *spec)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc = begin_owned(l, row, &o, 1, spec->dry_run);
+
+	if (rc)
+		return rc;
+	return local_tx_end(l, copy_locked(l, row, &o, source_id, spec));
+}
+
+/*
+ * The service side's make: a new image of mine in region, its pending row
+ * and its commit (or copy) in one transaction; *out as it is then. A dry
+ * run makes the same checks in a read transaction.
+ */
+int local_make(struct backend *b, const char *region, const char *name,
+	       const struct spec *spec, struct image *out)
+{
+	struct local *l = to_local(b);
+	struct owned o = { 0 };
+	int64_t row = 0;
+	int rc = url_ok(l, spec->import_url);
+
+	if (!rc)
+		rc = spec->dry_run ? local_tx_begin_read(l) :
+		     local_tx_begin(l);
+	if (rc)
+		return rc;
+	rc = pending_locked(l, region, name, spec->dry_run ? NULL : &row);
+	if (!rc && spec->dry_run) {
+		snprintf(o.region, sizeof(o.region), "%s", region);
+		snprintf(o.name, sizeof(o.name), "%s", name);
+		o.mine = o.pending = 1;
+	} else if (!rc) {
+		rc = owned(l, row, &o);
+	}
+	if (!rc)
+		rc = spec->copy_of ? copy_locked(l, row, &o, spec->copy_of,
+						 spec) :
+		     commit_locked(l, row, &o, spec);
+	if (!rc && !spec->dry_run)
+		rc = local_get(b, row, out);
+	rc = local_tx_end(l, rc);
+	if (!rc && spec->import_url && !spec->dry_run)
+		local_import_kick(l);
+	return rc;
 }
 
 int local_check_ops(struct backend *b, const char *region)

@@ -344,6 +344,14 @@ class Actor:
     def write(self, **rec):
         self.log.write(json.dumps(rec, separators=(',', ':')) + '\n')
 
+    def crashed(self):
+        """An exception the test did not expect (a bug of its own): the
+        client fails, and says so at once with the trace."""
+        self.client.failed = True
+        trace = traceback.format_exc()
+        self.write(k='crash', thread=self.tag, trace=trace)
+        self.client.say(ev='crash', thread=self.tag, trace=trace)
+
     def finding(self, what, obj=None, **details):
         """An invariant broken in front of this thread. The object it is
         about is then taken as the catalog holds it, so that one defect
@@ -546,10 +554,7 @@ class Worker(Actor):
                        objs=[o.dump() for o in self.objs.values()],
                        folders=sorted(self.folders))
         except Exception:
-            self.client.failed = True
-            trace = traceback.format_exc()
-            self.write(k='crash', thread=self.tag, trace=trace)
-            self.client.say(ev='crash', thread=self.tag, trace=trace)
+            self.crashed()
         finally:
             self.log.close()
 
@@ -566,6 +571,19 @@ class Worker(Actor):
             if pending:
                 rec, resolve = pending
                 resolve(rec)
+
+    def attempt(self, rec, step, func, *args, resolve):
+        """The one step of rec's operation: True when it went through;
+        False when it failed (rec is ended) or was cut off by a dead
+        sibling (resolve(rec) ends it from the catalog)."""
+        try:
+            self.step(step, func, *args)
+            return True
+        except Failed as f:
+            self.end(rec, False, f.errno, f.step)
+        except Lost as e:
+            self.lost(rec, e, resolve)
+        return False
 
     def lost(self, rec, e, resolve):
         """An operation cut off by a dead daemon: resolved from the catalog
@@ -682,18 +700,13 @@ class Worker(Actor):
         rec = self.begin('mkdir', obj=obj.key, region=obj.region,
                          name=obj.name)
         path = os.path.join(self.custom(obj.region), entry_of(obj.name))
-        try:
-            self.step('mkdir', os.mkdir, path)
-        except Failed as f:
-            self.full = f.errno == errno.EDQUOT
-            self.end(rec, False, f.errno, f.step)
-            return
-        except Lost as e:
-            def resolve(rec):
-                if self.row_by_name(obj.region, obj.name):
-                    self.add(obj)
-                self.end(rec, obj.key in self.objs)
-            self.lost(rec, e, resolve)
+
+        def resolve(rec):
+            if self.row_by_name(obj.region, obj.name):
+                self.add(obj)
+            self.end(rec, obj.key in self.objs)
+        if not self.attempt(rec, 'mkdir', os.mkdir, path, resolve=resolve):
+            self.full = rec.get('err') == 'EDQUOT'
             return
         self.add(obj)
         self.end(rec, True)
@@ -921,19 +934,15 @@ class Worker(Actor):
         rec = self.begin('rename', obj=obj.key, region=obj.region, id=obj.id,
                          old=obj.name, name=new)
         custom = self.custom(obj.region)
-        try:
-            self.step('rename', os.rename,
-                      os.path.join(custom, entry_of(obj.name)),
-                      os.path.join(custom, entry_of(new)))
-        except Failed as f:
-            self.end(rec, False, f.errno, f.step)
-            return
-        except Lost as e:
-            def resolve(rec):
-                if self.row_by_name(obj.region, new):
-                    self.renamed(obj, new, rec)
-                self.end(rec, obj.name == new)
-            self.lost(rec, e, resolve)
+
+        def resolve(rec):
+            if self.row_by_name(obj.region, new):
+                self.renamed(obj, new, rec)
+            self.end(rec, obj.name == new)
+        if not self.attempt(rec, 'rename', os.rename,
+                            os.path.join(custom, entry_of(obj.name)),
+                            os.path.join(custom, entry_of(new)),
+                            resolve=resolve):
             return
         self.renamed(obj, new, rec)
         self.end(rec, True)
@@ -1099,19 +1108,15 @@ class Worker(Actor):
                          name=obj.name, peer=peer)
         link = os.path.join(self.share_dir(obj.region, peer),
                             entry_of(obj.name))
-        try:
-            self.step('share', os.symlink,
-                      '../../custom/' + entry_of(obj.name), link)
-        except Failed as f:
-            self.end(rec, False, f.errno, f.step)
-            return
-        except Lost as e:
-            def resolve(rec):
-                if self.share_exists(obj.id, peer):
-                    obj.shares.add(peer)
-                    self.charge_rec(rec, obj.region)
-                self.end(rec, peer in obj.shares)
-            self.lost(rec, e, resolve)
+
+        def resolve(rec):
+            if self.share_exists(obj.id, peer):
+                obj.shares.add(peer)
+                self.charge_rec(rec, obj.region)
+            self.end(rec, peer in obj.shares)
+        if not self.attempt(rec, 'share', os.symlink,
+                            '../../custom/' + entry_of(obj.name), link,
+                            resolve=resolve):
             return
         obj.shares.add(peer)
         self.charge_rec(rec, obj.region)
@@ -1140,18 +1145,14 @@ class Worker(Actor):
                          id=obj.id, name=obj.name, peer=peer)
         link = os.path.join(self.share_dir(obj.region, peer),
                             entry_of(obj.name))
-        try:
-            self.step('unshare', os.unlink, link)
-        except Failed as f:
-            self.end(rec, False, f.errno, f.step)
-            return
-        except Lost as e:
-            def resolve(rec):
-                if not self.share_exists(obj.id, peer):
-                    obj.shares.discard(peer)
-                    self.charge_rec(rec, obj.region)
-                self.end(rec, peer not in obj.shares)
-            self.lost(rec, e, resolve)
+
+        def resolve(rec):
+            if not self.share_exists(obj.id, peer):
+                obj.shares.discard(peer)
+                self.charge_rec(rec, obj.region)
+            self.end(rec, peer not in obj.shares)
+        if not self.attempt(rec, 'unshare', os.unlink, link,
+                            resolve=resolve):
             return
         obj.shares.discard(peer)
         self.charge_rec(rec, obj.region)
@@ -1165,20 +1166,16 @@ class Worker(Actor):
         made = (region, uin) in self.folders
         rec = self.begin('peer-rmdir' if made else 'peer-mkdir',
                          region=region, peer=uin)
-        try:
-            self.step(rec['op'], os.rmdir if made else os.mkdir, path)
-        except Failed as f:
-            self.end(rec, False, f.errno, f.step)
-            return
-        except Lost as e:
-            def resolve(rec):
-                row = self.db().execute(
-                    'SELECT 1 FROM peers WHERE account = ? AND region = ? '
-                    'AND peer = ?', (self.account, region, uin)).fetchone()
-                (self.folders.add if row else self.folders.discard)(
-                    (region, uin))
-                self.end(rec, bool(row) != made)
-            self.lost(rec, e, resolve)
+
+        def resolve(rec):
+            row = self.db().execute(
+                'SELECT 1 FROM peers WHERE account = ? AND region = ? '
+                'AND peer = ?', (self.account, region, uin)).fetchone()
+            (self.folders.add if row else self.folders.discard)(
+                (region, uin))
+            self.end(rec, bool(row) != made)
+        if not self.attempt(rec, rec['op'], os.rmdir if made else os.mkdir,
+                            path, resolve=resolve):
             return
         (self.folders.discard if made else self.folders.add)((region, uin))
         self.end(rec, True)
@@ -1306,10 +1303,7 @@ class Reader(Actor):
                 except Lost as e:
                     self.client.park(self, e.daemon)
         except Exception:
-            self.client.failed = True
-            trace = traceback.format_exc()
-            self.write(k='crash', thread=self.tag, trace=trace)
-            self.client.say(ev='crash', thread=self.tag, trace=trace)
+            self.crashed()
         finally:
             with self.client.cond:
                 self.client.waiting.add(self)

@@ -24,21 +24,13 @@
 
 typedef unsigned __int128 u128;
 
-static u128 be(const unsigned char *p)
+/* 8 bytes at p as a number, most significant first (step 1) or last (-1) */
+static u128 number(const unsigned char *p, int step)
 {
 	u128 v = 0;
 
 	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static u128 le(const unsigned char *p)
-{
-	u128 v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
+		v = v << 8 | p[step > 0 ? i : 7 - i];
 	return v;
 }
 
@@ -78,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 8)
 		return 0;
-	extra = (uint64_t)be(data);
+	extra = (uint64_t)number(data, 1);
 	check_rounding(extra);
 	data += 8;
 	size -= 8;
@@ -100,16 +92,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(ks.format);
 	if (b.head_len >= 4 && !memcmp(b.head, "QFI\xfb", 4)) {
 		CHECK(!strcmp(ks.format, "qcow2") && b.head_len >= 32);
-		want = be(b.head + 24);
+		want = number(b.head + 24, 1);
 	} else if (b.head_len >= 4 && !memcmp(b.head, "KDMV", 4)) {
 		CHECK(!strcmp(ks.format, "vmdk") && b.head_len >= 20);
-		want = le(b.head + 12) * 512;
+		want = number(b.head + 12, -1) * 512;
 	} else if (!strcmp(ks.format, "vmdk")) {
 		/* a text descriptor: the sum of its extents */
 		CHECK(ks.virtual_size % 512 == 0);
 	} else if (b.tail_len == 512 && !memcmp(b.tail, "conectix", 8)) {
 		CHECK(!strcmp(ks.format, "vhd"));
-		want = be(b.tail + 48);
+		want = number(b.tail + 48, 1);
 	} else {
 		CHECK(!strcmp(ks.format, "raw"));
 		want = b.total;

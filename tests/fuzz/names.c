@@ -17,8 +17,9 @@
  * - a name that image_name_check() accepts, the one check of mkdir, mv
  *   and NAME=, is shown as it is ('/' as U+FF0F): what a user typed is
  *   what the listing shows;
- * - an entry that mkdir takes (the first name read as an entry, as
- *   fs/dirs.c does) is what the new image is listed as.
+ * - an entry that mkdir takes (the first name read as an entry by
+ *   name_of_entry(), as mkdir and mv do) is what the new image is listed
+ *   as.
  */
 #include <errno.h>
 #include <limits.h>
@@ -46,19 +47,6 @@ static void as_entry(const char *name, char *out, size_t size)
 		}
 	}
 	out[n] = 0;
-}
-
-/* The image name mkdir makes of entry (fs/dirs.c): 0 or an errno. */
-static int mkdir_name(const char *entry, char *name, size_t size)
-{
-	char id[16];
-	int rc = name_parse(entry, name, size, id);
-
-	if (rc)
-		return rc;
-	if (id[0])
-		return -EINVAL;		/* the tree's own suffix */
-	return image_name_check(name);
 }
 
 /* The entry of name (0), checked as every entry must be; or an errno. */
@@ -129,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* an entry mkdir takes is what the new image is listed as */
 	if (!strchr(text[0], '/') && strlen(text[0]) <= NAME_MAX &&
-	    !mkdir_name(text[0], name, sizeof(name))) {
+	    !name_of_entry(text[0], name, sizeof(name))) {
 		CHECK(!entry_of(name, id[0], 0, entry[0]));
 		CHECK(!strcmp(entry[0], text[0]));
 	}

@@ -1316,7 +1316,7 @@ static void test_tc3_wipes(void)
 	EXPECT_EQ_INT(pthread_create(&t, &attr, sign_on_own_stack, &r), 0);
 	pthread_join(t, &rc);
 	pthread_attr_destroy(&attr);
-	/* valgrind calls a finished thread's stack unaddressable: look anyway */
+	/* valgrind calls a finished thread's stack unaddressable: look on */
 	VALGRIND_MAKE_MEM_DEFINED(stack, SIGN_STACK);
 	EXPECT(rc == NULL);
 	EXPECT(!holds(stack, SIGN_STACK, k_date, 32));

@@ -24,11 +24,21 @@ FSUNIT_SRCS := tests/fsunit.c $(filter-out fs/main.c fs/ops.c,$(SRCS))
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 
+# libFuzzer targets (tests/fuzz/), built with clang and run by scripts/fuzz
+FUZZ_CC      ?= clang-14
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Wall -Wextra -D_GNU_SOURCE \
+		-fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined $(if $(FUZZ_STRICT),-DFUZZ_STRICT)
+FUZZ_TARGETS := info names imagefmt credentials
+FUZZ_DIR     := build/fuzz$(if $(FUZZ_STRICT),-strict)
+FUZZ_SECONDS ?= 60
+FUZZ_SHORT   ?= 10
+
 MNT      ?= $(CURDIR)/mnt
 PYTEST   ?= /usr/bin/python3 -m pytest
 
 .PHONY: all deps run stop test unit pytest pytest-asan valgrind bench \
-	check-style clean
+	check-style fuzz fuzz-build stress clean
 
 all: imagefs
 
@@ -81,6 +91,17 @@ build/fsunit-plain: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(FSUNIT_SRCS) $(ASM) $(LDLIBS)
 
+$(FUZZ_DIR)/info: tests/fuzz/info.c fs/info.c fs/names.c backend/kinds.c
+$(FUZZ_DIR)/names: tests/fuzz/names.c fs/names.c fs/info.c backend/kinds.c
+$(FUZZ_DIR)/imagefmt: tests/fuzz/imagefmt.c backend/local/imagefmt.c
+$(FUZZ_DIR)/credentials: tests/fuzz/credentials.c mountopts/credentials.c
+$(FUZZ_DIR)/credentials: FUZZ_LIBS = $(shell pkg-config --libs jansson)
+
+$(FUZZ_TARGETS:%=$(FUZZ_DIR)/%): fs/info.h fs/names.h backend/backend.h \
+		backend/local/imagefmt.h mountopts/credentials.h Makefile
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
+
 deps:
 	@scripts/install-deps
 
@@ -117,11 +138,27 @@ valgrind: imagefs build/unit-plain build/fsunit-plain build/contract
 check-style:
 	scripts/check-style
 
+# the randomized test of tests/test_stress.py, long (a short run of it is
+# in make test): STRESS_SECONDS of rounds, a kill -9 every
+# STRESS_KILL_EVERY (60) s; STRESS_SEED=N replays a run's choices
+STRESS_SECONDS ?= 600
+stress: imagefs
+	STRESS_SECONDS=$(STRESS_SECONDS) IMAGEFS_BIN=$(CURDIR)/imagefs \
+		$(PYTEST) -q -s tests/test_stress.py
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+
+# each target for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600; FUZZ_STRICT=1
+# also checks the open defects that the targets otherwise step around)
+fuzz: fuzz-build
+	FUZZ_DIR=$(FUZZ_DIR) scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 test: deps
 	$(MAKE) all build/asan/imagefs build/unit build/unit-plain \
 		build/contract build/fsunit build/fsunit-plain
 	$(MAKE) check-style
 	$(MAKE) unit
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SHORT)
 	$(MAKE) pytest
 	$(MAKE) pytest-asan
 	$(MAKE) valgrind

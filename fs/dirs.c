@@ -52,19 +52,6 @@ static int resolve(struct fs *fs, uint64_t parent, const char *name,
 	return 0;
 }
 
-/* An entry name (U+FF0F for '/') as an image name, checked. */
-static int entry_name(const char *entry, char *name, size_t size)
-{
-	char id[16];
-	int rc = name_parse(entry, name, size, id);
-
-	if (rc)
-		return rc;
-	if (id[0])
-		return -EINVAL;	/* " (img-...)" is the tree's own suffix */
-	return image_name_check(name);
-}
-
 /*
  * Nothing is made in an image directory but info and scratch files: EPERM
  * in mine, EROFS in one I cannot change.
@@ -104,7 +91,7 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 			return rc;
 		return fs_lookup(fs, parent, name, e);
 	}
-	rc = entry_name(name, iname, sizeof(iname));
+	rc = name_of_entry(name, iname, sizeof(iname));
 	if (!rc)
 		rc = fs->b->ops->create_pending(fs->b, t.folder.region, iname,
 						&row);
@@ -245,7 +232,7 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 			return -ENOTEMPTY;
 		replace = to.img.row;	/* dropped in the same change */
 	}
-	rc = entry_name(newname, iname, sizeof(iname));
+	rc = name_of_entry(newname, iname, sizeof(iname));
 	if (!rc)
 		rc = fs->b->ops->rename(fs->b, from.img.row, iname, replace);
 	if (rc)

@@ -340,6 +340,18 @@ int image_name_check(const char *name)
 	return entry_check(name) ? entry_check(name) : rc;
 }
 
+int name_of_entry(const char *entry, char *name, size_t size)
+{
+	char id[16];
+	int rc = name_parse(entry, name, size, id);
+
+	if (rc)
+		return rc;
+	if (id[0])
+		return -EINVAL;	/* " (img-...)" is the tree's own suffix */
+	return image_name_check(name);
+}
+
 int name_shown_as_is(const char *name)
 {
 	int rc = image_name_check(name);

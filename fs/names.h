@@ -49,6 +49,13 @@ int name_check(const char *name);
 int image_name_check(const char *name);
 
 /*
+ * The image name that mkdir or mv makes of an entry name (U+FF0F back to
+ * '/'), checked by image_name_check(); -EINVAL for an entry that ends as a
+ * repeated name's does (" (img-xxxxxxxx)": the tree's own suffix).
+ */
+int name_of_entry(const char *entry, char *name, size_t size);
+
+/*
  * Whether name_display() shows name as it is: image_name_check() takes it,
  * or finds it only too long, and it fits NAME_MAX with a suffix.
  */

@@ -84,14 +84,41 @@ static int from_json(struct credentials *c, json_t *root)
 	return rc;
 }
 
-static int from_file(struct credentials *c, const char *path)
+int credentials_parse(const char *text, size_t len, struct credentials *out,
+		      int *line)
 {
 	json_error_t jerr;
-	struct stat st;
 	json_t *root;
+	int rc;
+
+	*line = 0;
+	explicit_bzero(out->id, sizeof(out->id));
+	explicit_bzero(out->key, sizeof(out->key));
+	explicit_bzero(out->token, sizeof(out->token));
+	json_set_alloc_funcs(malloc, wiping_free);
+	root = json_loadb(text, len, 0, &jerr);
+	if (root) {
+		rc = from_json(out, root);
+		json_decref(root);
+	} else {
+		*line = jerr.line;
+		rc = -EINVAL;
+	}
+	/* jerr.text may quote the text */
+	explicit_bzero(&jerr, sizeof(jerr));
+	if (rc) {
+		explicit_bzero(out->id, sizeof(out->id));
+		explicit_bzero(out->key, sizeof(out->key));
+	}
+	return rc;
+}
+
+static int from_file(struct credentials *c, const char *path)
+{
+	struct stat st;
 	char *text;
 	size_t len;
-	int fd, rc;
+	int fd, rc, line;
 
 	snprintf(c->from, sizeof(c->from), "%s", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -123,7 +150,6 @@ static int from_file(struct credentials *c, const char *path)
 		fprintf(stderr, "imagefs: warning: credentials %s may be read "
 			"by others (mode %04o); run: chmod 600 %s\n", path,
 			(unsigned int)(st.st_mode & 07777), path);
-	json_set_alloc_funcs(malloc, wiping_free);
 	text = read_all(fd, &len);
 	close(fd);
 	if (!text) {
@@ -131,23 +157,17 @@ static int from_file(struct credentials *c, const char *path)
 			"larger than %d bytes\n", path, FILE_MAX);
 		return -EACCES;
 	}
-	root = json_loadb(text, len, 0, &jerr);
+	rc = credentials_parse(text, len, c, &line);
 	explicit_bzero(text, FILE_MAX);
 	free(text);
-	if (!root) {
-		/* jerr.text may quote the file: only the line is said */
+	/* only the line is said: the text holds secrets */
+	if (rc == -EINVAL)
 		fprintf(stderr, "imagefs: credentials %s: not JSON (line %d)\n",
-			path, jerr.line);
-		explicit_bzero(&jerr, sizeof(jerr));
-		return -EACCES;
-	}
-	explicit_bzero(&jerr, sizeof(jerr));
-	rc = from_json(c, root);
-	json_decref(root);
-	if (rc)
+			path, line);
+	else if (rc)
 		fprintf(stderr, "imagefs: credentials %s: no secretId and "
 			"secretKey\n", path);
-	return rc;
+	return rc ? -EACCES : 0;
 }
 
 static int from_profile(struct credentials *c, const char *profile)

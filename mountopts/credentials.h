@@ -7,6 +7,7 @@
 #define IMAGEFS_CREDENTIALS_H
 
 #include <limits.h>
+#include <stddef.h>
 
 struct config;
 
@@ -27,6 +28,17 @@ struct credentials {
  * with a message on stderr that never holds a secret.
  */
 int credentials_load(const struct config *cfg, struct credentials *out);
+
+/*
+ * Take the keys from the text of a tccli credential file: JSON with
+ * "secretId", "secretKey" and, when there is one, "token". Returns 0;
+ * -EINVAL when the text is not JSON (*line: where, from 1), -EACCES when a
+ * key is missing, not a string or too long for out. Sets id, key and
+ * token alone, and after an error they hold no part of a key. Prints
+ * nothing: the text holds secrets.
+ */
+int credentials_parse(const char *text, size_t len, struct credentials *out,
+		      int *line);
 
 /* Wipe the secrets from memory. */
 void credentials_clear(struct credentials *c);

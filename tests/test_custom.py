@@ -55,7 +55,10 @@ VISIBLE_WITHIN = (CACHE_TTL + 10.0 if CLOUD else 10.0) * SLOW  # s: a deadline, 
 ID_RE = re.compile(r'^img-[0-9a-z]{8}$')
 CREATED_RE = re.compile(r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$')
 
-FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+# libfaketime's variant for threaded programs: the plain one re-reads the
+# clock file without a lock, and now and then gives one of the daemon's
+# threads the real time (tests/test_stress.py saw charges on the real day)
+FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
@@ -169,18 +172,24 @@ def any_image_id(conn, kind, region=GZ):
 
 
 def snapshot(conn):
-    """What an operation may change: custom images, counters, shares.
+    """Every row of every table of the catalog, and the schema itself.
 
-    Excludes the error column (user.imagefs.error is set by failures).
+    The tables and their columns are read from sqlite_master, so that a
+    new table or column is compared without anyone remembering to add it.
     """
-    imgs = rows(conn, "SELECT row, id, region, owner, name, description, "
-                "state, source, os_name FROM images WHERE kind = 'custom' "
-                "ORDER BY row")
-    ops = rows(conn, 'SELECT account, region, day, count FROM ops '
-               'ORDER BY account, region, day')
-    shares = rows(conn, 'SELECT image, account FROM shares ORDER BY 1, 2')
-    return ([tuple(r) for r in imgs], [tuple(r) for r in ops],
-            [tuple(r) for r in shares])
+    tables = [r[0] for r in rows(
+        conn, "SELECT name FROM sqlite_master WHERE type = 'table' "
+        "ORDER BY name")]
+    snap = {'sqlite_master': [tuple(r) for r in rows(
+        conn, 'SELECT type, name, tbl_name, sql FROM sqlite_master '
+        'ORDER BY type, name')]}
+    for table in tables:
+        ident = '"%s"' % table.replace('"', '""')
+        ncols = len(rows(conn, 'PRAGMA table_info(%s)' % ident))
+        order = ', '.join(str(i) for i in range(1, ncols + 1))
+        snap[table] = [tuple(r) for r in rows(
+            conn, 'SELECT * FROM %s ORDER BY %s' % (ident, order))]
+    return snap
 
 
 def prepare(conn, settings=None, ops=None, sql=()):

@@ -15,7 +15,8 @@ ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
 UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
 UNIT_SRCS := tests/unit.c fs/names.c fs/info.c backend/kinds.c \
 	     backend/local/imagefmt.c backend/tencentcloud/tc3.c \
-	     backend/tencentcloud/client.c mountopts/credentials.c
+	     backend/tencentcloud/client.c mountopts/credentials.c \
+	     mountopts/log.c
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 

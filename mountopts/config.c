@@ -13,6 +13,7 @@
 #include <fuse_opt.h>
 
 #include "config.h"
+#include "log.h"
 
 #define OPT(t, p) { t, offsetof(struct config, p), 1 }
 
@@ -132,16 +133,15 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 	if (!cfg->backend || !cfg->account || !cfg->db)
 		return -ENOMEM;
 	if (cfg->import_timeout <= 0) {
-		fprintf(stderr, "imagefs: bad import_timeout: %ld\n",
-			cfg->import_timeout);
+		log_error("bad import_timeout: %ld", cfg->import_timeout);
 		return -EINVAL;
 	}
 	if (cfg->cache_ttl < 0 || cfg->api_timeout <= 0) {
-		fprintf(stderr, "imagefs: bad cache_ttl or api_timeout\n");
+		log_error("bad cache_ttl or api_timeout");
 		return -EINVAL;
 	}
 	if (cfg->timeout < 0) {
-		fprintf(stderr, "imagefs: bad timeout: %g\n", cfg->timeout);
+		log_error("bad timeout: %g", cfg->timeout);
 		return -EINVAL;
 	}
 	return 0;

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "credentials.h"
+#include "log.h"
 
 void credentials_clear(struct credentials *c)
 {
@@ -56,19 +57,18 @@ static int from_file(struct credentials *c, const char *path)
 	snprintf(c->from, sizeof(c->from), "%s", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "imagefs: credentials %s: %s\n", path,
-			strerror(errno));
+		log_error("credentials %s: %s", path, strerror(errno));
 		return -EACCES;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "imagefs: credentials %s: not a file\n", path);
+		log_error("credentials %s: not a file", path);
 		close(fd);
 		return -EACCES;
 	}
 	if (st.st_mode & 077) {
-		fprintf(stderr, "imagefs: credentials %s are open to group or "
-			"others (mode %04o); run: chmod 600 %s\n", path,
-			(unsigned int)(st.st_mode & 07777), path);
+		log_error("credentials %s are open to group or others "
+			  "(mode %04o); run: chmod 600 %s", path,
+			  (unsigned int)(st.st_mode & 07777), path);
 		close(fd);
 		return -EACCES;
 	}
@@ -76,15 +76,14 @@ static int from_file(struct credentials *c, const char *path)
 	close(fd);
 	if (!root) {
 		/* jansson's message quotes no content, only a position */
-		fprintf(stderr, "imagefs: credentials %s: not JSON (line %d)\n",
-			path, jerr.line);
+		log_error("credentials %s: not JSON (line %d)", path,
+			  jerr.line);
 		return -EACCES;
 	}
 	rc = from_json(c, root);
 	json_decref(root);
 	if (rc)
-		fprintf(stderr, "imagefs: credentials %s: no secretId and "
-			"secretKey\n", path);
+		log_error("credentials %s: no secretId and secretKey", path);
 	return rc;
 }
 
@@ -94,7 +93,7 @@ static int from_profile(struct credentials *c, const char *profile)
 	char path[PATH_MAX];
 
 	if (!profile[0] || strchr(profile, '/')) {
-		fprintf(stderr, "imagefs: bad profile name: %s\n", profile);
+		log_error("bad profile name: %s", profile);
 		return -EACCES;
 	}
 	if (snprintf(path, sizeof(path), "%s/.tccli/%s.credential",
@@ -114,8 +113,8 @@ static int from_env(struct credentials *c)
 	    take(c->key, sizeof(c->key), getenv("TENCENTCLOUD_SECRET_KEY"),
 		 1) ||
 	    take(c->token, sizeof(c->token), token, 0)) {
-		fprintf(stderr, "imagefs: $TENCENTCLOUD_SECRET_ID needs "
-			"$TENCENTCLOUD_SECRET_KEY\n");
+		log_error("$TENCENTCLOUD_SECRET_ID needs "
+			  "$TENCENTCLOUD_SECRET_KEY");
 		return -EACCES;
 	}
 	return 0;
@@ -138,10 +137,9 @@ int credentials_load(const struct config *cfg, struct credentials *out)
 				  "default");
 	if (rc) {
 		credentials_clear(out);
-		fprintf(stderr, "imagefs: no usable Tencent Cloud credentials: "
-			"set TENCENTCLOUD_SECRET_ID and "
-			"TENCENTCLOUD_SECRET_KEY, run tccli configure, or give "
-			"-o credentials=PATH\n");
+		log_error("no usable Tencent Cloud credentials: set "
+			  "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY, "
+			  "run tccli configure, or give -o credentials=PATH");
 	}
 	return rc;
 }

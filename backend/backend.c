@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "../mountopts/config.h"
+#include "../mountopts/log.h"
 
 int backend_open(const struct config *cfg, struct backend **out)
 {
@@ -15,6 +16,6 @@ int backend_open(const struct config *cfg, struct backend **out)
 		return local_open(cfg, out);
 	if (!strcmp(cfg->backend, "tencentcloud"))
 		return tencent_open(cfg, out);
-	fprintf(stderr, "imagefs: unknown backend: %s\n", cfg->backend);
+	log_error("unknown backend: %s (local or tencentcloud)", cfg->backend);
 	return -EINVAL;
 }

@@ -21,6 +21,7 @@
 #include "../backend.h"
 #include "local.h"
 #include "../../mountopts/config.h"
+#include "../../mountopts/log.h"
 
 extern const char imagefs_schema_sql[];
 extern const char imagefs_regions_sql[];
@@ -209,8 +210,7 @@ sqlite3_stmt *local_stmt(struct local *l, enum query q)
 		if (sqlite3_prepare_v3(l->db, sql_text[q], -1,
 				       SQLITE_PREPARE_PERSISTENT, &st,
 				       NULL) != SQLITE_OK) {
-			fprintf(stderr, "imagefs: sql: %s\n",
-				sqlite3_errmsg(l->db));
+			log_error("sql: %s", sqlite3_errmsg(l->db));
 			return NULL;
 		}
 		l->stmts[q] = st;
@@ -519,8 +519,7 @@ int local_exec(sqlite3 *db, const char *sql)
 	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "imagefs: catalog: %s\n",
-			msg ? msg : sqlite3_errstr(rc));
+		log_error("catalog: %s", msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return local_errno(rc) ? local_errno(rc) : -EIO;
 	}
@@ -574,8 +573,8 @@ static int catalog_init(sqlite3 *db, int seed)
 	if (rc)
 		goto out_rollback;
 	if (version > SCHEMA_VERSION) {
-		fprintf(stderr, "imagefs: catalog version %d is newer than "
-			"this imagefs (%d)\n", version, SCHEMA_VERSION);
+		log_error("catalog version %d is newer than this imagefs "
+			  "(%d)", version, SCHEMA_VERSION);
 		rc = -EPROTO;
 		goto out_rollback;
 	}
@@ -635,8 +634,8 @@ int local_connect(const char *path, sqlite3 **out)
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
-			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		log_error("cannot open catalog %s: %s", path,
+			  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		rc = local_errno(rc) ? local_errno(rc) : -EIO;
 		goto out_close;
 	}
@@ -646,7 +645,7 @@ int local_connect(const char *path, sqlite3 **out)
 			"PRAGMA foreign_keys = ON; "
 			"PRAGMA cache_size = -8192");
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot use catalog %s\n", path);
+		log_error("cannot use catalog %s", path);
 		goto out_close;
 	}
 	*out = db;
@@ -720,8 +719,8 @@ int local_open_file(const char *path, const char *account, int seed,
 	l->origin &= INT64_MAX;
 	rc = make_parent(l->path);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot create the folder of %s: %s\n",
-			l->path, strerror(-rc));
+		log_error("cannot create the folder of %s: %s", l->path,
+			  strerror(-rc));
 		goto out_destroy;
 	}
 	rc = local_connect(l->path, &l->db);
@@ -729,7 +728,7 @@ int local_open_file(const char *path, const char *account, int seed,
 		goto out_destroy;
 	rc = catalog_init(l->db, seed);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot set up catalog %s\n", l->path);
+		log_error("cannot set up catalog %s", l->path);
 		sqlite3_close(l->db);
 		goto out_destroy;
 	}

@@ -20,6 +20,7 @@
 #include "../backend.h"
 #include "tc3.h"
 #include "client.h"
+#include "../../mountopts/log.h"
 
 #define ANSWER_MAX (16 << 20)	/* bytes of one answer */
 
@@ -92,7 +93,7 @@ int tc_conf_init(struct tc_conf *conf, const char *endpoint)
 		rc = 0;
 out:
 	if (rc)
-		fprintf(stderr, "imagefs: bad endpoint: %s\n", endpoint);
+		log_error("bad endpoint: %s", endpoint);
 	curl_free(host);
 	curl_free(port);
 	curl_url_cleanup(u);
@@ -336,21 +337,22 @@ int tc_call(struct tc_client *c, const char *action, const char *region,
 		how = attempt(c, action, region, body, read_only, resp, err,
 			      &rc);
 		if (c->conf->debug)
-			fprintf(stderr, "imagefs: tc: %s %s %s -> %s%s%s\n",
-				action, region ? region : "-",
-				read_only ? body : "{...}",
-				rc ? (err->code[0] ? err->code : err->message) :
-				"ok", err->request_id[0] ? " RequestId " : "",
-				err->request_id);
+			log_debug("tc: %s %s %s -> %s%s%s", action,
+				  region ? region : "-",
+				  read_only ? body : "{...}",
+				  rc ? (err->code[0] ? err->code :
+					err->message) : "ok",
+				  err->request_id[0] ? " RequestId " : "",
+				  err->request_id);
 		if (how == DONE || (how == LOST && !read_only))
 			break;
 	}
 	free(body);
 	if (rc)
-		fprintf(stderr, "imagefs: tc: %s in %s failed: %s: %s%s%s\n",
-			action, region ? region : "-",
-			err->code[0] ? err->code : "network", err->message,
-			err->request_id[0] ? " RequestId " : "",
-			err->request_id);
+		log_error("tc: %s in %s failed: %s: %s%s%s", action,
+			  region ? region : "-",
+			  err->code[0] ? err->code : "network", err->message,
+			  err->request_id[0] ? " RequestId " : "",
+			  err->request_id);
 	return rc;
 }

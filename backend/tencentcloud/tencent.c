@@ -27,6 +27,7 @@
 #include "../local/local.h"
 #include "client.h"
 #include "../../mountopts/config.h"
+#include "../../mountopts/log.h"
 
 #define PAGE 100		/* DescribeImages' largest Limit */
 #define POLL_MS 500		/* the worker's pace */
@@ -984,8 +985,7 @@ static int tc_copy(struct backend *b, int64_t row, const char *source_id,
 	    call(t, &t->fg, "ModifyImageAttribute", img.region,
 		 json_pack("{s:s, s:s}", "ImageId", id, "ImageDescription",
 			   spec->description), NULL))
-		fprintf(stderr, "imagefs: copy %s: the description was not "
-			"set\n", id);
+		log_warn("copy %s: the description was not set", id);
 	return adopt(t, &img, id, source, "SYNCING", from, spec);
 }
 

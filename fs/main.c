@@ -14,6 +14,7 @@
 
 #include "../backend/backend.h"
 #include "../mountopts/config.h"
+#include "../mountopts/log.h"
 #include "fs.h"
 #include "names.h"
 #include "ops.h"
@@ -36,8 +37,7 @@ static int session_open(void *ctx, struct fs *fs)
 	}
 	rc = fs_init(fs, s->b, s->cfg.xattr);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot read the regions: %s\n",
-			strerror(-rc));
+		log_error("cannot read the regions: %s", strerror(-rc));
 		return rc;
 	}
 	snprintf(fs->mountpoint, sizeof(fs->mountpoint), "%s", s->mountpoint);
@@ -90,19 +90,18 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 	if (!opts.mountpoint) {
-		fprintf(stderr, "imagefs: no mountpoint\n");
+		log_error("no mountpoint");
 		fprintf(stderr, "usage: %s [-o opt[,opt...]] <mountpoint>\n"
 			"       %s --help\n", argv[0], argv[0]);
 		goto out_opts;
 	}
 	if (uin_check(s.cfg.account)) {
-		fprintf(stderr, "imagefs: bad account: %s (digits only)\n",
-			s.cfg.account);
+		log_error("bad account: %s (digits only)", s.cfg.account);
 		goto out_opts;
 	}
 	if (!realpath(opts.mountpoint, s.mountpoint)) {
-		fprintf(stderr, "imagefs: bad mountpoint %s: %s\n",
-			opts.mountpoint, strerror(errno));
+		log_error("bad mountpoint %s: %s", opts.mountpoint,
+			  strerror(errno));
 		goto out_opts;
 	}
 	s.cfg.debug = opts.debug;

@@ -18,6 +18,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "../mountopts/log.h"
 #include "fs.h"
 #include "ops.h"
 
@@ -645,7 +646,7 @@ static void notify(const char *path, const char *word)
 	if (fd < 0)
 		return;
 	if (write(fd, word, strlen(word)) < 0)
-		fprintf(stderr, "imagefs: notify_pipe: %s\n", strerror(errno));
+		log_error("notify_pipe: %s", strerror(errno));
 	close(fd);
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../mountopts/log.h"
 #include "fs.h"
 #include "fs_internal.h"
 #include "info.h"
@@ -405,7 +406,7 @@ static int failed(struct fs *fs, int64_t row, const char *what, int rc)
 		detail = fs->b->ops->detail(fs->b);
 	snprintf(msg, sizeof(msg), "%s: %s%s%s%s", what, strerror(-rc),
 		 detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
-	fprintf(stderr, "imagefs: image %lld: %s\n", (long long)row, msg);
+	log_error("image %lld: %s", (long long)row, msg);
 	fs_set_error(fs, row, msg);
 	return rc;
 }

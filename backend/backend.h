@@ -194,9 +194,13 @@ struct backend_ops {
 	int (*changes)(struct backend *b, int64_t *seq, change_cb cb,
 		       void *ctx);
 
-	/* optional: the service's own words on the last failed call (an
-	 * error code and request id), or NULL */
-	const char *(*detail)(struct backend *b);
+	/*
+	 * Optional: why the last call failed, in words for people (the rule
+	 * it broke and what would make it pass, or the service's own error
+	 * code and request id), or NULL when there is nothing to add to the
+	 * errno. One line; valid until the next call.
+	 */
+	const char *(*why)(struct backend *b);
 };
 
 /*

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -650,61 +651,142 @@ static void notify(const char *path, const char *word)
 	close(fd);
 }
 
+/*
+ * Leave for the background: fork, and let the parent wait until the child
+ * reports (daemon_ready) and exit with the child's status, so that mount(8)
+ * and systemd see 0 only once the mount serves, and every start-up error
+ * on stderr with status 1. Returns 0 in the child, with *report the pipe
+ * to report on, or, in the parent, the status to exit with.
+ */
+static int daemon_fork(int *report)
+{
+	int fds[2], status;
+	char ok;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC)) {
+		log_error("pipe: %s", strerror(errno));
+		return 1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return 1;
+	}
+	if (pid) {
+		close(fds[1]);
+		if (read(fds[0], &ok, 1) == 1) {
+			close(fds[0]);
+			return 0;
+		}
+		close(fds[0]);
+		/* it failed (and said why on stderr), or died */
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+		    !WEXITSTATUS(status))
+			return 1;
+		return WEXITSTATUS(status);
+	}
+	close(fds[0]);
+	setsid();
+	*report = fds[1];
+	return -1;
+}
+
+/* The daemon serves: stdin, stdout and stderr to /dev/null, messages to
+ * syslog, and the parent exits 0. */
+static void daemon_ready(int report)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	char ok = 0;
+
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	log_to_syslog();
+	if (write(report, &ok, 1) != 1)
+		log_error("cannot tell the starting process: %s",
+			  strerror(errno));
+	close(report);
+}
+
 int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		  int foreground, struct imagefs_params *p)
 {
 	struct imagefs *im;
+	int report = -1;
 	int rc = 1;
 
+	if (!foreground) {
+		rc = daemon_fork(&report);
+		if (rc >= 0)
+			return rc;	/* the parent */
+		rc = 1;
+	}
 	im = calloc(1, sizeof(*im));
 	if (!im)
-		return 1;
+		goto out_report;
 	im->timeout = p->timeout;
 	pthread_mutex_init(&im->lock, NULL);
 	pthread_cond_init(&im->cond, NULL);
 	im->tail = &im->head;
-	im->se = fuse_session_new(args, &imagefs_ops, sizeof(imagefs_ops), im);
-	if (!im->se)
+	/* everything that can fail is tried before the mount serves */
+	if (p->open(p->ctx, &im->fs))
 		goto out_free;
-	if (fuse_set_signal_handlers(im->se))
-		goto out_destroy;
-	if (fuse_session_mount(im->se, mountpoint))
-		goto out_signals;
-	if (fuse_daemonize(foreground))
-		goto out_unmount;
-	if (p->open(p->ctx, &im->fs)) {
-		notify(p->notify_pipe, "error\n");
-		goto out_unmount;
-	}
 	im->fs.inval_inode = queue_inode;
 	im->fs.inval_ctx = im;
 	/* where the change log stands before the kernel caches anything */
 	im->seq = -1;
-	if (im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL))
+	if (im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL)) {
+		log_error("cannot read the change log");
 		goto out_close;
+	}
+	im->se = fuse_session_new(args, &imagefs_ops, sizeof(imagefs_ops), im);
+	if (!im->se)
+		goto out_close;
+	if (fuse_set_signal_handlers(im->se))
+		goto out_destroy;
+	if (fuse_session_mount(im->se, mountpoint))
+		goto out_signals;
+	if (chdir("/"))
+		log_warn("chdir /: %s", strerror(errno));
 	im->running = 1;
 	if (pthread_create(&im->thread, NULL, notify_thread, im)) {
 		im->running = 0;
-		goto out_close;
+		log_error("cannot start the notify thread");
+		goto out_unmount;
 	}
 	notify(p->notify_pipe, "ok\n");
+	if (report >= 0) {
+		daemon_ready(report);
+		report = -1;
+	}
 	rc = fuse_session_loop(im->se) < 0 ? 1 : 0;	/* >0: a signal */
 	pthread_mutex_lock(&im->lock);
 	im->running = 0;
 	pthread_cond_signal(&im->cond);
 	pthread_mutex_unlock(&im->lock);
 	pthread_join(im->thread, NULL);
-out_close:
-	p->close(p->ctx, &im->fs);
 out_unmount:
 	fuse_session_unmount(im->se);
 out_signals:
 	fuse_remove_signal_handlers(im->se);
 out_destroy:
 	fuse_session_destroy(im->se);
+out_close:
+	p->close(p->ctx, &im->fs);
 out_free:
+	if (rc)
+		notify(p->notify_pipe, "error\n");
 	pthread_cond_destroy(&im->cond);
 	pthread_mutex_destroy(&im->lock);
 	free(im);
+out_report:
+	if (report >= 0)
+		close(report);	/* the parent exits with our status */
 	return rc;
 }

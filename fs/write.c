@@ -402,8 +402,8 @@ static int failed(struct fs *fs, int64_t row, const char *what, int rc)
 
 	if (rc >= 0 || !row)
 		return rc;
-	if (fs->b->ops->detail)
-		detail = fs->b->ops->detail(fs->b);
+	if (fs->b->ops->why)
+		detail = fs->b->ops->why(fs->b);
 	snprintf(msg, sizeof(msg), "%s: %s%s%s%s", what, strerror(-rc),
 		 detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
 	log_error("image %lld: %s", (long long)row, msg);

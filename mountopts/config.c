@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * config.c - imagefs's -o options: one table, one help text, one struct.
+ * config.c - imagefs's -o options: one table, one help text, one struct,
+ * in the same order; the SOURCE and MOUNTPOINT arguments; fstab's options
+ * that are not for imagefs.
  */
 #define FUSE_USE_VERSION 34
 #include <errno.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <fuse_lowlevel.h>
 #include <fuse_opt.h>
@@ -33,13 +36,18 @@ static const struct fuse_opt config_opts[] = {
 	OPT("cache=%s", cache),
 	OPT("cache_ttl=%lf", cache_ttl),
 	OPT("api_timeout=%lf", api_timeout),
-	/* fstab noise */
+	/* for mount(8) and systemd only (x-* and comment= in config_key) */
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
 	FUSE_OPT_KEY("nofail", KEY_DISCARD),
 	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD),
 	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("owner", KEY_DISCARD),
+	FUSE_OPT_KEY("group", KEY_DISCARD),
 	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_KEY("comment=", KEY_DISCARD),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -47,9 +55,20 @@ static const struct fuse_opt config_opts[] = {
 	FUSE_OPT_END
 };
 
-void config_help(void)
+#define USAGE "usage: %s [SOURCE] MOUNTPOINT [-o opt[,opt...]] [-f] [-d]\n"
+
+void config_usage(const char *prog)
 {
-	printf("imagefs options:\n"
+	fprintf(stderr, USAGE "       %s --help\n", prog, prog);
+}
+
+void config_help(const char *prog)
+{
+	printf(USAGE "\n"
+	       "SOURCE names the mount in mount(8) and df (default imagefs);\n"
+	       "the options say what it shows.\n"
+	       "\n"
+	       "imagefs options:\n"
 	       "    -o backend=NAME        local (default) or tencentcloud\n"
 	       "    -o db=PATH             local catalog (default "
 	       "$XDG_DATA_HOME/imagefs/catalog.db)\n"
@@ -75,7 +94,27 @@ void config_help(void)
 	       "this long (60)\n"
 	       "    -o api_timeout=SECONDS one API request gives up after "
 	       "this long (30)\n"
-	       "\n");
+	       "mount options:\n"
+	       "    -f                     stay in the foreground; messages "
+	       "to stderr, not syslog\n"
+	       "    -d, -o debug           debug output (implies -f)\n"
+	       "    -s                     single-threaded (imagefs always "
+	       "is)\n"
+	       "    -o allow_other         let every user in (needs "
+	       "user_allow_other in\n"
+	       "                           /etc/fuse.conf unless root)\n"
+	       "    -o allow_root          let the mounting user and root "
+	       "in\n"
+	       "    -o auto_unmount        unmount when the daemon dies\n"
+	       "    -o fsname=NAME         the name mount(8) and df show "
+	       "(default SOURCE)\n"
+	       "    -o ro                  refuse every change (EROFS)\n"
+	       "    -h, --help             print this help\n"
+	       "    -V, --version          print the version\n"
+	       "fstab options for mount(8) and systemd only (_netdev, auto, "
+	       "noauto, nofail,\n"
+	       "user, nouser, users, owner, group, defaults, x-*, comment=) "
+	       "are ignored.\n", prog);
 }
 
 static int config_key(void *data, const char *arg, int key,
@@ -89,12 +128,25 @@ static int config_key(void *data, const char *arg, int key,
 		return 0;
 	case KEY_HELP:
 		cfg->show_help = 1;
-		return 1;	/* libfuse prints its part too */
+		return 0;
 	case KEY_VERSION:
 		cfg->show_version = 1;
-		return 1;
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		/* x-systemd.automount, x-gvfs-show, ...: systemd's, not ours */
+		return strncmp(arg, "x-", 2) ? 1 : 0;
+	case FUSE_OPT_KEY_NONOPT:
+		/* SOURCE MOUNTPOINT, or MOUNTPOINT alone */
+		if (cfg->mountpoint && cfg->source) {
+			log_error("too many arguments: %s (SOURCE MOUNTPOINT at "
+				  "most)", arg);
+			return -1;
+		}
+		if (cfg->mountpoint)
+			cfg->source = cfg->mountpoint;
+		cfg->mountpoint = strdup(arg);
+		return cfg->mountpoint ? 0 : -1;
 	}
-	(void)arg;
 	return 1;
 }
 
@@ -115,6 +167,25 @@ static char *default_db(void)
 	return path;
 }
 
+/*
+ * Make a relative path absolute: the daemon works from / (it must not
+ * hold the directory it was started in), and reopens files by path.
+ */
+static int absolute(char **path)
+{
+	char cwd[4096], *abs;
+
+	if (!*path || (*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	if (asprintf(&abs, "%s/%s", cwd, *path) < 0)
+		return -ENOMEM;
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 int config_parse(struct fuse_args *args, struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -132,16 +203,29 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 		cfg->db = default_db();
 	if (!cfg->backend || !cfg->account || !cfg->db)
 		return -ENOMEM;
-	if (cfg->import_timeout <= 0) {
-		log_error("bad import_timeout: %ld", cfg->import_timeout);
+	if (absolute(&cfg->db) || absolute(&cfg->cache) ||
+	    absolute(&cfg->credentials) || absolute(&cfg->notify_pipe)) {
+		log_error("cannot tell the current directory: %s",
+			  strerror(errno));
 		return -EINVAL;
 	}
-	if (cfg->cache_ttl < 0 || cfg->api_timeout <= 0) {
-		log_error("bad cache_ttl or api_timeout");
+	if (cfg->import_timeout <= 0) {
+		log_error("bad import_timeout: %ld (seconds, more than 0)",
+			  cfg->import_timeout);
+		return -EINVAL;
+	}
+	if (cfg->cache_ttl < 0) {
+		log_error("bad cache_ttl: %g (seconds, 0 or more)",
+			  cfg->cache_ttl);
+		return -EINVAL;
+	}
+	if (cfg->api_timeout <= 0) {
+		log_error("bad api_timeout: %g (seconds, more than 0)",
+			  cfg->api_timeout);
 		return -EINVAL;
 	}
 	if (cfg->timeout < 0) {
-		log_error("bad timeout: %g", cfg->timeout);
+		log_error("bad timeout: %g (seconds, 0 or more)", cfg->timeout);
 		return -EINVAL;
 	}
 	return 0;
@@ -157,4 +241,6 @@ void config_free(struct config *cfg)
 	free(cfg->profile);
 	free(cfg->credentials);
 	free(cfg->cache);
+	free(cfg->source);
+	free(cfg->mountpoint);
 }

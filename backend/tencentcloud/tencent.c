@@ -1158,7 +1158,7 @@ static const struct backend_ops tencent_ops = {
 	.add_peer = local_add_peer,
 	.remove_peer = local_remove_peer,
 	.changes = local_changes,
-	.detail = tc_detail,
+	.why = tc_detail,
 };
 
 /* $XDG_CACHE_HOME/imagefs/<account>@<host>.db */

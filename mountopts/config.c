@@ -138,8 +138,8 @@ static int config_key(void *data, const char *arg, int key,
 	case FUSE_OPT_KEY_NONOPT:
 		/* SOURCE MOUNTPOINT, or MOUNTPOINT alone */
 		if (cfg->mountpoint && cfg->source) {
-			log_error("too many arguments: %s (SOURCE MOUNTPOINT at "
-				  "most)", arg);
+			log_error("too many arguments: %s (at most SOURCE "
+				  "MOUNTPOINT)", arg);
 			return -1;
 		}
 		if (cfg->mountpoint)

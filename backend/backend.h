@@ -87,6 +87,7 @@ struct peer {
 	char uin[UIN_MAX_DIGITS + 1];
 	int64_t key;		/* stable while mounted: the uin as a number */
 	int images;		/* images it shares with me (subdirectories) */
+	int64_t mtime;		/* the newest change between us, 0: none */
 };
 
 /* A share I made: my image <row> shared with <peer>. */
@@ -94,6 +95,7 @@ struct share {
 	int64_t row;		/* stable share id */
 	int64_t image;		/* the image's row */
 	char name[256];		/* the image's name */
+	int64_t mtime;		/* when it was shared, unix seconds */
 };
 
 /* Slots and operations of one region (df -i, user.imagefs.* xattrs). */
@@ -104,6 +106,19 @@ struct usage {
 	int ops_max;
 	int shares_max;
 	int copy;		/* the region supports image duplication */
+};
+
+/*
+ * What a region holds, as the account sees it, from what the backend has
+ * at hand: it never waits and never asks the cloud (usage may). Directory
+ * times and df's figures.
+ */
+struct summary {
+	int64_t mtime[KIND_COUNT];	/* the newest change of what each folder
+					 * holds, unix seconds; 0: none known */
+	int images;			/* my custom images, pending ones too */
+	int images_max;
+	int64_t disk_gb;		/* their disk sizes (SIZE_GB), summed */
 };
 
 /* What a pending image becomes when its info text is committed. */
@@ -163,6 +178,8 @@ struct backend_ops {
 			 size_t region_size, char *peer, size_t peer_size,
 			 struct share *out);
 	int (*usage)(struct backend *b, const char *region, struct usage *u);
+	int (*summary)(struct backend *b, const char *region,
+		       struct summary *s);
 
 	/* mutations: each checks every rule and applies it atomically */
 	int (*create_pending)(struct backend *b, const char *region,

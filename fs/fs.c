@@ -154,6 +154,76 @@ void info_entry(struct fs *fs, const struct image *img, struct entry *e)
 	e->mutable = kind_mutable(img->kind);
 }
 
+/*
+ * Directory times: the newest change of what a folder holds, so that they
+ * stay the same across remounts and move when the content does; a folder
+ * with nothing known falls back to its region's, a region to the tree's,
+ * and an empty tree to the mount time.
+ */
+static int64_t newest(const int64_t *t, int n)
+{
+	int64_t max = 0;
+
+	for (int i = 0; i < n; i++)
+		if (t[i] > max)
+			max = t[i];
+	return max;
+}
+
+static void region_summary(struct fs *fs, const struct region *r,
+			   struct summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (fs->b->ops->summary && fs->b->ops->summary(fs->b, r->name, s))
+		memset(s, 0, sizeof(*s));
+}
+
+static time_t root_time(struct fs *fs)
+{
+	int64_t t = 0;
+	struct summary s;
+
+	for (int i = 0; i < fs->nregions; i++) {
+		region_summary(fs, &fs->regions[i], &s);
+		if (newest(s.mtime, KIND_COUNT) > t)
+			t = newest(s.mtime, KIND_COUNT);
+	}
+	return t ? t : fs->mounted;
+}
+
+static time_t region_time(struct fs *fs, const struct summary *s)
+{
+	int64_t t = newest(s->mtime, KIND_COUNT);
+
+	return t ? t : root_time(fs);
+}
+
+static time_t folder_time(struct fs *fs, const struct summary *s,
+			  enum image_kind kind)
+{
+	return s->mtime[kind] ? s->mtime[kind] : region_time(fs, s);
+}
+
+void times_changed(struct fs *fs, const char *region)
+{
+	const struct region *r = fs_region(fs, region);
+
+	if (!fs->inval_inode || !r)
+		return;
+	fs->inval_inode(fs->inval_ctx, ino_make(N_REGION, r->row));
+	fs->inval_inode(fs->inval_ctx, FS_ROOT_INO);
+}
+
+static void region_entry(struct fs *fs, const struct region *r,
+			 struct entry *e)
+{
+	struct summary s;
+
+	region_summary(fs, r, &s);
+	set_dir(fs, e, ino_make(N_REGION, r->row), 0555, KIND_COUNT,
+		region_time(fs, &s));
+}
+
 static void link_entry(struct fs *fs, const struct share *s,
 		       struct entry *e)
 {
@@ -161,7 +231,7 @@ static void link_entry(struct fs *fs, const struct share *s,
 	int len = link_target(s->name, target, sizeof(target));
 
 	set_file(fs, e, ino_make(N_LINK, s->row), S_IFLNK | 0777,
-		 len < 0 ? 0 : len, fs->mounted);
+		 len < 0 ? 0 : len, s->mtime ? s->mtime : fs->mounted);
 	e->mutable = 1;
 }
 
@@ -293,19 +363,26 @@ int find_share(struct fs *fs, const struct region *r, const char *peer,
 	return c.found ? 0 : -ENOENT;
 }
 
+/* A folder of region r; s: the region's summary, or NULL to read it. */
 static int folder_entry(struct fs *fs, const struct region *r,
-			enum image_kind kind, struct entry *e)
+			enum image_kind kind, const struct summary *s,
+			struct entry *e)
 {
 	struct folder f = { .region = r->name, .kind = kind };
+	struct summary own;
 	int n = 0, rc = 0;
 
 	if (kind == KIND_SHARED)
 		n = count_peers(fs, r);
 	else
 		rc = fs->b->ops->count(fs->b, &f, &n);
+	if (!s) {
+		region_summary(fs, r, &own);
+		s = &own;
+	}
 	set_dir(fs, e, folder_ino(r, kind),
 		kind_writable(kind) || kind == KIND_SHARED ? 0755 : 0555,
-		n < 0 ? 0 : n, fs->mounted);
+		n < 0 ? 0 : n, folder_time(fs, s, kind));
 	return rc;
 }
 
@@ -328,7 +405,14 @@ int count_peers(struct fs *fs, const struct region *r)
 static void peer_entry(struct fs *fs, const struct region *r,
 		       const struct peer *p, struct entry *e)
 {
-	set_dir(fs, e, peer_ino(r, p->uin), 0755, p->images, fs->mounted);
+	struct summary s;
+	time_t t = p->mtime;
+
+	if (!t) {
+		region_summary(fs, r, &s);
+		t = folder_time(fs, &s, KIND_SHARED);
+	}
+	set_dir(fs, e, peer_ino(r, p->uin), 0755, p->images, t);
 	e->mutable = 1;
 }
 
@@ -362,13 +446,13 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct entry *e)
 		return rc;
 	switch (n.type) {
 	case N_ROOT:
-		set_dir(fs, e, ino, 0555, fs->nregions, fs->mounted);
+		set_dir(fs, e, ino, 0555, fs->nregions, root_time(fs));
 		return 0;
 	case N_REGION:
-		set_dir(fs, e, ino, 0555, KIND_COUNT, fs->mounted);
+		region_entry(fs, n.region, e);
 		return 0;
 	case N_FOLDER:
-		return folder_entry(fs, n.region, n.kind, e);
+		return folder_entry(fs, n.region, n.kind, NULL, e);
 	case N_PEER:
 		rc = find_peer(fs, n.region, n.peer, &p);
 		if (!rc)
@@ -414,14 +498,13 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 
 		if (!r)
 			return -ENOENT;
-		set_dir(fs, e, ino_make(N_REGION, r->row), 0555, KIND_COUNT,
-			fs->mounted);
+		region_entry(fs, r, e);
 		return 0;
 	}
 	case N_REGION:
 		for (int k = 0; k < KIND_COUNT; k++)
 			if (!strcmp(name, kind_names[k]))
-				return folder_entry(fs, n.region, k, e);
+				return folder_entry(fs, n.region, k, NULL, e);
 		return -ENOENT;
 	case N_FOLDER:
 		if (n.kind == KIND_SHARED) {
@@ -507,6 +590,7 @@ static int list_share_cb(void *ctx, const struct share *s)
 static int list_children(struct fs *fs, const struct node *n, uint64_t off,
 			 struct list_ctx *c)
 {
+	struct summary s;
 	struct folder f;
 	struct entry e;
 	int rc;
@@ -519,16 +603,16 @@ static int list_children(struct fs *fs, const struct node *n, uint64_t off,
 
 			if (cookie <= off)
 				continue;
-			set_dir(fs, &e, ino_make(N_REGION, r->row), 0555,
-				KIND_COUNT, fs->mounted);
+			region_entry(fs, r, &e);
 			c->full = c->fill(c->ctx, r->name, &e, cookie);
 		}
 		return 0;
 	case N_REGION:
+		region_summary(fs, n->region, &s);
 		for (int k = 0; k < KIND_COUNT && !c->full; k++) {
 			if ((uint64_t)k + COOKIE_FIRST <= off)
 				continue;
-			rc = folder_entry(fs, n->region, k, &e);
+			rc = folder_entry(fs, n->region, k, &s, &e);
 			if (rc)
 				return rc;
 			c->full = c->fill(c->ctx, kind_names[k], &e,
@@ -680,6 +764,7 @@ int fs_change(struct fs *fs, const struct change *c)
 
 	if (!r || !fs->inval_inode)
 		return 0;
+	times_changed(fs, c->region);
 	mine = c->owner && !strcmp(c->owner, me);
 	parent = mine ? folder_ino(r, KIND_CUSTOM) :
 		 (c->owner && !uin_check(c->owner) ? peer_ino(r, c->owner) : 0);

@@ -21,6 +21,8 @@ int find_peer(struct fs *fs, const struct region *r, const char *uin,
 int find_share(struct fs *fs, const struct region *r, const char *peer,
 	       const char *entry, struct share *out);
 int count_peers(struct fs *fs, const struct region *r);
+/* Something in region changed: the times of the region and the top move. */
+void times_changed(struct fs *fs, const char *region);
 
 /* fs_write.c: scratch files of editors, inside custom image dirs */
 int scratch_getattr(struct fs *fs, int64_t id, struct entry *e);

@@ -356,6 +356,7 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 			rc = fs->b->ops->add_peer(fs->b, t.folder.region, name);
 		if (rc)
 			return rc;
+		times_changed(fs, t.folder.region);
 		return fs_lookup(fs, parent, name, e);
 	}
 	rc = entry_name(name, iname, sizeof(iname));
@@ -364,6 +365,7 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 						&row);
 	if (rc)
 		return rc;
+	times_changed(fs, t.folder.region);
 	return fs_getattr(fs, mutable_ino(N_IMAGE, row), e);
 }
 
@@ -375,8 +377,10 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 
 	if (rc)
 		return rc;
-	if (t.parent.type == N_FOLDER && t.parent.kind == KIND_SHARED)
-		return fs->b->ops->remove_peer(fs->b, t.folder.region, name);
+	if (t.parent.type == N_FOLDER && t.parent.kind == KIND_SHARED) {
+		rc = fs->b->ops->remove_peer(fs->b, t.folder.region, name);
+		goto out;
+	}
 	if (!t.found) {
 		if (t.parent.type == N_PEER)
 			return -ENOTDIR;	/* a share link */
@@ -391,7 +395,11 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 	for (s = fs->scratch; s; s = s->next)
 		if (s->row == t.img.row && !s->alias)
 			return -ENOTEMPTY;
-	return fs->b->ops->remove(fs->b, t.img.row);
+	rc = fs->b->ops->remove(fs->b, t.img.row);
+out:
+	if (!rc)
+		times_changed(fs, t.folder.region);
+	return rc;
 }
 
 /* Remember why an operation on an image failed (user.imagefs.error). */
@@ -618,6 +626,7 @@ static void changed(struct fs *fs, const struct image *img)
 	/* old names are not invalidated: they expire (short entry timeouts) */
 	if (!fs->inval_inode || !r)
 		return;
+	times_changed(fs, img->region);
 	fs->inval_inode(fs->inval_ctx, mutable_ino(N_INFO, img->row));
 	fs->inval_inode(fs->inval_ctx, mutable_ino(N_IMAGE, img->row));
 	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_CUSTOM));

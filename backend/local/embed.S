@@ -19,4 +19,8 @@ imagefs_seed_sql:
 imagefs_schema2_sql:
 	.incbin "backend/local/schema-2.sql"
 	.byte 0
+	.global imagefs_schema3_sql
+imagefs_schema3_sql:
+	.incbin "backend/local/schema-3.sql"
+	.byte 0
 	.section .note.GNU-stack,"",@progbits

@@ -27,6 +27,7 @@ extern const char imagefs_schema_sql[];
 extern const char imagefs_regions_sql[];
 extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
+extern const char imagefs_schema3_sql[];
 
 /* How an image row is read: the columns of row_to_image(), in order. */
 #define IMAGE_COLS							\
@@ -78,14 +79,20 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_PEERS] = "SELECT p.peer, CAST(p.peer AS INTEGER) AS k, "
 		    "(SELECT count(*) FROM shares s JOIN images i "
 		    "ON i.row = s.image WHERE s.account = ?1 AND "
-		    "i.region = ?2 AND i.owner = p.peer) "
+		    "i.region = ?2 AND i.owner = p.peer), "
+		    "max(coalesce((SELECT mtime FROM stamps WHERE region = ?2 "
+		    "AND owner = ?1 AND peer = p.peer), 0), coalesce((SELECT "
+		    "mtime FROM stamps WHERE region = ?2 AND owner = p.peer "
+		    "AND peer = ?1), 0)) "
 		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 AND p.peer <> ?1 "
 		    "ORDER BY k",
-	[Q_SHARES] = "SELECT s.row, s.image, i.name FROM shares s "
+	[Q_SHARES] = "SELECT s.row, s.image, i.name, "
+		     "coalesce(s.created, i.mtime) FROM shares s "
 		     "JOIN images i ON i.row = s.image WHERE i.owner = ?1 "
 		     "AND i.region = ?2 AND s.account = ?3 AND s.row > ?4 "
 		     "ORDER BY s.row",
-	[Q_GET_SHARE] = "SELECT s.row, s.image, i.name, i.region, s.account "
+	[Q_GET_SHARE] = "SELECT s.row, s.image, i.name, "
+			"coalesce(s.created, i.mtime), i.region, s.account "
 			"FROM shares s JOIN images i ON i.row = s.image "
 			"WHERE s.row = ?2 AND i.owner = ?1",
 	[Q_USAGE] = "SELECT (SELECT count(*) FROM images WHERE region = ?2 "
@@ -98,6 +105,19 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		    "(SELECT value FROM settings WHERE key = "
 		    "'max_share_accounts'), "
 		    "(SELECT copy FROM regions WHERE name = ?2)",
+	[Q_SUMMARY] = "SELECT (SELECT max(mtime) FROM images WHERE "
+		      "region = ?2 AND kind = 'public'), "
+		      "(SELECT max(mtime) FROM images WHERE region = ?2 AND "
+		      "kind = 'market'), "
+		      "(SELECT mtime FROM stamps WHERE region = ?2 AND "
+		      "owner = ?1 AND peer = ''), "
+		      "(SELECT max(mtime) FROM stamps WHERE region = ?2 AND "
+		      "((owner = ?1 AND peer <> '') OR peer = ?1)), "
+		      "count(*), coalesce(sum(size_gb), 0), "
+		      "(SELECT value FROM settings WHERE key = "
+		      "'max_custom_images') "
+		      "FROM images WHERE region = ?2 AND kind = 'custom' AND "
+		      "owner = ?1",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
@@ -145,8 +165,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_SHARE_COUNT] = "SELECT count(*) FROM shares WHERE image = ?2",
 	[Q_SHARE_EXISTS] = "SELECT 1 FROM shares WHERE image = ?2 AND "
 			   "account = ?3",
-	[Q_INSERT_SHARE] = "INSERT INTO shares (image, account) "
-			   "VALUES (?2, ?3)",
+	[Q_INSERT_SHARE] = "INSERT INTO shares (image, account, created) "
+			   "VALUES (?2, ?3, ?4)",
 	[Q_DELETE_SHARE] = "DELETE FROM shares WHERE image = ?2 AND "
 			   "account = ?3",
 	[Q_INSERT_PEER] = "INSERT INTO peers (account, region, peer) "
@@ -157,6 +177,14 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 			"ON i.row = s.image WHERE i.region = ?2 AND "
 			"((i.owner = ?1 AND s.account = ?3) OR "
 			"(i.owner = ?3 AND s.account = ?1))",
+	[Q_STAMP] = "INSERT INTO stamps (region, owner, peer, mtime) "
+		    "VALUES (?2, ?3, coalesce(?4, ''), ?5) "
+		    "ON CONFLICT DO UPDATE SET mtime = max(mtime, "
+		    "excluded.mtime)",
+	[Q_STAMP_SHARES] = "INSERT INTO stamps (region, owner, peer, mtime) "
+			   "SELECT ?2, ?3, account, ?5 FROM shares "
+			   "WHERE image = ?4 ON CONFLICT DO UPDATE SET "
+			   "mtime = max(mtime, excluded.mtime)",
 	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
 		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
@@ -421,6 +449,7 @@ int local_peers(struct backend *b, const char *region, int64_t after,
 		local_copy_text(p.uin, sizeof(p.uin), st, 0);
 		p.key = sqlite3_column_int64(st, 1);
 		p.images = sqlite3_column_int(st, 2);
+		p.mtime = sqlite3_column_int64(st, 3);
 		if (cb(ctx, &p))
 			break;
 	}
@@ -446,6 +475,7 @@ int local_shares(struct backend *b, const char *region,
 		s.row = sqlite3_column_int64(st, 0);
 		s.image = sqlite3_column_int64(st, 1);
 		local_copy_text(s.name, sizeof(s.name), st, 2);
+		s.mtime = sqlite3_column_int64(st, 3);
 		if (cb(ctx, &s))
 			break;
 	}
@@ -466,8 +496,9 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 	out->row = sqlite3_column_int64(st, 0);
 	out->image = sqlite3_column_int64(st, 1);
 	local_copy_text(out->name, sizeof(out->name), st, 2);
-	local_copy_text(region, region_size, st, 3);
-	local_copy_text(peer, peer_size, st, 4);
+	out->mtime = sqlite3_column_int64(st, 3);
+	local_copy_text(region, region_size, st, 4);
+	local_copy_text(peer, peer_size, st, 5);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -513,6 +544,26 @@ int local_usage(struct backend *b, const char *region, struct usage *u)
 	return local_usage_locked(to_local(b), region, u);
 }
 
+int local_summary(struct backend *b, const char *region, struct summary *s)
+{
+	sqlite3_stmt *st = local_stmt(to_local(b), Q_SUMMARY);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	rc = local_step_one(st);
+	if (!rc) {
+		for (int k = 0; k < KIND_COUNT; k++)
+			s->mtime[k] = sqlite3_column_int64(st, k);
+		s->images = sqlite3_column_int(st, 4);
+		s->disk_gb = sqlite3_column_int64(st, 5);
+		s->images_max = sqlite3_column_int(st, 6);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 int local_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
@@ -548,6 +599,7 @@ static int user_version(sqlite3 *db, int *version)
  */
 static const char *const migrations[] = {
 	imagefs_schema2_sql,
+	imagefs_schema3_sql,
 };
 
 #define SCHEMA_VERSION \
@@ -682,6 +734,7 @@ static const struct backend_ops local_ops = {
 	.shares = local_shares,
 	.get_share = local_get_share,
 	.usage = local_usage,
+	.summary = local_summary,
 	.create_pending = local_create_pending,
 	.commit = local_commit,
 	.copy = local_copy,

@@ -25,6 +25,7 @@ enum query {
 	Q_SHARES,
 	Q_GET_SHARE,
 	Q_USAGE,
+	Q_SUMMARY,
 	Q_BEGIN,
 	Q_COMMIT,
 	Q_ROLLBACK,
@@ -48,6 +49,8 @@ enum query {
 	Q_INSERT_PEER,
 	Q_DELETE_PEER,
 	Q_PEER_BUSY,
+	Q_STAMP,
+	Q_STAMP_SHARES,
 	Q_LOG,
 	Q_REGION_COPY,
 	Q_INSERT_IMPORT,
@@ -106,6 +109,7 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 		    size_t region_size, char *peer, size_t peer_size,
 		    struct share *out);
 int local_usage(struct backend *b, const char *region, struct usage *u);
+int local_summary(struct backend *b, const char *region, struct summary *s);
 
 /* local_rules.c */
 /* BEGIN IMMEDIATE; local_tx_end() commits when rc is 0, else rolls back */

@@ -144,13 +144,54 @@ int local_charge(struct local *l, const char *region)
 	return step_done(st);
 }
 
-/* Tell other daemons: image row of owner went from old_name to new_name. */
+/*
+ * Move the times of the folders a change shows in: owner's custom/ (no
+ * peer), or what owner and peer share; for a change of an image, also
+ * the folders of the accounts it is shared with (its links there).
+ */
+static int stamp(struct local *l, int64_t row, const char *region,
+		 const char *owner, const char *peer)
+{
+	int64_t now = time(NULL);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!owner)
+		return 0;
+	st = local_stmt(l, Q_STAMP);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	rc = step_done(st);
+	if (rc || peer || !row)
+		return rc;
+	st = local_stmt(l, Q_STAMP_SHARES);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row);
+	sqlite3_bind_int64(st, 5, now);
+	return step_done(st);
+}
+
+/*
+ * Tell other daemons: image row of owner went from old_name to new_name;
+ * and move the times of the folders that show it.
+ */
 int local_log_change(struct local *l, int64_t row, const char *region,
 		      const char *owner, const char *old_name,
 		      const char *new_name, const char *peer)
 {
-	sqlite3_stmt *st = local_stmt(l, Q_LOG);
+	sqlite3_stmt *st;
+	int rc = stamp(l, row, region, owner, peer);
 
+	if (rc)
+		return rc;
+	st = local_stmt(l, Q_LOG);
 	if (!st)
 		return -EIO;
 	if (row)
@@ -572,6 +613,18 @@ out:
 	return local_tx_end(l, rc);
 }
 
+static int share_insert(struct local *l, int64_t row, const char *peer)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_INSERT_SHARE);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	sqlite3_bind_text(st, 3, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time(NULL));
+	return step_done(st);
+}
+
 /* Run q with ?2 = row, ?3 = peer. */
 static int share_step(struct local *l, enum query q, int64_t row,
 		      const char *peer, int64_t *value, int *found)
@@ -610,7 +663,7 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	if (!rc)
 		rc = local_charge(l, o.region);
 	if (!rc)
-		rc = share_step(l, Q_INSERT_SHARE, row, peer, &v, &found);
+		rc = share_insert(l, row, peer);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, b->account,
 				      o.name, o.name, peer);

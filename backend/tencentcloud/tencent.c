@@ -1146,6 +1146,7 @@ static const struct backend_ops tencent_ops = {
 	.shares = tc_shares,
 	.get_share = local_get_share,
 	.usage = tc_usage,
+	.summary = local_summary,
 	.create_pending = tc_create_pending,
 	.commit = tc_commit,
 	.copy = tc_copy,

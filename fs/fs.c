@@ -711,24 +711,56 @@ int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len)
 	return 0;
 }
 
+/* df's unit: one GiB, as SIZE_GB counts */
+#define STATFS_BLOCK	(1UL << 30)
+/* what a free slot is worth while no image says: a CVM system disk's
+ * default size, in GiB */
+#define SLOT_GB_DEFAULT	50
+
+/*
+ * df of a region (anywhere in it) or of the whole tree (the top, all
+ * regions). Inodes are image slots: total the quota, free what is left.
+ * Blocks are GiB of system disk: used, the disk sizes of my custom images;
+ * free, the free slots at the average size of those images.
+ */
 int fs_statfs(struct fs *fs, uint64_t ino, struct statvfs *sv)
 {
+	int64_t images = 0, images_max = 0, disk_gb = 0, free_slots, slot_gb;
+	struct summary s;
 	struct usage u;
 	struct node n;
 	int rc = fs_node(fs, ino, &n);
 
 	memset(sv, 0, sizeof(*sv));
-	sv->f_bsize = 4096;
-	sv->f_frsize = 4096;
-	sv->f_namemax = 255;
-	if (rc || !n.region)
-		return 0;
-	rc = fs->b->ops->usage(fs->b, n.region->name, &u);
+	sv->f_bsize = STATFS_BLOCK;
+	sv->f_frsize = STATFS_BLOCK;
+	sv->f_namemax = NAME_MAX_CHARS;
 	if (rc)
 		return 0;
-	sv->f_files = u.images_max;
-	sv->f_ffree = u.images < u.images_max ? u.images_max - u.images : 0;
-	sv->f_favail = sv->f_ffree;
+	for (int i = 0; i < fs->nregions; i++) {
+		const struct region *r = &fs->regions[i];
+
+		if (n.region && n.region != r)
+			continue;
+		region_summary(fs, r, &s);
+		/* in a region, the slots as the service says (usage) */
+		if (n.region && !fs->b->ops->usage(fs->b, r->name, &u)) {
+			s.images = u.images;
+			s.images_max = u.images_max;
+		}
+		images += s.images;
+		images_max += s.images_max;
+		disk_gb += s.disk_gb;
+	}
+	free_slots = images < images_max ? images_max - images : 0;
+	slot_gb = images && disk_gb ? (disk_gb + images - 1) / images :
+		  SLOT_GB_DEFAULT;
+	sv->f_files = images_max;
+	sv->f_ffree = free_slots;
+	sv->f_favail = free_slots;
+	sv->f_bfree = free_slots * slot_gb;
+	sv->f_bavail = sv->f_bfree;
+	sv->f_blocks = disk_gb + sv->f_bfree;
 	return 0;
 }
 

@@ -23,8 +23,18 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 MNT      ?= $(CURDIR)/mnt
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-.PHONY: all deps run stop test unit pytest pytest-asan valgrind bench \
-	check-style clean
+# make install: where things go (DESTDIR is prefixed to each, for packages)
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/imagefs
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+INSTALLED := $(BINDIR)/imagefs $(MANDIR)/man1/imagefs.1 \
+	     $(USERUNITDIR)/imagefs@.service $(DOCDIR)/srv-images.mount \
+	     $(DOCDIR)/fstab.example
+
+.PHONY: all deps deps-run run stop test unit pytest pytest-asan valgrind \
+	bench check-style install uninstall clean
 
 all: imagefs
 
@@ -59,10 +69,14 @@ build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h backend/backend.h \
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
 
-deps:
-	@scripts/install-deps
+# what building and running need; make test installs the test tools too
+deps-run:
+	@scripts/install-deps run
 
-run: deps all
+deps:
+	@scripts/install-deps test
+
+run: deps-run all
 	@scripts/run "$(MNT)"
 
 stop:
@@ -103,6 +117,21 @@ test: deps
 
 bench: imagefs
 	scripts/bench
+
+install: imagefs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 imagefs $(DESTDIR)$(BINDIR)/imagefs
+	install -m 644 imagefs.1 $(DESTDIR)$(MANDIR)/man1/imagefs.1
+	sed 's|@BINDIR@|$(BINDIR)|g' systemd/imagefs@.service.in \
+		> $(DESTDIR)$(USERUNITDIR)/imagefs@.service
+	chmod 644 $(DESTDIR)$(USERUNITDIR)/imagefs@.service
+	install -m 644 systemd/srv-images.mount systemd/fstab.example \
+		$(DESTDIR)$(DOCDIR)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf build imagefs

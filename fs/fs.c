@@ -764,6 +764,11 @@ int fs_statfs(struct fs *fs, uint64_t ino, struct statvfs *sv)
 	return 0;
 }
 
+int fs_wait_errno(const struct fs *fs)
+{
+	return fs->b->wait_errno ? fs->b->wait_errno : EIO;
+}
+
 int fs_init(struct fs *fs, struct backend *b, int xattr)
 {
 	int rc;

@@ -88,6 +88,8 @@ typedef int (*fill_cb)(void *ctx, const char *name, const struct entry *e,
 		       uint64_t next);
 
 int fs_init(struct fs *fs, struct backend *b, int xattr);
+/* The errno of a request that waited too long (backend.h), never 0. */
+int fs_wait_errno(const struct fs *fs);
 void fs_destroy(struct fs *fs);
 
 uint64_t ino_make(enum node_type type, int64_t id);
@@ -144,7 +146,11 @@ int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
 int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	     size_t size, off_t off);
 int fs_flush(struct fs *fs, struct open_file *of);
-void fs_release(struct fs *fs, struct open_file *of);
+/*
+ * Release an open file (a commit may still be due): -BACKEND_WAIT, or 0
+ * when it is gone; final: never wait, give up instead.
+ */
+int fs_release(struct fs *fs, struct open_file *of, int final);
 /* whether reads of an open file may come from the page cache */
 int fs_open_cacheable(const struct open_file *of);
 

@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@
 #define RESEND_MS 300	/* when an invalidation is sent a second time */
 /* entry timeout of names that can change (custom/, shared/): seconds */
 #define MUTABLE_ENTRY_TIMEOUT 0.5
+#define RETRY_MS 20	/* how often waiting requests are tried again */
 
 struct inval {
 	struct inval *next;
@@ -45,6 +48,11 @@ struct imagefs {
 	struct inval *later;	/* sent once, to send again at later_due */
 	int64_t later_due;
 	int64_t seq;		/* the change log position seen */
+	/* requests waiting on the backend, oldest first (fs/ops.c only) */
+	struct call *waiting, **waiting_tail;
+	int kick;		/* run the waiting calls now */
+	int64_t retried;	/* when they last ran, ms */
+	int wake_fd;		/* an eventfd the backend's threads write */
 };
 
 static struct imagefs *im_of(fuse_req_t req)
@@ -194,16 +202,155 @@ static void fill_entry(struct imagefs *im, const struct entry *e,
 	ep->entry_timeout = e->mutable ? MUTABLE_ENTRY_TIMEOUT : im->timeout;
 }
 
-static void reply_entry(fuse_req_t req, int rc, const struct entry *e)
+/*
+ * A request and its arguments. Most are answered at once, by run(); one
+ * whose backend call returned -BACKEND_WAIT is kept on im->waiting (its
+ * strings and data copied) and run again later, while other requests are
+ * served: see keep() and retry().
+ */
+struct call {
+	struct call *next;
+	fuse_req_t req;
+	/* -BACKEND_WAIT, or it has replied; final: no more waiting */
+	int (*run)(struct call *c, int final);
+	fuse_ino_t ino, ino2;
+	const char *name, *name2;
+	const char *data;
+	size_t size;
+	off_t off;
+	int flags;		/* rename flags, setattr's set, readdir plus */
+	struct stat attr;
+	struct fuse_file_info fi;
+	int64_t since;		/* when it began to wait, ms */
+	int interrupted;
+};
+
+static struct fs *call_fs(struct call *c)
+{
+	return fs_of(c->req);
+}
+
+static struct open_file *call_of(struct call *c)
+{
+	return (struct open_file *)(uintptr_t)c->fi.fh;
+}
+
+/* Reply an error (0: success) unless the call has to wait. */
+static int reply_rc(struct call *c, int rc)
+{
+	if (rc == -BACKEND_WAIT)
+		return rc;
+	fuse_reply_err(c->req, -rc);
+	return 0;
+}
+
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct call *c = data;
+
+	(void)req;
+	c->interrupted = 1;	/* answered EINTR by retry(), on this thread */
+	im_of(c->req)->kick = 1;
+}
+
+static char *keep_str(char **p, const char *s, size_t n)
+{
+	char *at = *p;
+
+	memcpy(at, s, n);
+	*p += n;
+	return at;
+}
+
+/* Keep a call that has to wait: copy what it points to, queue it. */
+static void keep(struct imagefs *im, const struct call *c)
+{
+	size_t n1 = c->name ? strlen(c->name) + 1 : 0;
+	size_t n2 = c->name2 ? strlen(c->name2) + 1 : 0;
+	size_t nd = c->data ? c->size : 0;
+	struct call *k = malloc(sizeof(*k) + n1 + n2 + nd);
+	char *p;
+
+	if (!k) {
+		fuse_reply_err(c->req, ENOMEM);
+		return;
+	}
+	*k = *c;
+	p = (char *)(k + 1);
+	if (c->name)
+		k->name = keep_str(&p, c->name, n1);
+	if (c->name2)
+		k->name2 = keep_str(&p, c->name2, n2);
+	if (c->data)
+		k->data = keep_str(&p, c->data, nd);
+	k->next = NULL;
+	k->since = now_ms();
+	*im->waiting_tail = k;
+	im->waiting_tail = &k->next;
+	fuse_req_interrupt_func(k->req, on_interrupt, k);
+}
+
+static void start(struct call *c)
+{
+	if (c->run(c, 0) == -BACKEND_WAIT)
+		keep(im_of(c->req), c);
+}
+
+/*
+ * Run the waiting calls again, in the order they came: those interrupted
+ * are answered EINTR, those past the backend's wait_timeout its wait_errno
+ * (all of them when the session ends: final).
+ */
+static void retry(struct imagefs *im, int final)
+{
+	struct backend *b = im->fs.b;
+	struct call *list = im->waiting, *c;
+	int64_t now = now_ms();
+
+	im->waiting = NULL;
+	im->waiting_tail = &im->waiting;
+	im->kick = 0;
+	while ((c = list)) {
+		int expired = final || (b->wait_timeout > 0 &&
+			      now - c->since > b->wait_timeout * 1000);
+
+		list = c->next;
+		c->next = NULL;
+		if (c->interrupted) {
+			fuse_reply_err(c->req, EINTR);
+			free(c);
+			continue;
+		}
+		if (c->run(c, expired) == -BACKEND_WAIT) {
+			*im->waiting_tail = c;
+			im->waiting_tail = &c->next;
+			continue;
+		}
+		free(c);
+	}
+}
+
+/* final: a call that would still wait is answered the backend's errno. */
+static int give_up(struct call *c, int rc, int final)
+{
+	if (rc == -BACKEND_WAIT && final)
+		return -fs_wait_errno(call_fs(c));
+	return rc;
+}
+
+static int reply_entry(struct call *c, int rc, const struct entry *e)
 {
 	struct fuse_entry_param ep;
 
+	if (rc == -BACKEND_WAIT)
+		return rc;
 	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
+		fuse_reply_err(c->req, -rc);
+		return 0;
 	}
-	fill_entry(im_of(req), e, &ep);
-	fuse_reply_entry(req, &ep);
+	fill_entry(im_of(c->req), e, &ep);
+	fuse_reply_entry(c->req, &ep);
+	return 0;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -222,20 +369,29 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static int run_lookup(struct call *c, int final)
 {
 	struct fuse_entry_param ep;
 	struct entry e;
-	int rc = fs_lookup(fs_of(req), parent, name, &e);
+	int rc = give_up(c, fs_lookup(call_fs(c), c->ino, c->name, &e),
+			 final);
 
 	if (rc == -ENOENT) {
 		/* a missing name is cached too: file managers probe a lot */
 		memset(&ep, 0, sizeof(ep));
-		ep.entry_timeout = e.mutable ? 0 : im_of(req)->timeout;
-		fuse_reply_entry(req, &ep);
-		return;
+		ep.entry_timeout = e.mutable ? 0 : im_of(c->req)->timeout;
+		fuse_reply_entry(c->req, &ep);
+		return 0;
 	}
-	reply_entry(req, rc, &e);
+	return reply_entry(c, rc, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct call c = { .req = req, .run = run_lookup, .ino = parent,
+			  .name = name };
+
+	start(&c);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -253,70 +409,115 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
+static int reply_attr(struct call *c, int rc, const struct entry *e)
+{
+	if (rc == -BACKEND_WAIT)
+		return rc;
+	if (rc)
+		fuse_reply_err(c->req, -rc);
+	else
+		fuse_reply_attr(c->req, &e->st, im_of(c->req)->timeout);
+	return 0;
+}
+
+static int run_getattr(struct call *c, int final)
+{
+	struct entry e;
+
+	return reply_attr(c, give_up(c, fs_getattr(call_fs(c), c->ino, &e),
+				     final), &e);
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct entry e;
-	int rc = fs_getattr(fs_of(req), ino, &e);
+	struct call c = { .req = req, .run = run_getattr, .ino = ino };
 
 	(void)fi;
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &e.st, im_of(req)->timeout);
+	start(&c);
+}
+
+static int run_setattr(struct call *c, int final)
+{
+	struct entry e;
+	int rc = fs_setattr(call_fs(c), c->ino, &c->attr, c->flags, &e);
+
+	return reply_attr(c, give_up(c, rc, final), &e);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	struct entry e;
-	int set = 0, rc;
+	struct call c = { .req = req, .run = run_setattr, .ino = ino,
+			  .attr = *attr };
 
 	(void)fi;
 	if (to_set & FUSE_SET_ATTR_MODE)
-		set |= FS_SET_MODE;
+		c.flags |= FS_SET_MODE;
 	if (to_set & FUSE_SET_ATTR_UID)
-		set |= FS_SET_UID;
+		c.flags |= FS_SET_UID;
 	if (to_set & FUSE_SET_ATTR_GID)
-		set |= FS_SET_GID;
+		c.flags |= FS_SET_GID;
 	if (to_set & FUSE_SET_ATTR_SIZE)
-		set |= FS_SET_SIZE;
+		c.flags |= FS_SET_SIZE;
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))
-		set |= FS_SET_TIMES;
-	rc = fs_setattr(fs_of(req), ino, attr, set, &e);
+		c.flags |= FS_SET_TIMES;
+	start(&c);
+}
+
+static int run_readlink(struct call *c, int final)
+{
+	char buf[PATH_MAX];
+	int rc = give_up(c, fs_readlink(call_fs(c), c->ino, buf,
+					sizeof(buf)), final);
+
 	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &e.st, im_of(req)->timeout);
+		return reply_rc(c, rc);
+	fuse_reply_readlink(c->req, buf);
+	return 0;
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	char buf[PATH_MAX];
-	int rc = fs_readlink(fs_of(req), ino, buf, sizeof(buf));
+	struct call c = { .req = req, .run = run_readlink, .ino = ino };
 
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_readlink(req, buf);
+	start(&c);
+}
+
+static int run_mkdir(struct call *c, int final)
+{
+	struct entry e;
+	int rc = fs_mkdir(call_fs(c), c->ino, c->name, &e);
+
+	return reply_entry(c, give_up(c, rc, final), &e);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	struct entry e;
+	struct call c = { .req = req, .run = run_mkdir, .ino = parent,
+			  .name = name };
 
 	(void)mode;
-	reply_entry(req, fs_mkdir(fs_of(req), parent, name, &e), &e);
+	start(&c);
+}
+
+static int run_symlink(struct call *c, int final)
+{
+	struct entry e;
+	int rc = fs_symlink(call_fs(c), c->name2, c->ino, c->name, &e);
+
+	return reply_entry(c, give_up(c, rc, final), &e);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
-	struct entry e;
+	struct call c = { .req = req, .run = run_symlink, .ino = parent,
+			  .name = name, .name2 = link };
 
-	reply_entry(req, fs_symlink(fs_of(req), link, parent, name, &e), &e);
+	start(&c);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -338,22 +539,51 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	fuse_reply_err(req, EPERM);
 }
 
+static int run_unlink(struct call *c, int final)
+{
+	return reply_rc(c, give_up(c, fs_unlink(call_fs(c), c->ino, c->name),
+				   final));
+}
+
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs_unlink(fs_of(req), parent, name));
+	struct call c = { .req = req, .run = run_unlink, .ino = parent,
+			  .name = name };
+
+	start(&c);
+}
+
+static int run_rmdir(struct call *c, int final)
+{
+	return reply_rc(c, give_up(c, fs_rmdir(call_fs(c), c->ino, c->name),
+				   final));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs_rmdir(fs_of(req), parent, name));
+	struct call c = { .req = req, .run = run_rmdir, .ino = parent,
+			  .name = name };
+
+	start(&c);
+}
+
+static int run_rename(struct call *c, int final)
+{
+	int rc = fs_rename(call_fs(c), c->ino, c->name, c->ino2, c->name2,
+			   c->flags);
+
+	return reply_rc(c, give_up(c, rc, final));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	fuse_reply_err(req, -fs_rename(fs_of(req), parent, name, newparent,
-				       newname, flags));
+	struct call c = { .req = req, .run = run_rename, .ino = parent,
+			  .name = name, .ino2 = newparent, .name2 = newname,
+			  .flags = flags };
+
+	start(&c);
 }
 
 static void set_open_flags(struct fuse_file_info *fi,
@@ -368,89 +598,132 @@ static void set_open_flags(struct fuse_file_info *fi,
 	}
 }
 
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
+static int run_create(struct call *c, int final)
 {
 	struct fuse_entry_param ep;
 	struct open_file *of;
 	struct entry e;
-	int rc = fs_create(fs_of(req), parent, name, fi->flags, &e, &of);
+	int rc = fs_create(call_fs(c), c->ino, c->name, c->fi.flags, &e,
+			   &of);
+
+	rc = give_up(c, rc, final);
+	if (rc)
+		return reply_rc(c, rc);
+	fill_entry(im_of(c->req), &e, &ep);
+	ep.attr_timeout = 0;
+	set_open_flags(&c->fi, of);
+	if (fuse_reply_create(c->req, &ep, &c->fi))
+		fs_release(call_fs(c), of, 1);
+	return 0;
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct call c = { .req = req, .run = run_create, .ino = parent,
+			  .name = name, .fi = *fi };
 
 	(void)mode;
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fill_entry(im_of(req), &e, &ep);
-	ep.attr_timeout = 0;
-	set_open_flags(fi, of);
-	if (fuse_reply_create(req, &ep, fi))
-		fs_release(fs_of(req), of);
+	start(&c);
+}
+
+static int run_open(struct call *c, int final)
+{
+	struct open_file *of;
+	int rc = give_up(c, fs_open(call_fs(c), c->ino, c->fi.flags, &of),
+			 final);
+
+	if (rc)
+		return reply_rc(c, rc);
+	set_open_flags(&c->fi, of);
+	if (fuse_reply_open(c->req, &c->fi))
+		fs_release(call_fs(c), of, 1);
+	return 0;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct open_file *of;
-	int rc = fs_open(fs_of(req), ino, fi->flags, &of);
+	struct call c = { .req = req, .run = run_open, .ino = ino,
+			  .fi = *fi };
 
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	set_open_flags(fi, of);
-	if (fuse_reply_open(req, fi))
-		fs_release(fs_of(req), of);
+	start(&c);
 }
 
-static struct open_file *of_of(struct fuse_file_info *fi)
+static int run_read(struct call *c, int final)
 {
-	return (struct open_file *)(uintptr_t)fi->fh;
+	char *buf = malloc(c->size ? c->size : 1);
+	size_t got;
+	int rc;
+
+	if (!buf)
+		return reply_rc(c, -ENOMEM);
+	rc = fs_read(call_fs(c), call_of(c), c->ino, buf, c->size, c->off,
+		     &got);
+	rc = give_up(c, rc, final);
+	if (!rc)
+		fuse_reply_buf(c->req, buf, got);
+	free(buf);
+	return rc ? reply_rc(c, rc) : 0;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	char *buf = malloc(size ? size : 1);
-	size_t got;
-	int rc;
+	struct call c = { .req = req, .run = run_read, .ino = ino,
+			  .size = size, .off = off, .fi = *fi };
 
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	rc = fs_read(fs_of(req), of_of(fi), ino, buf, size, off, &got);
+	start(&c);
+}
+
+static int run_write(struct call *c, int final)
+{
+	int rc = fs_write(call_fs(c), call_of(c), c->data, c->size, c->off);
+
+	rc = give_up(c, rc, final);
 	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, buf, got);
-	free(buf);
+		return reply_rc(c, rc);
+	fuse_reply_write(c->req, c->size);
+	return 0;
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
-	int rc = fs_write(fs_of(req), of_of(fi), buf, size, off);
+	struct call c = { .req = req, .run = run_write, .ino = ino,
+			  .data = buf, .size = size, .off = off, .fi = *fi };
 
-	(void)ino;
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+	start(&c);
+}
+
+static int run_flush(struct call *c, int final)
+{
+	return reply_rc(c, give_up(c, fs_flush(call_fs(c), call_of(c)),
+				   final));
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
-	(void)ino;
-	fuse_reply_err(req, -fs_flush(fs_of(req), of_of(fi)));
+	struct call c = { .req = req, .run = run_flush, .ino = ino,
+			  .fi = *fi };
+
+	start(&c);
+}
+
+static int run_release(struct call *c, int final)
+{
+	int rc = fs_release(call_fs(c), call_of(c), final);
+
+	return reply_rc(c, rc == -BACKEND_WAIT ? rc : 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	(void)ino;
-	fs_release(fs_of(req), of_of(fi));
-	fuse_reply_err(req, 0);
+	struct call c = { .req = req, .run = run_release, .ino = ino,
+			  .fi = *fi };
+
+	start(&c);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -501,107 +774,141 @@ static int dir_fill(void *ctx, const char *name, const struct entry *e,
 	return 0;
 }
 
-static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
-			   off_t off, int plus)
+/* A listing that had to wait part-way answers what it has so far. */
+static int run_readdir(struct call *c, int final)
 {
-	struct dir_buf d = { .req = req, .size = size, .plus = plus };
+	struct dir_buf d = { .req = c->req, .size = c->size,
+			     .plus = c->flags };
 	int rc;
 
-	d.buf = malloc(size);
-	if (!d.buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
+	d.buf = malloc(c->size);
+	if (!d.buf)
+		return reply_rc(c, -ENOMEM);
+	rc = fs_readdir(call_fs(c), c->ino, c->off, dir_fill, &d);
+	rc = give_up(c, rc, final);
+	if (rc && !d.len) {
+		free(d.buf);
+		return reply_rc(c, rc);
 	}
-	rc = fs_readdir(fs_of(req), ino, off, dir_fill, &d);
-	if (rc && !d.len)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, d.buf, d.len);
+	fuse_reply_buf(c->req, d.buf, d.len);
 	free(d.buf);
+	return 0;
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	struct call c = { .req = req, .run = run_readdir, .ino = ino,
+			  .size = size, .off = off };
+
 	(void)fi;
-	readdir_common(req, ino, size, off, 0);
+	start(&c);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
+	struct call c = { .req = req, .run = run_readdir, .ino = ino,
+			  .size = size, .off = off, .flags = 1 };
+
 	(void)fi;
-	readdir_common(req, ino, size, off, 1);
+	start(&c);
+}
+
+static int run_statfs(struct call *c, int final)
+{
+	struct statvfs sv;
+	int rc = give_up(c, fs_statfs(call_fs(c), c->ino, &sv), final);
+
+	if (rc == -BACKEND_WAIT)
+		return rc;
+	fuse_reply_statfs(c->req, &sv);
+	return 0;
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct statvfs sv;
+	struct call c = { .req = req, .run = run_statfs, .ino = ino };
 
-	fs_statfs(fs_of(req), ino, &sv);
-	fuse_reply_statfs(req, &sv);
+	start(&c);
 }
 
-static void reply_xattr(fuse_req_t req, size_t size, int rc, const char *buf)
+/* getxattr (name set) and listxattr: the value's length when size is 0 */
+static int run_xattr(struct call *c, int final)
 {
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else if (!size)
-		fuse_reply_xattr(req, rc);
+	char *buf = malloc(c->size ? c->size : 1);
+	int rc;
+
+	if (!buf)
+		return reply_rc(c, -ENOMEM);
+	rc = c->name ? fs_getxattr(call_fs(c), c->ino, c->name, buf, c->size)
+		     : fs_listxattr(call_fs(c), c->ino, buf, c->size);
+	rc = give_up(c, rc, final);
+	if (rc < 0) {
+		free(buf);
+		return reply_rc(c, rc);
+	}
+	if (!c->size)
+		fuse_reply_xattr(c->req, rc);
 	else
-		fuse_reply_buf(req, buf, rc);
+		fuse_reply_buf(c->req, buf, rc);
+	free(buf);
+	return 0;
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
-	char *buf;
+	struct call c = { .req = req, .run = run_xattr, .ino = ino,
+			  .name = name, .size = size };
 
 	if (!fs_of(req)->xattr) {
 		fuse_reply_err(req, ENOSYS);	/* the kernel stops asking */
 		return;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	reply_xattr(req, size, fs_getxattr(fs_of(req), ino, name, buf, size),
-		    buf);
-	free(buf);
+	start(&c);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char *buf;
+	struct call c = { .req = req, .run = run_xattr, .ino = ino,
+			  .size = size };
 
 	if (!fs_of(req)->xattr) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	reply_xattr(req, size, fs_listxattr(fs_of(req), ino, buf, size), buf);
-	free(buf);
+	start(&c);
+}
+
+/* setxattr, and removexattr (flags set): accepted, nothing kept */
+static int run_setxattr(struct call *c, int final)
+{
+	int rc = give_up(c, fs_setxattr(call_fs(c), c->ino, c->name), final);
+
+	if (!rc && c->flags)
+		rc = -ENODATA;
+	return reply_rc(c, rc);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
+	struct call c = { .req = req, .run = run_setxattr, .ino = ino,
+			  .name = name };
+
 	(void)value;
 	(void)size;
 	(void)flags;
-	fuse_reply_err(req, -fs_setxattr(fs_of(req), ino, name));
+	start(&c);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	int rc = fs_setxattr(fs_of(req), ino, name);
+	struct call c = { .req = req, .run = run_setxattr, .ino = ino,
+			  .name = name, .flags = 1 };
 
-	fuse_reply_err(req, rc ? -rc : ENODATA);
+	start(&c);
 }
 
 static const struct fuse_lowlevel_ops imagefs_ops = {
@@ -714,6 +1021,64 @@ static void daemon_ready(int report)
 	close(report);
 }
 
+/* Called by the backend, from any thread: something it waited for. */
+static void wake(void *ctx)
+{
+	struct imagefs *im = ctx;
+	uint64_t one = 1;
+
+	if (write(im->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_error("wake: %s", strerror(errno));
+}
+
+/*
+ * The request loop: one thread reads and answers requests, and runs the
+ * waiting ones again when the backend wakes it or every RETRY_MS, so that
+ * a request that waits (on the network, on a lock) holds up only itself.
+ */
+static int serve_loop(struct imagefs *im)
+{
+	struct fuse_buf fbuf = { .mem = NULL };
+	struct pollfd pfd[2] = {
+		{ .fd = fuse_session_fd(im->se), .events = POLLIN },
+		{ .fd = im->wake_fd, .events = POLLIN },
+	};
+	int rc = 0;
+
+	while (!fuse_session_exited(im->se)) {
+		int n = poll(pfd, 2, im->waiting ? RETRY_MS : -1);
+		uint64_t v;
+
+		if (n < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		if (n > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+			n = fuse_session_receive_buf(im->se, &fbuf);
+			if (n == 0)
+				break;	/* unmounted */
+			if (n < 0 && n != -EINTR) {
+				rc = n;
+				break;
+			}
+			if (n > 0)
+				fuse_session_process_buf(im->se, &fbuf);
+		}
+		if ((pfd[1].revents & POLLIN) &&
+		    read(im->wake_fd, &v, sizeof(v)) > 0)
+			im->kick = 1;
+		if (im->waiting && (im->kick ||
+				    now_ms() - im->retried >= RETRY_MS)) {
+			im->retried = now_ms();
+			retry(im, 0);
+		}
+	}
+	retry(im, 1);
+	free(fbuf.mem);
+	fuse_session_reset(im->se);
+	return rc;
+}
+
 int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		  int foreground, struct imagefs_params *p)
 {
@@ -734,11 +1099,17 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	pthread_mutex_init(&im->lock, NULL);
 	pthread_cond_init(&im->cond, NULL);
 	im->tail = &im->head;
+	im->waiting_tail = &im->waiting;
+	im->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (im->wake_fd < 0)
+		goto out_free;
 	/* everything that can fail is tried before the mount serves */
 	if (p->open(p->ctx, &im->fs))
 		goto out_free;
 	im->fs.inval_inode = queue_inode;
 	im->fs.inval_ctx = im;
+	im->fs.b->wake = wake;
+	im->fs.b->wake_ctx = im;
 	/* where the change log stands before the kernel caches anything */
 	im->seq = -1;
 	if (im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL)) {
@@ -765,7 +1136,7 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		daemon_ready(report);
 		report = -1;
 	}
-	rc = fuse_session_loop(im->se) < 0 ? 1 : 0;	/* >0: a signal */
+	rc = serve_loop(im) < 0 ? 1 : 0;
 	pthread_mutex_lock(&im->lock);
 	im->running = 0;
 	pthread_cond_signal(&im->cond);
@@ -782,6 +1153,8 @@ out_close:
 out_free:
 	if (rc)
 		notify(p->notify_pipe, "error\n");
+	if (im->wake_fd >= 0)
+		close(im->wake_fd);
 	pthread_cond_destroy(&im->cond);
 	pthread_mutex_destroy(&im->lock);
 	free(im);

@@ -408,7 +408,7 @@ static int failed(struct fs *fs, int64_t row, const char *what, int rc)
 	const char *detail = NULL;
 	char msg[320];
 
-	if (rc >= 0 || !row)
+	if (rc >= 0 || !row || rc == -BACKEND_WAIT)
 		return rc;
 	if (fs->b->ops->why)
 		detail = fs->b->ops->why(fs->b);
@@ -1062,6 +1062,8 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	/* a complete text is checked now: ">" ignores what close says */
 	if (of->len && of->buf[of->len - 1] == '\n') {
 		rc = info_commit(fs, of->row, of->buf, of->len, 1);
+		if (rc == -BACKEND_WAIT)
+			return rc;	/* made again, with the same bytes */
 		if (rc) {
 			of->error = rc;
 			return failed(fs, of->row, "write", rc);
@@ -1072,6 +1074,8 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 
 int fs_flush(struct fs *fs, struct open_file *of)
 {
+	int rc;
+
 	if (!of->writable || of->scratch)
 		return 0;
 	if (of->error)
@@ -1089,12 +1093,17 @@ int fs_flush(struct fs *fs, struct open_file *of)
 		 */
 		int rc = info_commit(fs, of->row, "", 0, 1);
 
+		if (rc == -BACKEND_WAIT)
+			return rc;
 		of->at_release = !rc;
 		return failed(fs, of->row, "commit", rc);
 	}
+	rc = info_commit(fs, of->row, of->buf, of->len, 0);
+	if (rc == -BACKEND_WAIT)
+		return rc;
 	of->at_release = 0;
 	of->flushed = 1;
-	of->result = info_commit(fs, of->row, of->buf, of->len, 0);
+	of->result = rc;
 	if (of->result)
 		failed(fs, of->row, "commit", of->result);
 	else
@@ -1102,12 +1111,16 @@ int fs_flush(struct fs *fs, struct open_file *of)
 	return of->result;
 }
 
-void fs_release(struct fs *fs, struct open_file *of)
+int fs_release(struct fs *fs, struct open_file *of, int final)
 {
 	int rc;
 
 	if (of->at_release && !of->written && !of->error) {
 		rc = info_commit(fs, of->row, "", 0, 0);
+		if (rc == -BACKEND_WAIT && !final)
+			return rc;
+		if (rc == -BACKEND_WAIT)
+			rc = -fs_wait_errno(fs);
 		if (!rc)
 			of->pending = 0;
 		failed(fs, of->row, "commit", rc);
@@ -1120,6 +1133,7 @@ void fs_release(struct fs *fs, struct open_file *of)
 	}
 	free(of->buf);
 	free(of);
+	return 0;
 }
 
 /* The info of a pending image while it is being written. */

@@ -30,6 +30,7 @@ static const struct fuse_opt config_opts[] = {
 	OPT("notify_pipe=%s", notify_pipe),
 	OPT("timeout=%lf", timeout),
 	OPT("import_timeout=%ld", import_timeout),
+	OPT("lock_timeout=%lf", lock_timeout),
 	OPT("endpoint=%s", endpoint),
 	OPT("profile=%s", profile),
 	OPT("credentials=%s", credentials),
@@ -82,6 +83,10 @@ void config_help(const char *prog)
 	       "timeout (default 86400)\n"
 	       "    -o import_timeout=SECONDS  an import fails after this "
 	       "long without data (30)\n"
+	       "    -o lock_timeout=SECONDS    a change waits this long for "
+	       "the catalog\n"
+	       "                           another process has locked "
+	       "(10), then ENOLCK\n"
 	       "tencentcloud backend:\n"
 	       "    -o endpoint=URL        API endpoint (default "
 	       "https://cvm.tencentcloudapi.com)\n"
@@ -191,6 +196,7 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->timeout = 86400;
 	cfg->import_timeout = 30;
+	cfg->lock_timeout = LOCAL_LOCK_TIMEOUT;
 	cfg->cache_ttl = 60;
 	cfg->api_timeout = 30;
 	if (fuse_opt_parse(args, cfg, config_opts, config_key) == -1)
@@ -212,6 +218,11 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 	if (cfg->import_timeout <= 0) {
 		log_error("bad import_timeout: %ld (seconds, more than 0)",
 			  cfg->import_timeout);
+		return -EINVAL;
+	}
+	if (cfg->lock_timeout <= 0) {
+		log_error("bad lock_timeout: %g (seconds, more than 0)",
+			  cfg->lock_timeout);
 		return -EINVAL;
 	}
 	if (cfg->cache_ttl < 0) {

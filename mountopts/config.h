@@ -12,6 +12,8 @@
 
 struct fuse_args;
 
+#define LOCAL_LOCK_TIMEOUT 10	/* seconds, -o lock_timeout's default */
+
 /* In the order of config_opts[] and of the help text (config.c). */
 struct config {
 	char *backend;		/* local or tencentcloud */
@@ -21,6 +23,7 @@ struct config {
 	char *notify_pipe;	/* written "ok" or "error" once mounted */
 	double timeout;		/* entry and attribute timeout, seconds */
 	long import_timeout;	/* seconds without data: an import fails */
+	double lock_timeout;	/* seconds a change waits for the catalog */
 	/* tencentcloud */
 	char *endpoint;		/* API URL, NULL: the public endpoint */
 	char *profile;		/* tccli profile name */

@@ -207,7 +207,7 @@ int local_errno(int rc)
 		return 0;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		return -EAGAIN;
+		return -ENOLCK;	/* not EAGAIN: that is the daily limit */
 	case SQLITE_NOMEM:
 		return -ENOMEM;
 	case SQLITE_READONLY:
@@ -691,7 +691,7 @@ int local_connect(const char *path, sqlite3 **out)
 		rc = local_errno(rc) ? local_errno(rc) : -EIO;
 		goto out_close;
 	}
-	sqlite3_busy_timeout(db, 10000);
+	sqlite3_busy_timeout(db, LOCAL_BUSY_MS);
 	rc = local_exec(db, "PRAGMA journal_mode = WAL; "
 			"PRAGMA synchronous = NORMAL; "
 			"PRAGMA foreign_keys = ON; "
@@ -766,6 +766,8 @@ int local_open_file(const char *path, const char *account, int seed,
 	}
 	l->b.ops = &local_ops;
 	l->b.account = l->account;
+	l->b.wait_timeout = LOCAL_LOCK_TIMEOUT;
+	l->b.wait_errno = ENOLCK;
 	pthread_mutex_init(&l->changes_lock, NULL);
 	if (getrandom(&l->origin, sizeof(l->origin), 0) != sizeof(l->origin))
 		l->origin = getpid();
@@ -804,6 +806,7 @@ int local_open(const struct config *cfg, struct backend **out)
 
 	if (rc)
 		return rc;
+	l->b.wait_timeout = cfg->lock_timeout;
 	rc = local_import_start(l, cfg->import_timeout);
 	if (rc) {
 		local_close(&l->b);

@@ -15,6 +15,11 @@
 
 #include "../backend.h"
 
+/* How long SQLite itself waits for a lock (threads other than the FUSE
+ * one, and the set-up); requests wait with -BACKEND_WAIT instead, for
+ * -o lock_timeout, then ENOLCK. */
+#define LOCAL_BUSY_MS 10000
+
 enum query {
 	Q_REGIONS,
 	Q_GET,

@@ -60,10 +60,22 @@ static int step_int(sqlite3_stmt *st, int64_t *value, int *found)
 	return rc;
 }
 
+/*
+ * BEGIN IMMEDIATE. While serving a mount (b.wake set) a lock that another
+ * process holds is not waited for here: -BACKEND_WAIT, and the request is
+ * made again (backend.h), so that it holds up nothing else.
+ */
 int local_tx_begin(struct local *l)
 {
+	int rc;
+
 	l->dry_run = 0;
-	return step_done(local_stmt(l, Q_BEGIN));
+	if (!l->b.wake)
+		return step_done(local_stmt(l, Q_BEGIN));
+	sqlite3_busy_timeout(l->db, 0);
+	rc = step_done(local_stmt(l, Q_BEGIN));
+	sqlite3_busy_timeout(l->db, LOCAL_BUSY_MS);
+	return rc == -ENOLCK ? -BACKEND_WAIT : rc;
 }
 
 /* Commit when rc is 0, else roll back; the transaction's result. */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,10 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
 	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256) "
 			    "VALUES (?2, ?3, ?4)",
+	[Q_COPY_REGIONS] = "SELECT group_concat(name, ', ') FROM (SELECT "
+			   "name FROM regions WHERE copy ORDER BY row)",
+	[Q_FIRST_SHARE] = "SELECT min(account), count(*) FROM shares "
+			  "WHERE image = ?2",
 };
 
 static struct local *to_local(struct backend *b)
@@ -227,6 +232,30 @@ int local_errno(int rc)
 	default:
 		return -EIO;
 	}
+}
+
+int local_refuse(struct local *l, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(l->why, sizeof(l->why), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int local_sql_error(struct local *l, int rc)
+{
+	int err = local_errno(rc) ? local_errno(rc) : -EIO;
+
+	return local_refuse(l, err, "%s", sqlite3_errmsg(l->db));
+}
+
+const char *local_why(struct backend *b)
+{
+	struct local *l = to_local(b);
+
+	return l->why[0] ? l->why : NULL;
 }
 
 /* A cached prepared statement, reset and with its bindings cleared. */
@@ -362,7 +391,8 @@ int local_regions(struct backend *b, struct region *out, int max,
 		r->mainland = sqlite3_column_int(st, 3);
 		r->copy = sqlite3_column_int(st, 4);
 	}
-	rc = local_errno(rc);
+	rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 :
+	     local_sql_error(to_local(b), rc);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -747,6 +777,7 @@ static const struct backend_ops local_ops = {
 	.add_peer = local_add_peer,
 	.remove_peer = local_remove_peer,
 	.changes = local_changes,
+	.why = local_why,
 };
 
 int local_open_file(const char *path, const char *account, int seed,

@@ -59,6 +59,8 @@ enum query {
 	Q_LOG,
 	Q_REGION_COPY,
 	Q_INSERT_IMPORT,
+	Q_COPY_REGIONS,
+	Q_FIRST_SHARE,
 	Q_COUNT_ALL
 };
 
@@ -76,6 +78,7 @@ struct local {
 	sqlite3 *cdb;
 	sqlite3_stmt *cst;
 	int64_t data_version;
+	char why[400];		/* why the last call failed, for people */
 };
 
 /* Open the catalog at path (made with the seed's images when seed is set)
@@ -92,6 +95,15 @@ int local_by_row(struct local *l, enum query q, int64_t row,
 		 sqlite3_stmt **out);
 void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 int local_errno(int rc);
+/*
+ * Say why the call fails, in words for people (the backend's why op): the
+ * rule and what would make it pass. Returns rc.
+ */
+int local_refuse(struct local *l, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The same for an SQLite error of l->db: SQLite's own words. */
+int local_sql_error(struct local *l, int rc);
+const char *local_why(struct backend *b);
 int local_connect(const char *path, sqlite3 **out);
 /* Run sql (several statements); -errno, with SQLite's message logged. */
 int local_exec(sqlite3 *db, const char *sql);

@@ -70,6 +70,7 @@ int local_tx_begin(struct local *l)
 	int rc;
 
 	l->dry_run = 0;
+	l->why[0] = 0;
 	if (!l->b.wake)
 		return step_done(local_stmt(l, Q_BEGIN));
 	sqlite3_busy_timeout(l->db, 0);
@@ -108,7 +109,10 @@ static int owned(struct local *l, int64_t row, struct owned *o)
 	o->copies = sqlite3_column_int(st, 5);
 	o->pending = !strcmp(o->state, "PENDING");
 	sqlite3_reset(st);
-	return o->mine ? 0 : -EPERM;
+	if (!o->mine)
+		return local_refuse(l, -EPERM, "%s is not one of my custom "
+				    "images", o->name);
+	return 0;
 }
 
 /* -EEXIST when another of my images in region is called name. */
@@ -125,7 +129,11 @@ static int name_free(struct local *l, const char *region, const char *name,
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, row);
 	rc = step_int(st, &v, &found);
-	return rc ? rc : (found ? -EEXIST : 0);
+	if (!rc && found)
+		rc = local_refuse(l, -EEXIST, "%s/custom already holds an "
+				  "image called %s: choose another name",
+				  region, name);
+	return rc;
 }
 
 static int ops_left(struct local *l, const char *region)
@@ -135,7 +143,12 @@ static int ops_left(struct local *l, const char *region)
 
 	if (rc)
 		return rc;
-	return u.ops < u.ops_max ? 0 : -EAGAIN;
+	if (u.ops < u.ops_max)
+		return 0;
+	/* a day is a calendar day in UTC+08:00 (local_today) */
+	return local_refuse(l, -EAGAIN, "%s: %d of %d image operations used "
+			    "today; the next is possible at 00:00 UTC+8",
+			    region, u.ops, u.ops_max);
 }
 
 /* Charge one operation to region: -EAGAIN beyond the daily limit. */
@@ -281,7 +294,10 @@ int local_create_pending(struct backend *b, const char *region,
 		return rc;
 	rc = local_usage_locked(l, region, &u);
 	if (!rc && u.images >= u.images_max)
-		rc = -EDQUOT;
+		rc = local_refuse(l, -EDQUOT, "%s: %d of %d image slots used "
+				  "(pending images count): delete an image, "
+				  "or rmdir a pending one, first", region,
+				  u.images, u.images_max);
 	if (!rc)
 		rc = name_free(l, region, name, 0);
 	if (rc)
@@ -379,7 +395,8 @@ static int begin_owned(struct local *l, int64_t row, struct owned *o,
 		return rc;
 	rc = owned(l, row, o);
 	if (!rc && pending && !o->pending)
-		rc = -EEXIST;
+		rc = local_refuse(l, -EEXIST, "%s is an image already",
+				  o->name);
 	if (rc)
 		local_tx_end(l, rc);
 	return rc;
@@ -417,8 +434,10 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	sqlite3_stmt *st;
 	int rc;
 
+	l->why[0] = 0;
 	if (spec->import_url && url_check(spec->import_url))
-		return -EINVAL;
+		return local_refuse(l, -EINVAL, "IMPORT_URL must be an http, "
+				    "https or file URL");
 	rc = begin_pending(l, row, &o);
 	if (rc)
 		return rc;
@@ -471,6 +490,20 @@ out:
 	return rc;
 }
 
+/* -EOPNOTSUPP: region cannot take part in a copy; say which can. */
+static int no_copies(struct local *l, const char *region)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_COPY_REGIONS);
+	char list[256] = "";
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		local_copy_text(list, sizeof(list), st, 0);
+	if (st)
+		sqlite3_reset(st);
+	return local_refuse(l, -EOPNOTSUPP, "%s does not copy images; only "
+			    "%s do", region, list);
+}
+
 int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec)
 {
@@ -494,7 +527,9 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 	sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		rc = rc == SQLITE_DONE ? -EINVAL : local_errno(rc);
+		rc = rc != SQLITE_DONE ? local_sql_error(l, rc) :
+		     local_refuse(l, -EINVAL, "no image has the ID %s: a copy "
+				  "needs its source", source_id);
 		sqlite3_reset(st);
 		goto out;
 	}
@@ -507,9 +542,12 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 	sqlite3_reset(st);
 	rc = 0;
 	if (!mine)
-		rc = -EPERM;
+		rc = local_refuse(l, -EPERM, "%s is not one of my custom "
+				  "images: only those can be copied",
+				  source_id);
 	else if (strcmp(state, "NORMAL"))
-		rc = -EBUSY;
+		rc = local_refuse(l, -EBUSY, "%s is %s: it can be copied once "
+				  "it is NORMAL", source_id, state);
 	if (rc)
 		goto out;
 	st = local_stmt(l, Q_REGION_COPY);
@@ -521,7 +559,7 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 
 	rc = local_usage_locked(l, src_region, &from);
 	if (!rc && (!from.copy || !copy_to))
-		rc = -EOPNOTSUPP;
+		rc = no_copies(l, from.copy ? o.region : src_region);
 	if (rc)
 		goto out;
 	set_text(a.description, sizeof(a.description), spec->description);
@@ -538,6 +576,7 @@ int local_check_ops(struct backend *b, const char *region)
 {
 	struct local *l = to_local(b);
 
+	l->why[0] = 0;
 	return ops_left(l, region);
 }
 
@@ -558,7 +597,8 @@ static int update_text(struct local *l, int64_t row, enum query q,
 	if (!o.pending)
 		rc = local_charge(l, o.region);
 	else if (!rename)
-		rc = -EINVAL;
+		rc = local_refuse(l, -EINVAL, "%s is pending: write its info "
+				  "to make it an image first", o.name);
 	if (rc)
 		goto out;
 	st = local_stmt(l, q);
@@ -589,6 +629,28 @@ int local_set_description(struct backend *b, int64_t row,
 			   0);
 }
 
+/* -EBUSY: my image is shared; name an account and its link. */
+static int shared_busy(struct local *l, int64_t row, const struct owned *o)
+{
+	char peer[32] = "";
+	sqlite3_stmt *st;
+	int n = 0;
+
+	if (!local_by_row(l, Q_FIRST_SHARE, row, &st)) {
+		local_copy_text(peer, sizeof(peer), st, 0);
+		n = sqlite3_column_int(st, 1);
+		sqlite3_reset(st);
+	}
+	if (n > 1)
+		return local_refuse(l, -EBUSY, "%s is shared with %d accounts: "
+				    "remove ../shared/%s/%s and the other "
+				    "links to it first", o->name, n, peer,
+				    o->name);
+	return local_refuse(l, -EBUSY, "%s is shared with %s: remove "
+			    "../shared/%s/%s first", o->name, peer, peer,
+			    o->name);
+}
+
 int local_remove(struct backend *b, int64_t row)
 {
 	struct local *l = to_local(b);
@@ -600,10 +662,16 @@ int local_remove(struct backend *b, int64_t row)
 		return rc;
 	if (o.pending)
 		goto out_delete;
-	if (o.shares || o.copies)
-		rc = -EBUSY;
+	if (o.shares)
+		rc = shared_busy(l, row, &o);
+	else if (o.copies)
+		rc = local_refuse(l, -EBUSY, "a copy of %s is still being "
+				  "made: it can be deleted once the copy is "
+				  "NORMAL", o.name);
 	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
-		rc = -EBUSY;
+		rc = local_refuse(l, -EBUSY, "%s is %s: it can be deleted once "
+				  "it is NORMAL or IMPORTFAILED", o.name,
+				  o.state);
 	else
 		rc = local_charge(l, o.region);
 out_delete:
@@ -657,21 +725,28 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	int64_t v;
 	int found, rc;
 
+	l->why[0] = 0;
 	if (!strcmp(peer, b->account))
-		return -EINVAL;
+		return local_refuse(l, -EINVAL, "%s is my own account: images "
+				    "are shared with others", peer);
 	rc = begin_owned(l, row, &o, 0);
 	if (rc)
 		return rc;
 	if (o.pending)
-		rc = -EPERM;
+		rc = local_refuse(l, -EPERM, "%s is pending: write its info "
+				  "to make it an image first", o.name);
 	else if (strcmp(o.state, "NORMAL"))
-		rc = -EBUSY;
+		rc = local_refuse(l, -EBUSY, "%s is %s: it can be shared once "
+				  "it is NORMAL", o.name, o.state);
 	if (!rc)
 		rc = share_step(l, Q_SHARE_EXISTS, row, peer, &v, &found);
 	if (!rc && found)
-		rc = -EEXIST;
+		rc = local_refuse(l, -EEXIST, "%s is shared with %s already",
+				  o.name, peer);
 	if (!rc && o.shares >= setting(l, "max_share_accounts", 50))
-		rc = -EMLINK;
+		rc = local_refuse(l, -EMLINK, "%s is shared with %d accounts, "
+				  "the most an image can be: stop sharing it "
+				  "with one first", o.name, o.shares);
 	if (!rc)
 		rc = local_charge(l, o.region);
 	if (!rc)
@@ -693,7 +768,8 @@ int local_unshare(struct backend *b, int64_t row, const char *peer)
 		return rc;
 	rc = share_step(l, Q_SHARE_EXISTS, row, peer, &v, &found);
 	if (!rc && !found)
-		rc = -ENOENT;
+		rc = local_refuse(l, -ENOENT, "%s is not shared with %s",
+				  o.name, peer);
 	if (!rc)
 		rc = local_charge(l, o.region);
 	if (!rc)
@@ -723,16 +799,19 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 	int64_t v;
 	int found, rc;
 
+	l->why[0] = 0;
 	if (!strcmp(peer, b->account))
-		return -EINVAL;
+		return local_refuse(l, -EINVAL, "%s is my own account: a peer "
+				    "folder is for another one", peer);
 	rc = local_tx_begin(l);
 	if (rc)
 		return rc;
 	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);
-	if (!rc && v)
-		rc = -EEXIST;
-	if (!rc)
+	if (!rc && !v)
 		rc = peer_step(l, Q_INSERT_PEER, region, peer, &v, &found);
+	if (rc == -EEXIST || (!rc && v))
+		rc = local_refuse(l, -EEXIST, "%s/shared/%s exists already",
+				  region, peer);
 	if (!rc)
 		rc = local_log_change(l, 0, region, b->account,
 				      NULL, NULL, peer);
@@ -749,7 +828,10 @@ int local_remove_peer(struct backend *b, const char *region, const char *peer)
 		return rc;
 	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);
 	if (!rc && v)
-		rc = -ENOTEMPTY;
+		rc = local_refuse(l, -ENOTEMPTY, "%lld images are shared "
+				  "between %s and me in %s: remove the links "
+				  "first (%s takes back its own)",
+				  (long long)v, peer, region, peer);
 	if (!rc)
 		rc = peer_step(l, Q_DELETE_PEER, region, peer, &v, &found);
 	if (!rc && !sqlite3_changes(l->db))

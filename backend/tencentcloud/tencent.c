@@ -38,7 +38,7 @@ struct tencent {
 	struct tc_conf conf;
 	struct tc_client fg;	/* the FUSE thread's client */
 	double ttl;
-	char detail[256];	/* the cloud's words on the last failure */
+	char detail[400];	/* the cloud's words on the last failure */
 	/* moved by each change of this mount, before it asks the cloud and
 	 * inside the transaction that applies it: a refresh that saw the
 	 * cloud before a change must not undo it in the cache */
@@ -245,6 +245,21 @@ static int run3(struct local *c, const char *sql, const char *a, int64_t row,
 
 /* --- calls ---------------------------------------------------------------- */
 
+/* "CreateImage: the cloud says CODE: message (RequestId ...)" */
+static void say_why(struct tencent *t, const char *action,
+		    const struct tc_error *err)
+{
+	int n = snprintf(t->detail, sizeof(t->detail), "%s: ", action);
+
+	if (err->code[0])
+		n += snprintf(t->detail + n, sizeof(t->detail) - n,
+			      "the cloud says %.100s: ", err->code);
+	snprintf(t->detail + n, sizeof(t->detail) - n, "%.200s%s%.63s%s",
+		 err->message[0] ? err->message : "no answer",
+		 err->request_id[0] ? " (RequestId " : "", err->request_id,
+		 err->request_id[0] ? ")" : "");
+}
+
 /* One call; on failure the cloud's words are kept in t->detail. */
 static int call(struct tencent *t, struct tc_client *cl, const char *action,
 		const char *region, json_t *req, json_t **resp)
@@ -258,10 +273,7 @@ static int call(struct tencent *t, struct tc_client *cl, const char *action,
 	rc = tc_call(cl, action, region, req, &r, &err);
 	json_decref(req);
 	if (rc && cl == &t->fg)
-		snprintf(t->detail, sizeof(t->detail), "%.160s%s%.63s",
-			 err.code[0] ? err.code : err.message,
-			 err.request_id[0] ? ", RequestId " : "",
-			 err.request_id);
+		say_why(t, action, &err);
 	if (resp)
 		*resp = r;
 	else
@@ -762,11 +774,12 @@ static int tc_usage(struct backend *b, const char *region, struct usage *u)
 	return rc ? rc : local_usage(b, region, u);
 }
 
-static const char *tc_detail(struct backend *b)
+/* The cloud's words on the last failure, else the cache's. */
+static const char *tc_why(struct backend *b)
 {
 	struct tencent *t = to_tc(b);
 
-	return t->detail[0] ? t->detail : NULL;
+	return t->detail[0] ? t->detail : local_why(b);
 }
 
 /* --- changes -------------------------------------------------------------- */
@@ -777,6 +790,7 @@ static int mine(struct tencent *t, int64_t row, struct image *img)
 	int rc;
 
 	t->detail[0] = 0;
+	t->l.why[0] = 0;
 	gen_bump(t);
 	rc = local_get(&t->l.b, row, img);
 	if (rc)
@@ -1159,7 +1173,7 @@ static const struct backend_ops tencent_ops = {
 	.add_peer = local_add_peer,
 	.remove_peer = local_remove_peer,
 	.changes = local_changes,
-	.why = tc_detail,
+	.why = tc_why,
 };
 
 /* $XDG_CACHE_HOME/imagefs/<account>@<host>.db */

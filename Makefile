@@ -13,7 +13,7 @@ ASM      := backend/local/embed.S
 OBJS     := $(SRCS:%.c=build/%.o) $(ASM:%.S=build/%.o)
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
 UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
-UNIT_SRCS := tests/unit.c fs/names.c fs/info.c backend/kinds.c \
+UNIT_SRCS := tests/unit.c fs/names.c fs/info.c fs/spec.c backend/kinds.c \
 	     backend/local/imagefmt.c backend/tencentcloud/tc3.c \
 	     backend/tencentcloud/client.c mountopts/credentials.c \
 	     mountopts/log.c
@@ -60,12 +60,13 @@ build/asan/%.o: %.S $(wildcard backend/local/*.sql)
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ $<
 
-build/unit: $(UNIT_SRCS) fs/names.h fs/info.h backend/backend.h tests/expect.h
+build/unit: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h backend/backend.h \
+	    tests/expect.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
 
-build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h backend/backend.h \
-		  tests/expect.h
+build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h \
+		  backend/backend.h tests/expect.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
 

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * fs.h - the filesystem without FUSE: inode numbers, attributes, lookups,
- * listings, info texts, pending images, scratch files and the write path.
- * fs/ops.c puts these behind libfuse's low-level API; unit tests can call
- * them directly.
+ * fs.h - the filesystem without FUSE, as fs/ops.c calls it: inode numbers,
+ * attributes, lookups, listings, changes, open files. fs/ops.c puts these
+ * behind libfuse's low-level API; unit tests can call them directly.
+ *
+ * Each group of calls below says which file it is in. Those files share
+ * more among themselves through their own headers, from the ground up:
+ * inode.h (inode numbers, entries, invalidation), errors.h (the last error
+ * of an image), scratch.h (in-memory scratch files), spec.h (what a written
+ * text asks for), files.h (open files and commits), tree.h (finding names),
+ * share.h (share links).
  *
  * Inode numbers are computed, not stored: the low 3 bits say what a node
  * is, bit 3 whether an image can change (custom and shared ones), and the
@@ -49,9 +55,9 @@ struct node {
 	char peer[24];			/* N_PEER */
 };
 
-struct scratch;
-struct open_file;
-struct last_error;
+struct scratch;			/* scratch.h */
+struct open_file;		/* files.c */
+struct last_error;		/* errors.c */
 
 struct fs {
 	struct backend *b;
@@ -87,15 +93,23 @@ struct entry {
 typedef int (*fill_cb)(void *ctx, const char *name, const struct entry *e,
 		       uint64_t next);
 
-int fs_init(struct fs *fs, struct backend *b, int xattr);
-/* The errno of a request that waited too long (backend.h), never 0. */
-int fs_wait_errno(const struct fs *fs);
-void fs_destroy(struct fs *fs);
-
+/* Inode numbers: inode.c */
 uint64_t ino_make(enum node_type type, int64_t id);
 /* The inode of a custom or shared image's directory or info. */
 uint64_t mutable_ino(enum node_type type, int64_t row);
+/* What inode number ino names: 0, or -ENOENT for no such region. */
 int fs_node(struct fs *fs, uint64_t ino, struct node *n);
+
+/* Invalidate what the kernel caches of a change made by another daemon. */
+int fs_change(struct fs *fs, const struct change *c);
+
+/* The tree: tree.c */
+/* Start on backend b: its regions are read once. */
+int fs_init(struct fs *fs, struct backend *b, int xattr);
+/* Free what the daemon keeps in memory (scratch files, errors). */
+void fs_destroy(struct fs *fs);
+/* The errno of a request that waited too long (backend.h), never 0. */
+int fs_wait_errno(const struct fs *fs);
 
 int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	      struct entry *e);
@@ -106,27 +120,6 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, fill_cb cb,
 int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
 int fs_statfs(struct fs *fs, uint64_t ino, struct statvfs *sv);
 
-/* The info text of an image (malloc'ed, *len bytes). */
-int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len);
-
-/*
- * Extended attributes: getxattr answers the value's length when size is 0,
- * -ERANGE when it does not fit; listxattr likewise with the names.
- */
-int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, char *buf,
-		size_t size);
-int fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
-int fs_setxattr(struct fs *fs, uint64_t ino, const char *name);
-
-/* The write side: fs_write.c */
-int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
-	     struct entry *e);
-int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
-int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
-int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
-	       const char *name, struct entry *e);
-int fs_rename(struct fs *fs, uint64_t parent, const char *name,
-	      uint64_t newparent, const char *newname, unsigned int flags);
 /* What fs_setattr is asked to set. */
 #define FS_SET_MODE	(1 << 0)
 #define FS_SET_UID	(1 << 1)
@@ -134,10 +127,37 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 #define FS_SET_SIZE	(1 << 3)
 #define FS_SET_TIMES	(1 << 4)
 
+/*
+ * Owners can be set only to the mounting user; modes and times are taken
+ * and dropped; a size cuts or extends a scratch file, and 0 empties the
+ * text of info's open writers. e: the attributes after.
+ */
 int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
 	       struct entry *e);
 
-/* Opening, writing and committing a file: fs_write.c */
+/*
+ * Extended attributes: xattr.c. getxattr answers the value's length when
+ * size is 0, -ERANGE when it does not fit; listxattr likewise with the
+ * names.
+ */
+int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, char *buf,
+		size_t size);
+int fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name);
+
+/* Changing directories: dirs.c */
+int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
+	     struct entry *e);
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned int flags);
+
+/* Sharing by symlink in a peer folder: share.c */
+int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
+	       const char *name, struct entry *e);
+
+/* Opening, writing and committing a file: files.c */
 int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
 	      struct entry *e, struct open_file **of);
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **of);
@@ -153,15 +173,5 @@ int fs_flush(struct fs *fs, struct open_file *of);
 int fs_release(struct fs *fs, struct open_file *of, int final);
 /* whether reads of an open file may come from the page cache */
 int fs_open_cacheable(const struct open_file *of);
-
-/*
- * Remember why an operation on an image failed (user.imagefs.error, and
- * the log); the last error of a row, or NULL.
- */
-void fs_set_error(struct fs *fs, int64_t row, const char *msg);
-const char *fs_last_error(struct fs *fs, int64_t row);
-
-/* Invalidate what the kernel caches of a change made by another daemon. */
-int fs_change(struct fs *fs, const struct change *c);
 
 #endif /* IMAGEFS_FS_H */

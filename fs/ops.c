@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ops.c - the libfuse low-level operations: each handler resolves its
- * arguments, calls one FUSE-free function of fs.c or write.c and replies
- * with the result. Also the thread that tells the kernel what changed
+ * arguments, calls one FUSE-free function of fs.h and replies with the
+ * result. Also the thread that tells the kernel what changed
  * behind its back (never from inside a request: that can deadlock).
  */
 #define FUSE_USE_VERSION 34

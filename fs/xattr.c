@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fs.h"
-#include "fs_internal.h"
+#include "errors.h"
 #include "info.h"
 
 #define PREFIX "user.imagefs."

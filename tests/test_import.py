@@ -429,6 +429,26 @@ def test_file_url(importer, disks, tmp_path):
     check_failed(mnt, conn, path, None)
 
 
+def test_deleted_import_leaves_no_key_behind(importer, disks):
+    # unlinking info deletes the image whole: the next image committed in
+    # the same directory shows none of the import's FORMAT and SHA256
+    mnt, conn = importer()
+    disk = disks['disk.qcow2']
+    url = 'file://' + disk.path
+    path = start_import(mnt, 'twice', url)
+    first = check_imported(mnt, conn, path, url, disk)
+    os.unlink(os.path.join(path, 'info'))
+    assert listing(path) == []
+    write_file(os.path.join(path, 'info'), 'DESCRIPTION=second\n')
+    info = read_info(os.path.join(path, 'info'))
+    assert info['ID'] != first['ID'], info
+    assert info['SOURCE'].startswith('instance:'), info
+    assert 'FORMAT' not in info and 'SHA256' not in info, info
+    r = rows(conn, 'SELECT format, sha256 FROM images WHERE id = ?',
+             info['ID'])
+    assert (r[0]['format'], r[0]['sha256']) == (None, None), dict(r[0])
+
+
 def test_redirects_followed_up_to_5(importer, server, disks):
     mnt, conn = importer()
     disk = disks['disk.qcow2']

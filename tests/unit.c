@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * unit.c - unit tests of the parts of imagefs that need no mount: entry
- * names, the checks of names, and the info file.
+ * names, the checks of names, the info file and what a written one asks.
  *
  * Run by `make unit`; prints the failed checks and "N passed, M failed",
  * and exits 1 when any check failed.
@@ -22,6 +22,7 @@
 #include "../backend/backend.h"
 #include "../fs/info.h"
 #include "../fs/names.h"
+#include "../fs/spec.h"
 #include "expect.h"
 
 #define FF0F "\xef\xbc\x8f"	/* U+FF0F FULLWIDTH SOLIDUS */
@@ -592,6 +593,91 @@ static void put_le64(unsigned char *p, uint64_t v)
 		p[i] = v & 0xff;
 }
 
+/* spec_of_text of text (complete or not), parsed first. */
+static int spec_of(const char *text, int complete, struct spec *spec,
+		   struct info_text *t)
+{
+	int rc = parse(text, t);
+
+	EXPECT_EQ_INT(rc, 0);
+	return rc ? rc : spec_of_text(t, spec, complete);
+}
+
+static void expect_spec(const char *text, int complete, int rc)
+{
+	struct info_text t;
+	struct spec spec;
+
+	EXPECT_EQ_INT(spec_of(text, complete, &spec, &t), rc);
+	info_text_free(&t);
+}
+
+static void test_spec(void)
+{
+	static const char import[] = "IMPORT_URL=https://example.com/a.qcow2\n"
+				     "OS_TYPE=linux\nARCH=arm64\n"
+				     "PLATFORM=Ubuntu\n";
+	struct info_text t;
+	struct spec spec;
+
+	EXPECT_EQ_INT(spec_of("", 1, &spec, &t), 0);
+	EXPECT(!spec.instance && !spec.import_url && !spec.description);
+	info_text_free(&t);
+	EXPECT_EQ_INT(spec_of("INSTANCE=ins-abcd1234\nDESCRIPTION=\"x y\"\n",
+			      1, &spec, &t), 0);
+	EXPECT_EQ_STR(spec.instance, "ins-abcd1234");
+	EXPECT_EQ_STR(spec.description, "x y");
+	info_text_free(&t);
+	EXPECT_EQ_INT(spec_of(import, 1, &spec, &t), 0);
+	EXPECT_EQ_STR(spec.import_url, "https://example.com/a.qcow2");
+	EXPECT_EQ_STR(spec.arch, "arm64");
+	info_text_free(&t);
+
+	/* a copy: only ID and DESCRIPTION count */
+	expect_spec("ID=img-abcd1234\nOWNER=x\n", 1, 0);
+	expect_spec("ID=img-ABCD1234\n", 1, -EINVAL);
+
+	expect_spec("INSTANCE=ins-abc\n", 1, -EINVAL);
+	expect_spec("OWNER=100012345678\n", 1, -EINVAL);
+	expect_spec("STATE=NORMAL\n", 0, -EINVAL);
+	expect_spec("OS_TYPE=beos\n", 1, -EINVAL);
+	expect_spec("ARCH=sparc\n", 1, -EINVAL);
+	expect_spec("SHA256=00\n", 1, -EINVAL);	/* without an import */
+	/* an import says what it is, but only once it is whole */
+	expect_spec("IMPORT_URL=https://example.com/a.qcow2\n", 0, 0);
+	expect_spec("IMPORT_URL=https://example.com/a.qcow2\n", 1, -EINVAL);
+	expect_spec("IMPORT_URL=https://example.com/a.qcow2\nARCH=x86_64\n"
+		    "PLATFORM=Ubuntu\n", 1, -EINVAL);
+	expect_spec("IMPORT_URL=https://example.com/a.qcow2\nSHA256=AB\n", 0,
+		    -EINVAL);
+}
+
+static void expect_edit(const struct image *img, const char *text, int rc)
+{
+	struct info_text t;
+
+	EXPECT_EQ_INT(parse(text, &t), 0);
+	EXPECT_EQ_INT(edit_check(img, &t), rc);
+	info_text_free(&t);
+}
+
+static void test_edit_check(void)
+{
+	struct image img;
+	char text[4096];
+
+	full_image(&img);
+	/* the whole text back, unchanged: no change asked */
+	info_render(&img, text, sizeof(text));
+	expect_edit(&img, text, 0);
+	expect_edit(&img, "NAME=new\nDESCRIPTION=\"new text\"\n", 0);
+	expect_edit(&img, "ID=img-abcd1234\nREGION=ap-guangzhou\n", 0);
+	expect_edit(&img, "ID=img-00000000\n", -EPERM);
+	expect_edit(&img, "OS_TYPE=windows\n", -EPERM);
+	expect_edit(&img, "INSTANCE=ins-abcd1234\n", -EPERM);
+	expect_edit(&img, "NAME=\"\"\n", -EINVAL);
+}
+
 static void test_image_formats(void)
 {
 	static unsigned char head[1024], tail[512];
@@ -805,6 +891,8 @@ int main(void)
 	test_sh_sources_safely();
 	test_parse_errors();
 	test_parse_accepts();
+	test_spec();
+	test_edit_check();
 	test_image_formats();
 	test_tc3_sign();
 	test_tc_errno();

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * local_changes.c - what other daemons changed in the catalog, for the
+ * changes.c - what other daemons changed in the catalog, for the
  * kernel cache invalidation thread. It has a connection of its own and
  * polls PRAGMA data_version, which moves only when another connection
  * commits; then it reads the change log past the last sequence it saw.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * local_import.c - image import for the local backend: background threads
+ * import.c - image import for the local backend: background threads
  * that download an image file with libcurl (http, https, file), hash it,
  * recognise its format and size, and turn an IMPORTING image into a NORMAL
  * one, or an IMPORTFAILED one that says why.

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "../backend.h"
+#include "../source.h"
 #include "local.h"
 #include "../../mountopts/config.h"
 #include "../../mountopts/log.h"
@@ -85,6 +86,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		    "AND owner = ?1 AND peer = p.peer), 0), coalesce((SELECT "
 		    "mtime FROM stamps WHERE region = ?2 AND owner = p.peer "
 		    "AND peer = ?1), 0)) "
+		    /* not even a stray folder of my own (no sharing
+		     * with yourself: rules.c refuses to make one) */
 		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 AND p.peer <> ?1 "
 		    "ORDER BY k",
 	[Q_SHARES] = "SELECT s.row, s.image, i.name, "
@@ -125,9 +128,10 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_OWN] = "SELECT i.region, i.name, i.state, i.kind = 'custom' AND "
 		  "i.owner = ?1, "
 		  "(SELECT count(*) FROM shares WHERE image = ?2), "
-		  "(SELECT count(*) FROM images c WHERE c.source = 'copy:' || "
-		  "i.id || '@' || i.region AND c.state NOT IN ('NORMAL', "
-		  "'IMPORTFAILED', 'PENDING')) FROM images i WHERE i.row = ?2",
+		  "(SELECT count(*) FROM images c WHERE c.source = "
+		  SOURCE_COPY_SQL("i.id", "i.region") " AND c.state NOT IN "
+		  "('NORMAL', 'IMPORTFAILED', 'PENDING')) "
+		  "FROM images i WHERE i.row = ?2",
 	[Q_NAME_TAKEN] = "SELECT 1 FROM images WHERE region = ?2 AND "
 			 "kind = 'custom' AND owner = ?1 AND name = ?3 AND "
 			 "row <> ?4",
@@ -137,9 +141,10 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		     "DO UPDATE SET count = count + 1",
 	[Q_SETTING] = "SELECT value FROM settings WHERE key = ?2",
 	[Q_ID_TAKEN] = "SELECT 1 FROM images WHERE id = ?2",
-	[Q_INSERT_PENDING] = "INSERT INTO images (region, kind, owner, name, "
-			     "state, created, mtime) VALUES (?2, 'custom', ?1, "
-			     "?3, 'PENDING', ?4, ?4)",
+	/* ?5: the row, or NULL for a new one */
+	[Q_INSERT_PENDING] = "INSERT INTO images (row, region, kind, owner, "
+			     "name, state, created, mtime) VALUES (?5, ?2, "
+			     "'custom', ?1, ?3, 'PENDING', ?4, ?4)",
 	[Q_DEFAULTS] = "SELECT os_name, os_type, platform, arch, bits, size_gb "
 		       "FROM images WHERE region = ?2 AND kind = 'public' AND "
 		       "platform = 'TencentOS' AND arch = 'x86_64' "
@@ -156,13 +161,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_RENAME] = "UPDATE images SET name = ?3, mtime = ?4 WHERE row = ?2",
 	[Q_SET_DESCRIPTION] = "UPDATE images SET description = ?3, mtime = ?4 "
 			      "WHERE row = ?2",
+	/* its shares and import go with it (ON DELETE CASCADE) */
 	[Q_DELETE] = "DELETE FROM images WHERE row = ?2",
-	[Q_UNMAKE] = "UPDATE images SET id = NULL, state = 'PENDING', "
-		     "os_name = NULL, os_type = NULL, platform = NULL, "
-		     "arch = NULL, bits = NULL, size_gb = NULL, "
-		     "progress = NULL, "
-		     "description = NULL, source = NULL, price = NULL, "
-		     "error = NULL, mtime = ?3 WHERE row = ?2",
 	[Q_SHARE_COUNT] = "SELECT count(*) FROM shares WHERE image = ?2",
 	[Q_SHARE_EXISTS] = "SELECT 1 FROM shares WHERE image = ?2 AND "
 			   "account = ?3",

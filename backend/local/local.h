@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * local.h - internals of the local (SQLite) backend, shared by its files:
- * local.c (catalog, reads), local_rules.c (every rule and mutation),
- * local_changes.c (what other daemons changed).
+ * local.c (catalog, reads), rules.c (every rule and mutation), changes.c
+ * (what other daemons changed), import.c (imports).
  */
 #ifndef IMAGEFS_LOCAL_H
 #define IMAGEFS_LOCAL_H
@@ -46,7 +46,6 @@ enum query {
 	Q_RENAME,
 	Q_SET_DESCRIPTION,
 	Q_DELETE,
-	Q_UNMAKE,
 	Q_SHARE_COUNT,
 	Q_SHARE_EXISTS,
 	Q_INSERT_SHARE,
@@ -71,7 +70,7 @@ struct local {
 	char *path;
 	char *account;
 	int dry_run;		/* the open transaction only checks */
-	struct importer *importer;	/* local_import.c */
+	struct importer *importer;	/* import.c */
 	int64_t origin;		/* this daemon, in the change log */
 	/* the change feed's own connection, used from another thread */
 	pthread_mutex_t changes_lock;
@@ -128,7 +127,7 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 int local_usage(struct backend *b, const char *region, struct usage *u);
 int local_summary(struct backend *b, const char *region, struct summary *s);
 
-/* local_rules.c */
+/* rules.c */
 /* BEGIN IMMEDIATE; local_tx_end() commits when rc is 0, else rolls back */
 int local_tx_begin(struct local *l);
 int local_tx_end(struct local *l, int rc);
@@ -153,7 +152,7 @@ int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);
 int local_remove_peer(struct backend *b, const char *region, const char *peer);
 
-/* local_import.c */
+/* import.c */
 int local_import_start(struct local *l, long timeout);
 void local_import_kick(struct local *l);
 void local_import_stop(struct local *l);
@@ -162,7 +161,7 @@ int url_check(const char *url);
 /* url without user:password@; 1 when something was taken out */
 int url_redact(const char *url, char *out, size_t size);
 
-/* local_changes.c */
+/* changes.c */
 int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx);
 void local_changes_close(struct local *l);
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * local_rules.c - every rule of the image service and every change to the
+ * rules.c - every rule of the image service and every change to the
  * catalog. Each call is one BEGIN IMMEDIATE transaction: the rules are
  * checked against what the catalog holds at that moment, the change and its
  * charge are applied, and other daemons on the same file see all or nothing.
@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "../source.h"
 #include "local.h"
 
 /* What the catalog says of one image, for the checks. */
@@ -282,12 +283,31 @@ static int new_id(struct local *l, char *id, size_t size)
 	return -EIO;
 }
 
+/* Make pending image name in region, as *row (0: a new row). */
+static int insert_pending(struct local *l, const char *region,
+			  const char *name, int64_t *row)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_INSERT_PENDING);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time(NULL));
+	if (*row)
+		sqlite3_bind_int64(st, 5, *row);
+	rc = step_done(st);
+	if (!rc)
+		*row = sqlite3_last_insert_rowid(l->db);
+	return rc;
+}
+
 int local_create_pending(struct backend *b, const char *region,
 			 const char *name, int64_t *row)
 {
 	struct local *l = to_local(b);
 	struct usage u;
-	sqlite3_stmt *st;
 	int rc = local_tx_begin(l);
 
 	if (rc)
@@ -300,22 +320,12 @@ int local_create_pending(struct backend *b, const char *region,
 				  u.images, u.images_max);
 	if (!rc)
 		rc = name_free(l, region, name, 0);
-	if (rc)
-		goto out;
-	st = local_stmt(l, Q_INSERT_PENDING);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
-	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, time(NULL));
-	rc = step_done(st);
-	if (rc)
-		goto out;
-	*row = sqlite3_last_insert_rowid(l->db);
-	rc = local_log_change(l, *row, region, b->account, NULL, name, NULL);
-out:
+	*row = 0;
+	if (!rc)
+		rc = insert_pending(l, region, name, row);
+	if (!rc)
+		rc = local_log_change(l, *row, region, b->account, NULL, name,
+				      NULL);
 	return local_tx_end(l, rc);
 }
 
@@ -413,7 +423,7 @@ static void set_text(char *dst, size_t size, const char *s)
 		snprintf(dst, size, "%s", s);
 }
 
-/* The download of an import, for the importer threads (local_import.c). */
+/* The download of an import, for the importer threads (import.c). */
 static int queue_import(struct local *l, int64_t row, const struct spec *spec)
 {
 	sqlite3_stmt *st = local_stmt(l, Q_INSERT_IMPORT);
@@ -463,22 +473,24 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 		char url[1024];
 
 		url_redact(spec->import_url, url, sizeof(url));
-		snprintf(a.source, sizeof(a.source), "import:%s", url);
+		rc = source_format(a.source, sizeof(a.source), SOURCE_IMPORT,
+				   url, NULL);
 		a.state = "IMPORTING";
 		a.progress = 0;
 	} else if (spec->instance) {
-		snprintf(a.source, sizeof(a.source), "instance:%s",
-			 spec->instance);
+		rc = source_format(a.source, sizeof(a.source), SOURCE_INSTANCE,
+				   spec->instance, NULL);
 	} else {
 		/* a notional instance with the attributes asked for */
 		char ins[16];
 
 		rc = random_name("ins-", ins, sizeof(ins));
-		if (rc)
-			goto out;
-		snprintf(a.source, sizeof(a.source), "instance:%s", ins);
+		if (!rc)
+			rc = source_format(a.source, sizeof(a.source),
+					   SOURCE_INSTANCE, ins, NULL);
 	}
-	rc = local_charge(l, o.region);
+	if (!rc)
+		rc = local_charge(l, o.region);
 	if (!rc)
 		rc = make_image(l, row, &o, &a);
 	if (!rc && spec->import_url)
@@ -563,9 +575,10 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 	if (rc)
 		goto out;
 	set_text(a.description, sizeof(a.description), spec->description);
-	snprintf(a.source, sizeof(a.source), "copy:%s@%s", source_id,
-		 src_region);
-	rc = local_charge(l, src_region);
+	rc = source_format(a.source, sizeof(a.source), SOURCE_COPY, source_id,
+			   src_region);
+	if (!rc)
+		rc = local_charge(l, src_region);
 	if (!rc)
 		rc = make_image(l, row, &o, &a);
 out:
@@ -677,15 +690,16 @@ int local_remove(struct backend *b, int64_t row)
 out_delete:
 	if (rc)
 		goto out;
-	/* the image goes; its directory stays, pending, until rmdir */
-	st = local_stmt(l, o.pending ? Q_DELETE : Q_UNMAKE);
+	st = local_stmt(l, Q_DELETE);
 	if (!st) {
 		rc = -EIO;
 		goto out;
 	}
 	sqlite3_bind_int64(st, 2, row);
-	sqlite3_bind_int64(st, 3, time(NULL));
 	rc = step_done(st);
+	/* a committed image's directory stays, pending, until rmdir */
+	if (!rc && !o.pending)
+		rc = insert_pending(l, o.region, o.name, &row);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
 				o.pending ? NULL : o.name, NULL);
@@ -703,6 +717,16 @@ static int share_insert(struct local *l, int64_t row, const char *peer)
 	sqlite3_bind_text(st, 3, peer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, time(NULL));
 	return step_done(st);
+}
+
+/* No sharing with yourself: -EINVAL when peer is the mounting account. */
+static int not_me(struct local *l, const char *peer)
+{
+	l->why[0] = 0;
+	if (strcmp(peer, l->b.account))
+		return 0;
+	return local_refuse(l, -EINVAL, "%s is my own account: images are "
+			    "shared with other accounts", peer);
 }
 
 /* Run q with ?2 = row, ?3 = peer. */
@@ -725,11 +749,9 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	int64_t v;
 	int found, rc;
 
-	l->why[0] = 0;
-	if (!strcmp(peer, b->account))
-		return local_refuse(l, -EINVAL, "%s is my own account: images "
-				    "are shared with others", peer);
-	rc = begin_owned(l, row, &o, 0);
+	rc = not_me(l, peer);
+	if (!rc)
+		rc = begin_owned(l, row, &o, 0);
 	if (rc)
 		return rc;
 	if (o.pending)
@@ -799,11 +821,9 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 	int64_t v;
 	int found, rc;
 
-	l->why[0] = 0;
-	if (!strcmp(peer, b->account))
-		return local_refuse(l, -EINVAL, "%s is my own account: a peer "
-				    "folder is for another one", peer);
-	rc = local_tx_begin(l);
+	rc = not_me(l, peer);
+	if (!rc)
+		rc = local_tx_begin(l);
 	if (rc)
 		return rc;
 	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);

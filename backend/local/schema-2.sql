@@ -1,5 +1,5 @@
 -- imagefs local catalog, schema version 2: image import.
--- Run by backend/local.c on a version 1 catalog (and after the seed on a
+-- Run by backend/local/local.c on a version 1 catalog (and after the seed on a
 -- new one), in the same transaction that sets PRAGMA user_version = 2.
 
 ALTER TABLE images ADD COLUMN format TEXT;	-- qcow2 | vmdk | vhd | raw

@@ -1,6 +1,6 @@
 -- imagefs local catalog, schema version 1 (PRAGMA user_version).
--- One table per mapping. Created by backend/local.c on first open, then
--- backend/seed.sql fills it.
+-- One table per mapping. Created by backend/local/local.c on first open, then
+-- backend/local/seed.sql fills it.
 
 CREATE TABLE settings (
 	key	TEXT PRIMARY KEY,

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * fs.c - the read side of the tree: inode numbers, attributes, lookups,
- * listings, links, xattrs and statfs, over the backend interface.
+ * tree.c - the tree as the kernel asks for it: attributes, lookups,
+ * listings, links, statfs and setattr, over the backend interface. What is
+ * only in memory (scratch files, a pending image's info being written) it
+ * asks of scratch.c and files.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,240 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs.h"
-#include "fs_internal.h"
-#include "info.h"
+#include "errors.h"
+#include "files.h"
+#include "inode.h"
 #include "names.h"
+#include "scratch.h"
+#include "tree.h"
 
 /* Listing cookies: "." is 1, ".." is 2, children from 3 on. */
 #define COOKIE_FIRST	3
 #define COOKIE_LINKS	(UINT64_C(1) << 62)	/* shared/<uin>/ symlinks */
-
-uint64_t ino_make(enum node_type type, int64_t id)
-{
-	if (type == N_ROOT)
-		return FS_ROOT_INO;
-	return ((uint64_t)id << INO_SHIFT) | type;
-}
-
-uint64_t mutable_ino(enum node_type type, int64_t row)
-{
-	return ino_make(type, row) | INO_MUTABLE;
-}
-
-/* Custom and shared images change; public and market ones never do. */
-static int kind_mutable(enum image_kind k)
-{
-	return k == KIND_CUSTOM || k == KIND_SHARED;
-}
-
-static uint64_t image_ino(enum node_type type, const struct image *img)
-{
-	return kind_mutable(img->kind) ? mutable_ino(type, img->row) :
-	       ino_make(type, img->row);
-}
-
-const struct region *fs_region(struct fs *fs, const char *name)
-{
-	for (int i = 0; i < fs->nregions; i++)
-		if (!strcmp(fs->regions[i].name, name))
-			return &fs->regions[i];
-	return NULL;
-}
-
-static const struct region *region_by_row(struct fs *fs, int64_t row)
-{
-	for (int i = 0; i < fs->nregions; i++)
-		if (fs->regions[i].row == row)
-			return &fs->regions[i];
-	return NULL;
-}
-
-int fs_node(struct fs *fs, uint64_t ino, struct node *n)
-{
-	int64_t v = (int64_t)(ino >> INO_SHIFT);
-
-	memset(n, 0, sizeof(*n));
-	if (ino == FS_ROOT_INO) {
-		n->type = N_ROOT;
-		return 0;
-	}
-	n->type = ino & 7;
-	n->mutable = !!(ino & INO_MUTABLE);
-	n->id = v;
-	switch (n->type) {
-	case N_REGION:
-		n->region = region_by_row(fs, v);
-		break;
-	case N_FOLDER:
-		n->region = region_by_row(fs, v >> 2);
-		n->kind = v & 3;
-		break;
-	case N_PEER:
-		n->region = region_by_row(fs, v & 0xff);
-		snprintf(n->peer, sizeof(n->peer), "%" PRId64, v >> 8);
-		break;
-	case N_IMAGE:
-	case N_INFO:
-	case N_LINK:
-	case N_SCRATCH:
-		return 0;
-	default:
-		return -ENOENT;
-	}
-	return n->region ? 0 : -ENOENT;
-}
-
-uint64_t folder_ino(const struct region *r, enum image_kind kind)
-{
-	return ino_make(N_FOLDER, (r->row << 2) | kind);
-}
-
-uint64_t peer_ino(const struct region *r, const char *uin)
-{
-	return ino_make(N_PEER, (strtoll(uin, NULL, 10) << 8) | r->row);
-}
-
-static void set_dir(struct fs *fs, struct entry *e, uint64_t ino, mode_t mode,
-		    int subdirs, time_t t)
-{
-	memset(&e->st, 0, sizeof(e->st));
-	e->ino = ino;
-	e->mutable = 0;
-	e->st.st_ino = ino;
-	e->st.st_mode = S_IFDIR | mode;
-	e->st.st_nlink = 2 + subdirs;
-	e->st.st_uid = fs->uid;
-	e->st.st_gid = fs->gid;
-	e->st.st_size = 4096;
-	e->st.st_blksize = 4096;
-	e->st.st_atime = e->st.st_mtime = e->st.st_ctime = t;
-}
-
-static void set_file(struct fs *fs, struct entry *e, uint64_t ino, mode_t mode,
-		     off_t size, time_t t)
-{
-	set_dir(fs, e, ino, 0, 0, t);
-	e->st.st_mode = mode;
-	e->st.st_nlink = 1;
-	e->st.st_size = size;
-	e->st.st_blocks = (size + 511) / 512;
-}
-
-/* Read-only kinds: public, market, shared. */
-static int kind_writable(enum image_kind k)
-{
-	return k == KIND_CUSTOM;
-}
-
-void image_entry(struct fs *fs, const struct image *img, struct entry *e)
-{
-	set_dir(fs, e, image_ino(N_IMAGE, img),
-		kind_writable(img->kind) ? 0755 : 0555, 0, img->mtime);
-	e->mutable = kind_mutable(img->kind);
-}
-
-void info_entry(struct fs *fs, const struct image *img, struct entry *e)
-{
-	size_t len = info_render(img, NULL, 0);
-
-	set_file(fs, e, image_ino(N_INFO, img),
-		 S_IFREG | (kind_writable(img->kind) ? 0644 : 0444), len,
-		 img->mtime);
-	e->mutable = kind_mutable(img->kind);
-}
-
-/*
- * Directory times: the newest change of what a folder holds, so that they
- * stay the same across remounts and move when the content does; a folder
- * with nothing known falls back to its region's, a region to the tree's,
- * and an empty tree to the mount time.
- */
-static int64_t newest(const int64_t *t, int n)
-{
-	int64_t max = 0;
-
-	for (int i = 0; i < n; i++)
-		if (t[i] > max)
-			max = t[i];
-	return max;
-}
-
-static void region_summary(struct fs *fs, const struct region *r,
-			   struct summary *s)
-{
-	memset(s, 0, sizeof(*s));
-	if (fs->b->ops->summary && fs->b->ops->summary(fs->b, r->name, s))
-		memset(s, 0, sizeof(*s));
-}
-
-static time_t root_time(struct fs *fs)
-{
-	int64_t t = 0;
-	struct summary s;
-
-	for (int i = 0; i < fs->nregions; i++) {
-		region_summary(fs, &fs->regions[i], &s);
-		if (newest(s.mtime, KIND_COUNT) > t)
-			t = newest(s.mtime, KIND_COUNT);
-	}
-	return t ? t : fs->mounted;
-}
-
-static time_t region_time(struct fs *fs, const struct summary *s)
-{
-	int64_t t = newest(s->mtime, KIND_COUNT);
-
-	return t ? t : root_time(fs);
-}
-
-static time_t folder_time(struct fs *fs, const struct summary *s,
-			  enum image_kind kind)
-{
-	return s->mtime[kind] ? s->mtime[kind] : region_time(fs, s);
-}
-
-void times_changed(struct fs *fs, const char *region)
-{
-	const struct region *r = fs_region(fs, region);
-
-	if (!fs->inval_inode || !r)
-		return;
-	fs->inval_inode(fs->inval_ctx, ino_make(N_REGION, r->row));
-	fs->inval_inode(fs->inval_ctx, FS_ROOT_INO);
-}
-
-static void region_entry(struct fs *fs, const struct region *r,
-			 struct entry *e)
-{
-	struct summary s;
-
-	region_summary(fs, r, &s);
-	set_dir(fs, e, ino_make(N_REGION, r->row), 0555, KIND_COUNT,
-		region_time(fs, &s));
-}
-
-static void link_entry(struct fs *fs, const struct share *s,
-		       struct entry *e)
-{
-	char target[512];
-	int len = link_target(s->name, target, sizeof(target));
-
-	set_file(fs, e, ino_make(N_LINK, s->row), S_IFLNK | 0777,
-		 len < 0 ? 0 : len, s->mtime ? s->mtime : fs->mounted);
-	e->mutable = 1;
-}
-
-int link_target(const char *name, char *buf, size_t size)
-{
-	char entry[512];
-	int rc = name_display(name, "", 0, entry, sizeof(entry));
-
-	if (rc)
-		return rc;
-	rc = snprintf(buf, size, "../../custom/%s", entry);
-	return rc >= (int)size ? -ENAMETOOLONG : rc;
-}
 
 static void folder_of(const struct node *n, struct folder *f)
 {
@@ -313,13 +91,21 @@ static int peer_find_cb(void *ctx, const struct peer *p)
 	return 1;
 }
 
-int find_peer(struct fs *fs, const struct region *r, const char *uin,
-	      struct peer *out)
+int peer_check(struct fs *fs, const char *uin)
+{
+	if (uin_check(uin) || !strcmp(uin, fs->b->account))
+		return -EINVAL;
+	return 0;
+}
+
+/* The peer folder uin of region r: 0 or -ENOENT. */
+static int find_peer(struct fs *fs, const struct region *r, const char *uin,
+		     struct peer *out)
 {
 	struct peer_ctx c = { .out = out };
 	int rc;
 
-	if (uin_check(uin) || !strcmp(uin, fs->b->account))
+	if (peer_check(fs, uin))
 		return -ENOENT;
 	c.key = strtoll(uin, NULL, 10);
 	rc = fs->b->ops->peers(fs->b, r->name, c.key - 1, peer_find_cb, &c);
@@ -363,6 +149,22 @@ int find_share(struct fs *fs, const struct region *r, const char *peer,
 	return c.found ? 0 : -ENOENT;
 }
 
+static int count_cb(void *ctx, const struct peer *p)
+{
+	(void)p;
+	++*(int *)ctx;
+	return 0;
+}
+
+static int count_peers(struct fs *fs, const struct region *r)
+{
+	int n = 0;
+
+	if (fs->b->ops->peers(fs->b, r->name, -1, count_cb, &n))
+		return 0;
+	return n;
+}
+
 /* A folder of region r; s: the region's summary, or NULL to read it. */
 static int folder_entry(struct fs *fs, const struct region *r,
 			enum image_kind kind, const struct summary *s,
@@ -380,40 +182,19 @@ static int folder_entry(struct fs *fs, const struct region *r,
 		region_summary(fs, r, &own);
 		s = &own;
 	}
-	set_dir(fs, e, folder_ino(r, kind),
-		kind_writable(kind) || kind == KIND_SHARED ? 0755 : 0555,
-		n < 0 ? 0 : n, folder_time(fs, s, kind));
+	dir_entry(fs, e, folder_ino(r, kind), kind_mutable(kind) ? 0755 : 0555,
+		  n < 0 ? 0 : n, folder_time(fs, s, kind));
 	return rc;
 }
 
-static int count_cb(void *ctx, const struct peer *p)
-{
-	(void)p;
-	++*(int *)ctx;
-	return 0;
-}
-
-int count_peers(struct fs *fs, const struct region *r)
-{
-	int n = 0;
-
-	if (fs->b->ops->peers(fs->b, r->name, -1, count_cb, &n))
-		return 0;
-	return n;
-}
-
-static void peer_entry(struct fs *fs, const struct region *r,
-		       const struct peer *p, struct entry *e)
+static void region_entry(struct fs *fs, const struct region *r,
+			 struct entry *e)
 {
 	struct summary s;
-	time_t t = p->mtime;
 
-	if (!t) {
-		region_summary(fs, r, &s);
-		t = folder_time(fs, &s, KIND_SHARED);
-	}
-	set_dir(fs, e, peer_ino(r, p->uin), 0755, p->images, t);
-	e->mutable = 1;
+	region_summary(fs, r, &s);
+	dir_entry(fs, e, ino_make(N_REGION, r->row), 0555, KIND_COUNT,
+		  region_time(fs, &s));
 }
 
 /* The attributes of an image dir or its info, from the catalog. */
@@ -428,9 +209,35 @@ static int image_attr(struct fs *fs, const struct node *n, struct entry *e)
 		image_entry(fs, &img, e);
 		return 0;
 	}
-	if (img.pending)
-		return pending_info_attr(fs, img.row, e);
-	info_entry(fs, &img, e);
+	return info_attr(fs, &img, e);
+}
+
+/* A scratch file, or what it stands for: the info it was renamed onto. */
+static int scratch_attr(struct fs *fs, int64_t id, struct entry *e)
+{
+	struct scratch *s = scratch_get(fs, id);
+	int rc;
+
+	if (!s)
+		return -ENOENT;
+	if (s->alias) {
+		rc = fs_getattr(fs, mutable_ino(N_INFO, s->row), e);
+		e->ino = e->st.st_ino = ino_make(N_SCRATCH, id);
+		return rc;
+	}
+	scratch_entry(fs, s, e);
+	return 0;
+}
+
+/* The scratch file name of holder row. */
+static int scratch_lookup(struct fs *fs, int64_t row, const char *name,
+			  struct entry *e)
+{
+	struct scratch *s = scratch_named(fs, row, name);
+
+	if (!s)
+		return -ENOENT;
+	scratch_entry(fs, s, e);
 	return 0;
 }
 
@@ -446,7 +253,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct entry *e)
 		return rc;
 	switch (n.type) {
 	case N_ROOT:
-		set_dir(fs, e, ino, 0555, fs->nregions, root_time(fs));
+		dir_entry(fs, e, ino, 0555, fs->nregions, root_time(fs));
 		return 0;
 	case N_REGION:
 		region_entry(fs, n.region, e);
@@ -468,7 +275,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct entry *e)
 			link_entry(fs, &s, e);
 		return rc;
 	case N_SCRATCH:
-		return scratch_getattr(fs, n.id, e);
+		return scratch_attr(fs, n.id, e);
 	}
 	return -ENOENT;
 }
@@ -527,7 +334,8 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 		if (!rc)
 			link_entry(fs, &s, e);
 		if (rc == -ENOENT)
-			return scratch_link_lookup(fs, parent, name, e);
+			return scratch_lookup(fs, scratch_link_holder(parent),
+					      name, e);
 		return rc;
 	case N_IMAGE:
 		if (!strcmp(name, "info")) {
@@ -586,6 +394,36 @@ static int list_share_cb(void *ctx, const struct share *s)
 	return c->full;
 }
 
+/* info, then the scratch files in the order they were made. */
+static int image_children(struct fs *fs, int64_t row, uint64_t off,
+			  struct list_ctx *c)
+{
+	struct scratch *s;
+	struct image img;
+	struct entry e;
+	int rc;
+
+	if (off < COOKIE_FIRST) {
+		rc = fs->b->ops->get(fs->b, row, &img);
+		if (rc)
+			return rc;
+		if (!img.pending) {
+			info_entry(fs, &img, &e);
+			if (c->fill(c->ctx, "info", &e, COOKIE_FIRST))
+				return 0;
+		}
+	}
+	for (s = scratch_next(fs, row, off < COOKIE_FIRST ? 0 :
+			      (int64_t)(off - COOKIE_FIRST));
+	     s; s = scratch_next(fs, row, s->id)) {
+		scratch_entry(fs, s, &e);
+		if (c->fill(c->ctx, s->name, &e,
+			    (uint64_t)s->id + COOKIE_FIRST))
+			return 0;
+	}
+	return 0;
+}
+
 /* The children of a node from cookie off on. */
 static int list_children(struct fs *fs, const struct node *n, uint64_t off,
 			 struct list_ctx *c)
@@ -640,7 +478,7 @@ static int list_children(struct fs *fs, const struct node *n, uint64_t off,
 					  (int64_t)(off - COOKIE_LINKS),
 					  list_share_cb, c);
 	case N_IMAGE:
-		return image_children(fs, n->id, off, c->fill, c->ctx);
+		return image_children(fs, n->id, off, c);
 	default:
 		return -ENOTDIR;
 	}
@@ -694,21 +532,35 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
 	return rc < 0 ? rc : 0;
 }
 
-int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len)
+int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
+	       struct entry *e)
 {
-	struct image img;
-	int rc = fs->b->ops->get(fs->b, row, &img);
+	struct scratch *s;
+	struct node n;
+	int rc = fs_getattr(fs, ino, e);
 
 	if (rc)
 		return rc;
-	if (img.pending)
-		return -ENOENT;
-	*len = info_render(&img, NULL, 0);
-	*text = malloc(*len + 1);
-	if (!*text)
-		return -ENOMEM;
-	info_render(&img, *text, *len + 1);
-	return 0;
+	rc = fs_node(fs, ino, &n);
+	if (rc)
+		return rc;
+	if (!(e->st.st_mode & 0200) && !S_ISLNK(e->st.st_mode))
+		return n.type == N_ROOT || n.type == N_REGION ? -EPERM :
+		       -EROFS;
+	if ((set & FS_SET_UID) && st->st_uid != fs->uid)
+		return -EPERM;
+	if ((set & FS_SET_GID) && st->st_gid != fs->gid)
+		return -EPERM;
+	if (!(set & FS_SET_SIZE))
+		return 0;	/* modes and times: accepted, nothing to keep */
+	s = n.type == N_SCRATCH ? scratch_get(fs, n.id) : NULL;
+	if (s)
+		rc = scratch_resize(s, st->st_size);
+	else if (n.type == N_INFO && st->st_size == 0)
+		files_truncate_info(fs, n.id);	/* the writer that follows */
+	else
+		rc = -EPERM;
+	return rc ? rc : fs_getattr(fs, ino, e);
 }
 
 /* df's unit: one GiB, as SIZE_GB counts */
@@ -792,30 +644,3 @@ void fs_destroy(struct fs *fs)
 	errors_free_all(fs);
 }
 
-int fs_change(struct fs *fs, const struct change *c)
-{
-	const struct region *r = fs_region(fs, c->region);
-	const char *me = fs->b->account;
-	uint64_t parent;
-	int mine;
-
-	if (!r || !fs->inval_inode)
-		return 0;
-	times_changed(fs, c->region);
-	mine = c->owner && !strcmp(c->owner, me);
-	parent = mine ? folder_ino(r, KIND_CUSTOM) :
-		 (c->owner && !uin_check(c->owner) ? peer_ino(r, c->owner) : 0);
-	if (c->image) {
-		fs->inval_inode(fs->inval_ctx, mutable_ino(N_IMAGE, c->image));
-		fs->inval_inode(fs->inval_ctx, mutable_ino(N_INFO, c->image));
-	}
-	if (parent)
-		fs->inval_inode(fs->inval_ctx, parent);
-	if (!c->peer)
-		return 0;
-	/* a share or a peer folder: both ends' shared/ views */
-	if (mine && !uin_check(c->peer))
-		fs->inval_inode(fs->inval_ctx, peer_ino(r, c->peer));
-	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_SHARED));
-	return 0;
-}

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dirs.c - changing the tree by its directories: mkdir, rmdir, unlink and
+ * rename (fs.h). mkdir in custom/ makes a pending image and in shared/ a
+ * peer folder; rmdir drops them; unlinking info deletes an image; rename
+ * renames an image. What happens inside an image directory is files.c's,
+ * inside a peer folder share.c's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "errors.h"
+#include "files.h"
+#include "inode.h"
+#include "names.h"
+#include "scratch.h"
+#include "share.h"
+#include "tree.h"
+
+/* Where a name points in a parent: the parent node and, if any, the child. */
+struct target {
+	struct node parent;
+	struct folder folder;
+	struct image img;	/* when the child is an image */
+	int found;
+};
+
+static int resolve(struct fs *fs, uint64_t parent, const char *name,
+		   struct target *t)
+{
+	int rc = fs_node(fs, parent, &t->parent);
+
+	t->found = 0;
+	if (rc)
+		return rc;
+	if (t->parent.type == N_FOLDER || t->parent.type == N_PEER) {
+		t->folder.region = t->parent.region->name;
+		t->folder.kind = t->parent.type == N_PEER ? KIND_SHARED :
+				 t->parent.kind;
+		t->folder.peer = t->parent.type == N_PEER ?
+				 t->parent.peer : NULL;
+		if (t->folder.kind != KIND_SHARED || t->parent.type == N_PEER) {
+			rc = find_image(fs, &t->folder, name, &t->img);
+			if (rc && rc != -ENOENT)
+				return rc;
+			t->found = !rc;
+		}
+	}
+	return 0;
+}
+
+/* An entry name (U+FF0F for '/') as an image name, checked. */
+static int entry_name(const char *entry, char *name, size_t size)
+{
+	char id[16];
+	size_t len;
+	int rc = name_parse(entry, name, size, id);
+
+	if (rc)
+		return rc;
+	if (id[0]) {
+		len = strlen(name);
+		snprintf(name + len, size - len, " (%s)", id);
+	}
+	if (name[0] == '.')
+		return -EPERM;	/* no dotfiles: a trash folder goes */
+	return name_check(name);
+}
+
+int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
+	     struct entry *e)
+{
+	char iname[1024];
+	struct target t;
+	int64_t row;
+	int rc = resolve(fs, parent, name, &t);
+
+	if (rc)
+		return rc;
+	if (t.parent.type != N_FOLDER ||
+	    (t.parent.kind != KIND_CUSTOM && t.parent.kind != KIND_SHARED))
+		return t.parent.type == N_PEER ? -EPERM : refuse(&t.parent);
+	if (t.found)
+		return -EEXIST;
+	if (t.parent.kind == KIND_SHARED) {
+		if (name[0] == '.')
+			return -EPERM;
+		rc = peer_check(fs, name);
+		if (!rc)
+			rc = fs->b->ops->add_peer(fs->b, t.folder.region, name);
+		if (rc)
+			return rc;
+		times_changed(fs, t.folder.region);
+		return fs_lookup(fs, parent, name, e);
+	}
+	rc = entry_name(name, iname, sizeof(iname));
+	if (!rc)
+		rc = fs->b->ops->create_pending(fs->b, t.folder.region, iname,
+						&row);
+	if (rc)
+		return rc;
+	times_changed(fs, t.folder.region);
+	return fs_getattr(fs, mutable_ino(N_IMAGE, row), e);
+}
+
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
+{
+	struct target t;
+	int rc = resolve(fs, parent, name, &t);
+
+	if (rc)
+		return rc;
+	if (t.parent.type == N_FOLDER && t.parent.kind == KIND_SHARED) {
+		rc = fs->b->ops->remove_peer(fs->b, t.folder.region, name);
+		goto out;
+	}
+	if (!t.found) {
+		if (t.parent.type == N_PEER)
+			return -ENOTDIR;	/* a share link */
+		return t.parent.type == N_IMAGE ? -ENOTDIR : -ENOENT;
+	}
+	if (t.img.kind == KIND_SHARED)
+		return -EPERM;
+	if (t.img.kind != KIND_CUSTOM)
+		return -EROFS;
+	if (!t.img.pending)
+		return -ENOTEMPTY;
+	if (scratch_next(fs, t.img.row, 0))
+		return -ENOTEMPTY;
+	rc = fs->b->ops->remove(fs->b, t.img.row);
+out:
+	if (!rc)
+		times_changed(fs, t.folder.region);
+	return rc;
+}
+
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
+{
+	struct image img;
+	struct node n;
+	int rc = fs_node(fs, parent, &n);
+
+	if (rc)
+		return rc;
+	if (n.type == N_PEER)
+		return share_unlink(fs, &n, parent, name);
+	if (n.type != N_IMAGE)
+		return refuse(&n);
+	rc = fs->b->ops->get(fs->b, n.id, &img);
+	if (rc)
+		return rc;
+	if (img.kind == KIND_SHARED && !strcmp(name, "info"))
+		return -EPERM;
+	if (img.kind != KIND_CUSTOM)
+		return -EROFS;
+	if (strcmp(name, "info")) {
+		struct scratch *sc = scratch_named(fs, n.id, name);
+
+		if (!sc)
+			return -ENOENT;
+		scratch_remove(fs, sc);
+		return 0;
+	}
+	if (img.pending)
+		return -ENOENT;
+	rc = fs->b->ops->remove(fs->b, n.id);
+	return failed(fs, n.id, "delete", rc);
+}
+
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned int flags)
+{
+	char iname[1024];
+	struct target from, to;
+	struct image img;
+	int rc;
+
+	if (flags & RENAME_EXCHANGE)
+		return -EINVAL;
+	rc = fs_node(fs, parent, &from.parent);
+	if (rc)
+		return rc;
+	if (from.parent.type == N_IMAGE) {
+		rc = my_image(fs, parent, &img);
+		if (rc)
+			return rc == -EROFS && img.kind == KIND_SHARED ?
+			       -EPERM : rc;
+		if (newparent != parent)
+			return -EXDEV;
+		return files_rename(fs, img.row, name, newname, flags);
+	}
+	rc = resolve(fs, parent, name, &from);
+	if (rc)
+		return rc;
+	if (from.parent.type != N_FOLDER || from.parent.kind != KIND_CUSTOM) {
+		if (from.parent.type == N_PEER && newparent == parent &&
+		    !from.found && !(flags & RENAME_NOREPLACE))
+			return share_rename(fs, &from.parent, parent, name,
+					    newname);
+		if (from.parent.type == N_PEER)
+			return -EPERM;
+		return refuse(&from.parent);
+	}
+	if (!from.found)
+		return -ENOENT;
+	rc = resolve(fs, newparent, newname, &to);
+	if (rc)
+		return rc;
+	if (to.parent.type != N_FOLDER || to.parent.kind != KIND_CUSTOM)
+		return to.parent.type == N_FOLDER ? refuse(&to.parent) :
+		       -EXDEV;
+	if (to.parent.region != from.parent.region)
+		return -EXDEV;
+	if (to.found && to.img.row == from.img.row)
+		return 0;
+	if (to.found) {
+		if (flags & RENAME_NOREPLACE)
+			return -EEXIST;
+		if (!to.img.pending)
+			return -ENOTEMPTY;
+		rc = fs_rmdir(fs, newparent, newname);
+		if (rc)
+			return rc;
+	}
+	rc = entry_name(newname, iname, sizeof(iname));
+	if (!rc)
+		rc = fs->b->ops->rename(fs->b, from.img.row, iname);
+	if (rc)
+		return failed(fs, from.img.row, "rename", rc);
+	row_changed(fs, from.img.row);
+	return 0;
+}

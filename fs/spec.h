@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * spec.h - what a written info text asks for. The text of a pending image
+ * says what it becomes (a struct spec, or the image it copies); the text of
+ * a committed one may change only NAME and DESCRIPTION. Only checks: no
+ * backend call, no state, so unit tests can call them.
+ */
+#ifndef IMAGEFS_SPEC_H
+#define IMAGEFS_SPEC_H
+
+#include "../backend/backend.h"
+#include "info.h"
+
+/*
+ * The spec of pending image text t, whose values it points to (ID= names
+ * a copy: the caller reads t->v[INFO_ID], and only DESCRIPTION counts
+ * besides). complete: the text is whole (at close), so what an import text
+ * lacks is an error now. 0, or -EINVAL for a key a pending image does not
+ * take, a bad value or an incomplete import.
+ */
+int spec_of_text(const struct info_text *t, struct spec *spec, int complete);
+
+/*
+ * Whether t may be written onto committed image img: -EPERM when it
+ * changes a key other than NAME and DESCRIPTION, the errno of a bad NAME
+ * or DESCRIPTION, else 0.
+ */
+int edit_check(const struct image *img, const struct info_text *t);
+
+#endif /* IMAGEFS_SPEC_H */

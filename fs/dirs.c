@@ -224,7 +224,9 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 			return rc;
 	}
 	rc = entry_name(newname, iname, sizeof(iname));
-	if (!rc)
+	if (rc && rc != -BACKEND_WAIT)
+		fs_why(fs, rc, "%s: %s", newname, name_rule(rc));
+	else if (!rc)
 		rc = fs->b->ops->rename(fs->b, from.img.row, iname);
 	if (rc)
 		return failed(fs, from.img.row, "rename", rc);

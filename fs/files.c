@@ -32,6 +32,7 @@ struct open_file {
 				 * kept from one open to the next */
 	int flushed;
 	int result;		/* of the commit, for every later flush */
+	int reported;		/* the errno already logged for this file */
 	char *buf;
 	size_t len;
 	size_t cap;
@@ -105,6 +106,12 @@ static int edit_apply(struct fs *fs, const struct image *img,
 	return rc;
 }
 
+static int too_big(struct fs *fs)
+{
+	return fs_why(fs, -EFBIG, "an info text has at most %d KiB",
+		      INFO_MAX_BYTES / 1024);
+}
+
 /*
  * Check (dry_run) or commit the text of an info file. For a pending image
  * it makes the image; for a committed one it applies NAME and DESCRIPTION.
@@ -118,22 +125,26 @@ static int info_commit(struct fs *fs, int64_t row, const char *text,
 	int rc;
 
 	if (len > INFO_MAX_BYTES)
-		return -EFBIG;
+		return too_big(fs);
 	rc = fs->b->ops->get(fs->b, row, &img);
 	if (rc)
 		return rc;
 	rc = info_parse(text, len, &t);
 	if (rc)
-		return rc;
+		return t.why[0] ? fs_why(fs, rc, "%s", t.why) : rc;
 	if (!img.pending) {
 		rc = edit_check(&img, &t);
-		if (!rc && !dry_run)
+		if (rc)
+			fs_why(fs, rc, "%s", t.why);
+		else if (!dry_run)
 			rc = edit_apply(fs, &img, &t);
 		goto out_free;
 	}
 	rc = spec_of_text(&t, &spec, !dry_run);
-	if (rc)
+	if (rc) {
+		fs_why(fs, rc, "%s", t.why);
 		goto out_free;
+	}
 	spec.dry_run = dry_run;
 	if (t.v[INFO_ID])
 		rc = fs->b->ops->copy(fs->b, row, t.v[INFO_ID], &spec);
@@ -346,6 +357,24 @@ int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
 	return 0;
 }
 
+/*
+ * failed(), once per open file and errno: a shell's ">" closes an fd (a
+ * flush that checks the text to come) before the write that is refused
+ * the same way, and flush may come more than once.
+ */
+static int of_failed(struct fs *fs, struct open_file *of, const char *what,
+		     int rc)
+{
+	if (rc >= 0 || rc == -BACKEND_WAIT)
+		return rc;
+	if (rc == of->reported) {
+		fs->why[0] = 0;
+		return rc;
+	}
+	of->reported = rc;
+	return failed(fs, of->row, what, rc);
+}
+
 int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	     size_t size, off_t off)
 {
@@ -363,8 +392,8 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 		return of->error;
 	of->written = 1;
 	if (end > INFO_MAX_BYTES) {
-		of->error = -EFBIG;
-		return failed(fs, of->row, "write", -EFBIG);
+		of->error = too_big(fs);
+		return of_failed(fs, of, "write", of->error);
 	}
 	rc = of_reserve(of, end);
 	if (rc)
@@ -383,7 +412,7 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 			return rc;	/* made again, with the same bytes */
 		if (rc) {
 			of->error = rc;
-			return failed(fs, of->row, "write", rc);
+			return of_failed(fs, of, "write", rc);
 		}
 	}
 	return 0;
@@ -413,7 +442,7 @@ int fs_flush(struct fs *fs, struct open_file *of)
 		if (rc == -BACKEND_WAIT)
 			return rc;
 		of->at_release = !rc;
-		return failed(fs, of->row, "commit", rc);
+		return of_failed(fs, of, "commit", rc);
 	}
 	rc = info_commit(fs, of->row, of->buf, of->len, 0);
 	if (rc == -BACKEND_WAIT)
@@ -422,7 +451,7 @@ int fs_flush(struct fs *fs, struct open_file *of)
 	of->flushed = 1;
 	of->result = rc;
 	if (of->result)
-		failed(fs, of->row, "commit", of->result);
+		of_failed(fs, of, "commit", of->result);
 	else
 		of->pending = 0;
 	return of->result;
@@ -440,7 +469,7 @@ int fs_release(struct fs *fs, struct open_file *of, int final)
 			rc = -fs_wait_errno(fs);
 		if (!rc)
 			of->pending = 0;
-		failed(fs, of->row, "commit", rc);
+		of_failed(fs, of, "commit", rc);
 	}
 	for (struct open_file **p = &fs->open_files; *p; p = &(*p)->next) {
 		if (*p == of) {

@@ -9,6 +9,7 @@
  * runs (; & | < > ( )).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,18 @@ static int parse_single(const char **pp, char *val, size_t *vlen)
 	return 0;
 }
 
+/* Say what is wrong with a text in t->why; -EINVAL. */
+static int __attribute__((format(printf, 2, 3)))
+text_error(struct info_text *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->why, sizeof(t->why), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
 /*
  * Parse the line at *pp (a NUL-terminated text) into out, using val as room
  * for the value, and move *pp to the next line.
@@ -313,12 +326,14 @@ static int parse_line(const char **pp, char *val, struct info_text *out)
 	klen = strspn(p, key_chars);
 	p += klen;
 	if (*p != '=' || klen == 0 || klen >= sizeof(name))
-		return -EINVAL;
+		return text_error(out, "not KEY=VALUE");
 	memcpy(name, key, klen);
 	name[klen] = 0;
 	k = info_key_lookup(name);
-	if (k < 0 || out->v[k])
-		return -EINVAL;
+	if (k < 0)
+		return text_error(out, "unknown key %s", name);
+	if (out->v[k])
+		return text_error(out, "%s a second time", name);
 	p++;
 
 	if (*p == '"')
@@ -328,12 +343,15 @@ static int parse_line(const char **pp, char *val, struct info_text *out)
 	else
 		ret = parse_bare(&p, val, &vlen);
 	if (ret)
-		return ret;
+		return text_error(out, "%s: %s", name, *p == '"' ?
+			   "a \"value\" ends with a \" and escapes $ and `" :
+			   *p == '\'' ? "a 'value' ends with a '" :
+			   "quote a value with more than A-Za-z0-9._:,/+@-");
 	p += strspn(p, " \t");
 	if (*p == '\n')
 		p++;
 	else if (*p)
-		return -EINVAL;
+		return text_error(out, "%s: more after the value", name);
 
 	val[vlen] = 0;
 	out->v[k] = strdup(val);
@@ -341,6 +359,18 @@ static int parse_line(const char **pp, char *val, struct info_text *out)
 		return -ENOMEM;
 	*pp = p;
 	return 0;
+}
+
+/* "line N: " before the reason of the line at line of text t. */
+static void line_why(struct info_text *out, const char *t, const char *line)
+{
+	char reason[sizeof(out->why)];
+	int n = 1;
+
+	for (; t < line; t++)
+		n += *t == '\n';
+	snprintf(reason, sizeof(reason), "%s", out->why);
+	snprintf(out->why, sizeof(out->why), "line %d: %.140s", n, reason);
 }
 
 int info_parse(const char *text, size_t len, struct info_text *out)
@@ -352,7 +382,7 @@ int info_parse(const char *text, size_t len, struct info_text *out)
 
 	memset(out, 0, sizeof(*out));
 	if (len && memchr(text, 0, len))
-		return -EINVAL;
+		return text_error(out, "a NUL byte: info is text");
 	/* no value is longer than the text */
 	t = malloc(len + 1);
 	val = malloc(len + 1);
@@ -369,8 +399,13 @@ int info_parse(const char *text, size_t len, struct info_text *out)
 	t[n] = 0;
 
 	ret = 0;
-	for (p = t; *p && !ret; )
+	for (p = t; *p && !ret; ) {
+		const char *line = p;
+
 		ret = parse_line(&p, val, out);
+		if (ret == -EINVAL)
+			line_why(out, t, line);
+	}
 	if (ret)
 		info_text_free(out);
 

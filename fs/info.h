@@ -45,9 +45,14 @@ enum info_key {
 
 extern const char *const info_key_names[INFO_NKEYS];
 
-/* A parsed text: v[key] is NULL when the key is absent. */
+/*
+ * A parsed text: v[key] is NULL when the key is absent. why: what is wrong
+ * with the text, in words ("line 3: unknown key FOO"), when info_parse or
+ * a check of spec.h refused it.
+ */
 struct info_text {
 	char *v[INFO_NKEYS];
+	char why[160];
 };
 
 /* The key named name (exact, upper case), or -1. */
@@ -73,7 +78,8 @@ size_t info_format_line(const char *key, const char *value, char *buf,
 /*
  * Parse len bytes of text. Blank lines and # comments are skipped. Returns 0,
  * or -EINVAL when a line does not parse (unbalanced quotes, an unquoted $ or
- * backquote, no '='), names an unknown key, or repeats a key.
+ * backquote, no '='), names an unknown key, or repeats a key; out->why then
+ * says which line and what.
  */
 int info_parse(const char *text, size_t len, struct info_text *out);
 

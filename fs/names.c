@@ -211,6 +211,22 @@ int name_check(const char *name)
 	return 0;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *name_rule(int rc)
+{
+	switch (rc) {
+	case -ENAMETOOLONG:
+		return "a name has at most " STR(NAME_MAX_CHARS) " characters";
+	case -EPERM:
+		return "a name may not start with a dot";
+	default:
+		return "a name is UTF-8 text without control characters, "
+		       "not empty, . or ..";
+	}
+}
+
 int description_check(const char *text)
 {
 	const unsigned char *p = (const unsigned char *)text;

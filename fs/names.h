@@ -34,6 +34,12 @@ int name_check(const char *name);
 /* Check a description: -EINVAL over DESC_MAX_CHARS characters, or bad UTF-8. */
 int description_check(const char *text);
 
+/*
+ * The rule a name broke, in words, from name_check's errno (or -EPERM: a
+ * dotfile, which no folder takes).
+ */
+const char *name_rule(int rc);
+
 /* Check an account number: digits only, 1..UIN_MAX_DIGITS. 0 or -EINVAL. */
 int uin_check(const char *uin);
 

@@ -1,15 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * spec.c - a written info text, checked: what a pending image becomes, and
- * which edits a committed image takes.
+ * which edits a committed image takes. Each refusal says why in t->why.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "names.h"
 #include "spec.h"
 
-int edit_check(const struct image *img, const struct info_text *t)
+/* Say what is wrong with text t in t->why; returns rc. */
+static int __attribute__((format(printf, 3, 4)))
+refuse_text(struct info_text *t, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->why, sizeof(t->why), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int description_ok(struct info_text *t)
+{
+	if (!t->v[INFO_DESCRIPTION] ||
+	    !description_check(t->v[INFO_DESCRIPTION]))
+		return 0;
+	return refuse_text(t, -EINVAL, "DESCRIPTION: at most %d characters "
+			   "of UTF-8 text, without control characters",
+			   DESC_MAX_CHARS);
+}
+
+int edit_check(const struct image *img, struct info_text *t)
 {
 	char buf[64];
 	int rc;
@@ -21,17 +45,18 @@ int edit_check(const struct image *img, const struct info_text *t)
 			continue;
 		now = k < INFO_INSTANCE ? info_value(img, k, buf, sizeof(buf))
 					: NULL;
-		if (!now || strcmp(now, t->v[k]))
-			return -EPERM;
+		if (now && !strcmp(now, t->v[k]))
+			continue;
+		return refuse_text(t, -EPERM, "%s is %s: only NAME and "
+				   "DESCRIPTION can change", info_key_names[k],
+				   now ? "read-only" : "not for a made image");
 	}
 	if (t->v[INFO_NAME]) {
 		rc = name_check(t->v[INFO_NAME]);
 		if (rc)
-			return rc;
+			return refuse_text(t, rc, "NAME: %s", name_rule(rc));
 	}
-	if (t->v[INFO_DESCRIPTION])
-		return description_check(t->v[INFO_DESCRIPTION]);
-	return 0;
+	return description_ok(t);
 }
 
 /*
@@ -40,18 +65,21 @@ int edit_check(const struct image *img, const struct info_text *t)
  * takes is the backend's rule.) A text written line by line is complete
  * only at close: what is missing is said then.
  */
-static int import_check(const struct spec *spec, int complete)
+static int import_check(struct info_text *t, const struct spec *spec,
+			int complete)
 {
 	if (complete && (!spec->os_type || !spec->arch ||
 			 (!spec->os_name && !spec->platform)))
-		return -EINVAL;
+		return refuse_text(t, -EINVAL, "an import needs OS_TYPE, "
+				   "OS_NAME or PLATFORM, and ARCH");
 	if (spec->sha256 && (strlen(spec->sha256) != 64 ||
 			     strspn(spec->sha256, "0123456789abcdef") != 64))
-		return -EINVAL;
+		return refuse_text(t, -EINVAL, "SHA256 is 64 lowercase hex "
+				   "digits");
 	return 0;
 }
 
-int spec_of_text(const struct info_text *t, struct spec *spec, int complete)
+int spec_of_text(struct info_text *t, struct spec *spec, int complete)
 {
 	static const enum info_key allowed[] = {
 		INFO_ID, INFO_NAME, INFO_DESCRIPTION, INFO_OS_NAME,
@@ -62,26 +90,33 @@ int spec_of_text(const struct info_text *t, struct spec *spec, int complete)
 	int rc;
 
 	memset(spec, 0, sizeof(*spec));
-	if (t->v[INFO_DESCRIPTION]) {
-		rc = description_check(t->v[INFO_DESCRIPTION]);
-		if (rc)
-			return rc;
-	}
+	rc = description_ok(t);
+	if (rc)
+		return rc;
 	spec->description = t->v[INFO_DESCRIPTION];
-	if (id)
-		return image_id_check(id);	/* a copy: other keys ignored */
+	if (id) {
+		/* a copy: other keys ignored */
+		if (image_id_check(id))
+			return refuse_text(t, -EINVAL, "ID is img- and 8 "
+					   "lowercase letters or digits");
+		return 0;
+	}
 	for (int k = 0; k < INFO_NKEYS; k++) {
 		int ok = 0;
 
 		for (size_t i = 0; i < sizeof(allowed) / sizeof(*allowed); i++)
 			ok |= allowed[i] == (enum info_key)k;
 		if (t->v[k] && !ok)
-			return -EINVAL;
+			return refuse_text(t, -EINVAL, "%s is not for a new "
+					   "image: it takes ID, INSTANCE, "
+					   "IMPORT_URL, DESCRIPTION and the OS "
+					   "keys", info_key_names[k]);
 	}
 	spec->instance = t->v[INFO_INSTANCE];
 	if (spec->instance && (strncmp(spec->instance, "ins-", 4) ||
 			       strlen(spec->instance) != 12))
-		return -EINVAL;
+		return refuse_text(t, -EINVAL, "INSTANCE is ins- and 8 "
+				   "letters or digits");
 	spec->import_url = t->v[INFO_IMPORT_URL];
 	spec->os_name = t->v[INFO_OS_NAME];
 	spec->os_type = t->v[INFO_OS_TYPE];
@@ -89,12 +124,16 @@ int spec_of_text(const struct info_text *t, struct spec *spec, int complete)
 	spec->arch = t->v[INFO_ARCH];
 	if (spec->os_type && strcmp(spec->os_type, "linux") &&
 	    strcmp(spec->os_type, "windows"))
-		return -EINVAL;
+		return refuse_text(t, -EINVAL, "OS_TYPE is linux or windows");
 	if (spec->arch && strcmp(spec->arch, "x86_64") &&
 	    strcmp(spec->arch, "i386") && strcmp(spec->arch, "arm64"))
-		return -EINVAL;
+		return refuse_text(t, -EINVAL, "ARCH is x86_64, i386 or "
+				   "arm64");
 	spec->sha256 = t->v[INFO_SHA256];
 	if (spec->import_url)
-		return import_check(spec, complete);
-	return spec->sha256 ? -EINVAL : 0;	/* SHA256 checks an import */
+		return import_check(t, spec, complete);
+	if (spec->sha256)
+		return refuse_text(t, -EINVAL, "SHA256 checks an import: it "
+				   "needs IMPORT_URL");
+	return 0;
 }

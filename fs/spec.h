@@ -16,15 +16,15 @@
  * a copy: the caller reads t->v[INFO_ID], and only DESCRIPTION counts
  * besides). complete: the text is whole (at close), so what an import text
  * lacks is an error now. 0, or -EINVAL for a key a pending image does not
- * take, a bad value or an incomplete import.
+ * take, a bad value or an incomplete import, with t->why saying which.
  */
-int spec_of_text(const struct info_text *t, struct spec *spec, int complete);
+int spec_of_text(struct info_text *t, struct spec *spec, int complete);
 
 /*
  * Whether t may be written onto committed image img: -EPERM when it
  * changes a key other than NAME and DESCRIPTION, the errno of a bad NAME
- * or DESCRIPTION, else 0.
+ * or DESCRIPTION, else 0; t->why says what is wrong.
  */
-int edit_check(const struct image *img, const struct info_text *t);
+int edit_check(const struct image *img, struct info_text *t);
 
 #endif /* IMAGEFS_SPEC_H */

@@ -91,10 +91,15 @@ def background(tmp_path):
     def start(args, env=None, mnt=None):
         if mnt is not None:
             mnts.append(mnt)
-        return subprocess.run([require_bin(), *args], env=env,
-                              stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=MOUNT_DEADLINE)
+        # files, not pipes: under valgrind the daemon keeps a copy of
+        # stderr for valgrind's own words, and a pipe would not end
+        out, err = tmp_path / 'bg.out', tmp_path / 'bg.err'
+        with open(out, 'wb') as o, open(err, 'wb') as e:
+            r = subprocess.run([require_bin(), *args], env=env,
+                               stdin=subprocess.DEVNULL, stdout=o, stderr=e,
+                               timeout=MOUNT_DEADLINE)
+        r.stdout, r.stderr = out.read_bytes(), err.read_bytes()
+        return r
 
     yield start
     stuck = [m for m in mnts if not reap(m)]

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1079,12 +1080,34 @@ static int serve_loop(struct imagefs *im)
 	return rc;
 }
 
+/*
+ * Block (or restore) the signals that end the daemon around the creation
+ * of threads, which keep the mask: SIGTERM and Ctrl-C must come to the
+ * FUSE thread, whose poll they end, not to a worker that waits on a
+ * condition (under valgrind they did, and the daemon never exited).
+ */
+static void thread_signals(int block, sigset_t *old)
+{
+	sigset_t set;
+
+	if (!block) {
+		pthread_sigmask(SIG_SETMASK, old, NULL);
+		return;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
 int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		  int foreground, struct imagefs_params *p)
 {
 	struct imagefs *im;
+	sigset_t sigs;
 	int report = -1;
-	int rc = 1;
+	int rc = 1, err;
 
 	if (!foreground) {
 		rc = daemon_fork(&report);
@@ -1104,7 +1127,10 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	if (im->wake_fd < 0)
 		goto out_free;
 	/* everything that can fail is tried before the mount serves */
-	if (p->open(p->ctx, &im->fs))
+	thread_signals(1, &sigs);
+	err = p->open(p->ctx, &im->fs);
+	thread_signals(0, &sigs);
+	if (err)
 		goto out_free;
 	im->fs.inval_inode = queue_inode;
 	im->fs.inval_ctx = im;
@@ -1126,7 +1152,10 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	if (chdir("/"))
 		log_warn("chdir /: %s", strerror(errno));
 	im->running = 1;
-	if (pthread_create(&im->thread, NULL, notify_thread, im)) {
+	thread_signals(1, &sigs);
+	err = pthread_create(&im->thread, NULL, notify_thread, im);
+	thread_signals(0, &sigs);
+	if (err) {
 		im->running = 0;
 		log_error("cannot start the notify thread");
 		goto out_unmount;

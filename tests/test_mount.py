@@ -106,13 +106,18 @@ def background(tmp_path):
     assert not stuck, 'daemons killed after their unmount: %s' % stuck
 
 
-def seeded(tmp_path, mount):
-    """A catalog made by the daemon (then unmounted), and a fresh mnt."""
-    m = mount()
-    assert m.unmount() == 0, m.log_text()
+def fresh(tmp_path):
+    """A catalog path (the daemon makes it) and a mountpoint."""
     mnt = tmp_path / 'bg'
     mnt.mkdir()
-    return m.db, mnt
+    return os.fspath(tmp_path / 'catalog.db'), mnt
+
+
+def seeded(tmp_path, mount):
+    """A catalog made by the daemon (then unmounted), and a mountpoint."""
+    m = mount()
+    assert m.unmount() == 0, m.log_text()
+    return m.db, fresh(tmp_path)[1]
 
 
 # --- private mount namespaces ----------------------------------------------
@@ -169,8 +174,8 @@ def q(path):
 # --- mount -t fuse.imagefs and fstab -----------------------------------------
 
 @root_only
-def test_mount_t_fuse_imagefs(tmp_path, mount, namespace):
-    db, mnt = seeded(tmp_path, mount)
+def test_mount_t_fuse_imagefs(tmp_path, namespace):
+    db, mnt = fresh(tmp_path)
     r = namespace('''
 mount -t fuse.imagefs imagefs {mnt} -o db={db},_netdev,nofail,x-systemd.automount,x-systemd.idle-timeout=60,comment=systemd.automount
 grep " {mnt} " /proc/self/mounts
@@ -187,8 +192,8 @@ umount {mnt}
 
 
 @root_only
-def test_mount_a_with_a_test_fstab(tmp_path, mount, namespace):
-    db, mnt = seeded(tmp_path, mount)
+def test_mount_a_with_a_test_fstab(tmp_path, namespace):
+    db, mnt = fresh(tmp_path)
     later = tmp_path / 'later'
     later.mkdir()
     fstab = tmp_path / 'fstab'
@@ -221,9 +226,9 @@ umount {later}
 
 
 @root_only
-def test_mount_reports_a_start_up_failure(tmp_path, mount, namespace):
+def test_mount_reports_a_start_up_failure(tmp_path, namespace):
     """mount(8) sees imagefs's status: an error is not a silent success."""
-    db, mnt = seeded(tmp_path, mount)
+    db, mnt = fresh(tmp_path)
     r = namespace('''
 mount -t fuse.imagefs imagefs {mnt} -o db={db},account=no-digits
 '''.format(mnt=mnt, db=db), mnt)
@@ -266,8 +271,8 @@ def test_a_missing_mountpoint(tmp_path, background):
 
 # --- start-up in the background ----------------------------------------------
 
-def test_background_exits_0_once_it_serves(tmp_path, mount, background):
-    db, mnt = seeded(tmp_path, mount)
+def test_background_exits_0_once_it_serves(tmp_path, background):
+    db, mnt = fresh(tmp_path)
     r = background(['-o', 'db=%s' % db, 'imagefs', os.fspath(mnt)], mnt=mnt)
     assert r.returncode == 0, r.stderr.decode()
     assert r.stderr == b'' and r.stdout == b''
@@ -326,10 +331,9 @@ STARTUP_FAILURES = {
 
 
 @pytest.mark.parametrize('case', sorted(STARTUP_FAILURES))
-def test_start_up_failures_exit_1_with_a_message(tmp_path, mount, background,
-                                                 case):
+def test_start_up_failures_exit_1_with_a_message(tmp_path, background, case):
     before, after, prepare, words = STARTUP_FAILURES[case]
-    db, mnt = seeded(tmp_path, mount)
+    db, mnt = fresh(tmp_path)
     if prepare:
         prepare(db)
     env = dict(os.environ, HOME=os.fspath(tmp_path))
@@ -357,9 +361,9 @@ SYSLOG_TAG_RE = re.compile(rb'^<(\d+)>.*? imagefs\[(\d+)\]: (.*)$', re.S)
 
 
 @root_only
-def test_background_messages_go_to_syslog(tmp_path, mount, namespace):
+def test_background_messages_go_to_syslog(tmp_path, namespace):
     """In a namespace whose /dev/log is this test's socket."""
-    db, mnt = seeded(tmp_path, mount)
+    db, mnt = fresh(tmp_path)
     sock_path = tmp_path / 'log.sock'
     log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     log.bind(os.fspath(sock_path))

@@ -67,15 +67,22 @@ def test_the_daily_limit_says_when_the_next_is_possible(mount):
     assert lines == [want], 'logged once, as one line'
 
 
-@pytest.mark.local_only
-def test_deleting_a_shared_image_names_the_share(mount):
-    mnt = mount(extra_opts=['xattr'])
+def refused_delete_of_a_shared_image(mnt):
+    """Share web-server-2026 with PEER, then try to delete it (EBUSY):
+    the peer folder and the image directory."""
     peer = os.path.join(mnt, GZ, 'shared', PEER)
     os.mkdir(peer)
     os.symlink('../../custom/web-server-2026',
                os.path.join(peer, 'web-server-2026'))
     image = os.path.join(mnt, GZ, 'custom', 'web-server-2026')
     expect_errno(errno.EBUSY, os.unlink, os.path.join(image, 'info'))
+    return peer, image
+
+
+@pytest.mark.local_only
+def test_deleting_a_shared_image_names_the_share(mount):
+    mnt = mount(extra_opts=['xattr'])
+    peer, image = refused_delete_of_a_shared_image(mnt)
     want = ('ap-guangzhou/custom/web-server-2026: delete: Device or resource '
             'busy: web-server-2026 is shared with 100000000003: remove '
             '../shared/100000000003/web-server-2026 first')
@@ -186,12 +193,7 @@ def test_errors_are_one_line_each(mount):
 def test_the_cloud_s_words_reach_the_log(mount):
     """tencentcloud: the action, the cloud's code and its RequestId."""
     mnt = mount(backend='tencentcloud', extra_opts=['xattr'])
-    peer = os.path.join(mnt, GZ, 'shared', PEER)
-    os.mkdir(peer)
-    os.symlink('../../custom/web-server-2026',
-               os.path.join(peer, 'web-server-2026'))
-    image = os.path.join(mnt, GZ, 'custom', 'web-server-2026')
-    expect_errno(errno.EBUSY, os.unlink, os.path.join(image, 'info'))
+    _, image = refused_delete_of_a_shared_image(mnt)
     msg = xattr_error(image)
     assert msg.startswith('ap-guangzhou/custom/web-server-2026: delete: '
                           'Device or resource busy: DeleteImages: the cloud '

@@ -89,7 +89,7 @@ unit: build/unit
 # the custom-image and sharing suites again, as the contract of the
 # tencentcloud backend against the stand-in API server (tests/tcserver.py)
 CONTRACT := IMAGEFS_BACKEND=tencentcloud $(PYTEST) -q tests/test_custom.py \
-	    tests/test_share.py
+	    tests/test_share.py tests/test_security.py
 
 pytest: imagefs
 	IMAGEFS_BIN=$(CURDIR)/imagefs $(PYTEST) -q tests

@@ -5,7 +5,8 @@
  *
  *	instance:<instance id>		made from an instance
  *	copy:<image id>@<region>	a copy of an image of region
- *	import:<url>			imported from url (no password in it)
+ *	import:<url>			imported from url, without its user
+ *					info, query and fragment
  *
  * The syntax is defined here once, for C and for SQL.
  */

@@ -95,14 +95,14 @@ void files_truncate_info(struct fs *fs, int64_t row)
 static int edit_apply(struct fs *fs, const struct image *img,
 		      const struct info_text *t)
 {
+	const char *name = t->v[INFO_NAME];
+	const char *desc = t->v[INFO_DESCRIPTION];
 	int rc = 0;
 
-	if (t->v[INFO_NAME] && strcmp(t->v[INFO_NAME], img->name))
-		rc = fs->b->ops->rename(fs->b, img->row, t->v[INFO_NAME]);
-	if (!rc && t->v[INFO_DESCRIPTION] &&
-	    strcmp(t->v[INFO_DESCRIPTION], img->description))
-		rc = fs->b->ops->set_description(fs->b, img->row,
-						 t->v[INFO_DESCRIPTION]);
+	if (name && !edit_unchanged(img, INFO_NAME, name))
+		rc = fs->b->ops->rename(fs->b, img->row, name);
+	if (!rc && desc && !edit_unchanged(img, INFO_DESCRIPTION, desc))
+		rc = fs->b->ops->set_description(fs->b, img->row, desc);
 	return rc;
 }
 

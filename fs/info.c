@@ -7,6 +7,11 @@
  * to sh as to imagefs: one bare, "double-quoted" or 'single-quoted' word a
  * key, nothing that expands ($, backquotes, a leading ~) and nothing that
  * runs (; & | < > ( )).
+ *
+ * Text that comes from elsewhere (the cloud, a peer account, an old
+ * catalog) may hold what a text written through the mount may not: it is
+ * shown with those characters escaped (info_show), so that every line is
+ * one key and nothing reaches a terminal as a control sequence.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,6 +21,7 @@
 #include <time.h>
 
 #include "info.h"
+#include "names.h"
 
 const char *const info_key_names[INFO_NKEYS] = {
 	[INFO_ID]		= "ID",
@@ -69,88 +75,6 @@ int info_key_lookup(const char *name)
 	return -1;
 }
 
-/* A string field: absent when empty. */
-static const char *str_value(const char *s)
-{
-	return s[0] ? s : NULL;
-}
-
-const char *info_value(const struct image *img, enum info_key key,
-		       char *buf, size_t size)
-{
-	struct tm tm;
-	time_t t;
-
-	switch (key) {
-	case INFO_ID:
-		return str_value(img->id);
-	case INFO_NAME:
-		return str_value(img->name);
-	case INFO_TYPE:
-		if ((unsigned int)img->kind >= KIND_COUNT)
-			return NULL;
-		return kind_names[img->kind];
-	case INFO_REGION:
-		return str_value(img->region);
-	case INFO_OWNER:
-		return str_value(img->owner);
-	case INFO_OS_NAME:
-		return str_value(img->os_name);
-	case INFO_OS_TYPE:
-		return str_value(img->os_type);
-	case INFO_PLATFORM:
-		return str_value(img->platform);
-	case INFO_ARCH:
-		return str_value(img->arch);
-	case INFO_BITS:
-		if (!img->bits)
-			return NULL;
-		snprintf(buf, size, "%d", img->bits);
-		return buf;
-	case INFO_SIZE_GB:
-		if (!img->size_gb)
-			return NULL;
-		snprintf(buf, size, "%d", img->size_gb);
-		return buf;
-	case INFO_STATE:
-		return str_value(img->state);
-	case INFO_PROGRESS:
-		if (img->progress < 0)
-			return NULL;
-		snprintf(buf, size, "%lld", (long long)img->progress);
-		return buf;
-	case INFO_CREATED:
-		if (!img->created)
-			return NULL;
-		t = (time_t)img->created;
-		if (!gmtime_r(&t, &tm) ||
-		    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-			return NULL;
-		return buf;
-	case INFO_DESCRIPTION:
-		return str_value(img->description);
-	case INFO_SOURCE:
-		return str_value(img->source);
-	case INFO_FORMAT:
-		return str_value(img->format);
-	case INFO_SHA256:
-		return str_value(img->sha256);
-	case INFO_PROVIDER:
-		return str_value(img->provider);
-	case INFO_PRICE:
-		return str_value(img->price);
-	case INFO_SHARED_WITH:
-		return str_value(img->shared_with);
-	case INFO_ERROR:
-		return str_value(img->error);
-	case INFO_INSTANCE:
-	case INFO_IMPORT_URL:
-	case INFO_NKEYS:
-		break;
-	}
-	return NULL;
-}
-
 /* A text that counts what it cannot hold, as snprintf. */
 struct sink {
 	char *buf;
@@ -175,6 +99,156 @@ static void sink_end(struct sink *s)
 {
 	if (s->size)
 		s->buf[s->len < s->size ? s->len : s->size - 1] = 0;
+}
+
+/* An escape: \xNN for a byte, \uXXXX or \UXXXXXXXX for a character. */
+static void put_escape(struct sink *s, char kind, uint32_t v)
+{
+	char e[12];
+	int digits = kind == 'x' ? 2 : kind == 'u' ? 4 : 8;
+
+	snprintf(e, sizeof(e), "\\%c%0*X", kind, digits, (unsigned int)v);
+	sink_puts(s, e);
+}
+
+/* Whether raw must be escaped to be shown as how says. */
+static int needs_escape(const char *raw, enum info_show how)
+{
+	uint32_t cp;
+	int n;
+
+	if (how == SHOW_NAME && name_is_blank(raw))
+		return 1;
+	for (; *raw; raw += n) {
+		n = utf8_next(raw, &cp);
+		if (n < 0)
+			return 1;
+		if (how == SHOW_NAME ? name_char_refused(cp) :
+		    text_char_refused(cp))
+			return 1;
+	}
+	return 0;
+}
+
+size_t info_escape(const char *raw, enum info_show how, char *buf,
+		   size_t size)
+{
+	struct sink s = { buf, size, 0 };
+	int all = how == SHOW_NAME && name_is_blank(raw);
+	int escape = needs_escape(raw, how);
+	uint32_t cp;
+	int n;
+
+	for (; *raw; raw += n) {
+		n = escape ? utf8_next(raw, &cp) : 1;
+		if (!escape) {
+			sink_putc(&s, *raw);
+		} else if (n < 0) {
+			n = 1;
+			put_escape(&s, 'x', (unsigned char)*raw);
+		} else if (all || (how == SHOW_NAME ? name_char_refused(cp) ||
+				   cp == '\\' : text_char_refused(cp))) {
+			put_escape(&s, cp > 0xffff ? 'U' : 'u', cp);
+		} else {
+			for (int i = 0; i < n; i++)
+				sink_putc(&s, raw[i]);
+		}
+	}
+	sink_end(&s);
+	return s.len;
+}
+
+const char *info_show(const char *raw, enum info_show how, char *buf,
+		      size_t size)
+{
+	if (!needs_escape(raw, how))
+		return raw;
+	info_escape(raw, how, buf, size);
+	return buf;
+}
+
+/* A text field as shown: absent when empty. */
+static const char *str_value(const char *s, char *buf, size_t size)
+{
+	return s[0] ? info_show(s, SHOW_TEXT, buf, size) : NULL;
+}
+
+const char *info_value(const struct image *img, enum info_key key,
+		       char *buf, size_t size)
+{
+	struct tm tm;
+	time_t t;
+
+	switch (key) {
+	case INFO_ID:
+		return str_value(img->id, buf, size);
+	case INFO_NAME:
+		if (!img->name[0])
+			return NULL;
+		return info_show(img->name, SHOW_NAME, buf, size);
+	case INFO_TYPE:
+		if ((unsigned int)img->kind >= KIND_COUNT)
+			return NULL;
+		return kind_names[img->kind];
+	case INFO_REGION:
+		return str_value(img->region, buf, size);
+	case INFO_OWNER:
+		return str_value(img->owner, buf, size);
+	case INFO_OS_NAME:
+		return str_value(img->os_name, buf, size);
+	case INFO_OS_TYPE:
+		return str_value(img->os_type, buf, size);
+	case INFO_PLATFORM:
+		return str_value(img->platform, buf, size);
+	case INFO_ARCH:
+		return str_value(img->arch, buf, size);
+	case INFO_BITS:
+		if (!img->bits)
+			return NULL;
+		snprintf(buf, size, "%d", img->bits);
+		return buf;
+	case INFO_SIZE_GB:
+		if (!img->size_gb)
+			return NULL;
+		snprintf(buf, size, "%d", img->size_gb);
+		return buf;
+	case INFO_STATE:
+		return str_value(img->state, buf, size);
+	case INFO_PROGRESS:
+		if (img->progress < 0)
+			return NULL;
+		snprintf(buf, size, "%lld", (long long)img->progress);
+		return buf;
+	case INFO_CREATED:
+		if (!img->created)
+			return NULL;
+		t = (time_t)img->created;
+		if (!gmtime_r(&t, &tm) ||
+		    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+			return NULL;
+		return buf;
+	case INFO_DESCRIPTION:
+		return str_value(img->description, buf, size);
+	case INFO_SOURCE:
+		return str_value(img->source, buf, size);
+	case INFO_FORMAT:
+		return str_value(img->format, buf, size);
+	case INFO_SHA256:
+		return str_value(img->sha256, buf, size);
+	case INFO_PROVIDER:
+		return str_value(img->provider, buf, size);
+	case INFO_PRICE:
+		return str_value(img->price, buf, size);
+	case INFO_SHARED_WITH:
+		return str_value(img->shared_with, buf, size);
+	case INFO_ERROR:
+		return str_value(img->error, buf, size);
+	case INFO_INSTANCE:
+	case INFO_IMPORT_URL:
+	case INFO_NKEYS:
+		break;
+	}
+	return NULL;
 }
 
 size_t info_format_line(const char *key, const char *value, char *buf,
@@ -203,7 +277,7 @@ size_t info_format_line(const char *key, const char *value, char *buf,
 
 size_t info_render(const struct image *img, char *buf, size_t size)
 {
-	char tmp[64];
+	char tmp[INFO_VALUE_MAX];
 	const char *v;
 	size_t len = 0;
 	int k;

@@ -6,6 +6,12 @@
  * A value is written bare when made only of A-Za-z0-9._:,/+@- and otherwise
  * in double quotes with \ " $ and ` escaped, so that sourcing the file with
  * sh runs nothing and gives back every value exactly.
+ *
+ * A value is first made safe to show (info_show): the characters that a
+ * text written through the mount may not hold (names.h) are replaced by
+ * escapes, so that no value spans lines or carries a control sequence. sh,
+ * grep, cut and info_parse() all read the shown text, and writing it back
+ * unchanged is no change.
  */
 #ifndef IMAGEFS_INFO_H
 #define IMAGEFS_INFO_H
@@ -55,10 +61,44 @@ struct info_text {
 	char why[160];
 };
 
+/*
+ * Room for any value as shown: the longest field of struct image with every
+ * byte escaped (6 bytes for one), and its NUL.
+ */
+#define INFO_VALUE_MAX	8192
+
+/* How a value is shown. */
+enum info_show {
+	SHOW_TEXT,	/* escape what text_char_refused() refuses */
+	SHOW_NAME,	/* a name that name_check() would refuse for what it
+			 * holds: escape what name_char_refused() refuses, and
+			 * backslashes; every character of a blank name */
+};
+
+/*
+ * Write raw as shown into buf (as snprintf: returns the length needed). A
+ * text that holds something to escape is shown with those characters
+ * escaped: a byte that is not UTF-8 as \xNN, a character as \uXXXX
+ * (\UXXXXXXXX above U+FFFF), hex digits in upper case.
+ */
+size_t info_escape(const char *raw, enum info_show how, char *buf,
+		   size_t size);
+
+/*
+ * raw as shown: raw itself when it holds nothing to escape, else its
+ * info_escape() in buf (INFO_VALUE_MAX bytes hold any field of an image).
+ */
+const char *info_show(const char *raw, enum info_show how, char *buf,
+		      size_t size);
+
 /* The key named name (exact, upper case), or -1. */
 int info_key_lookup(const char *name);
 
-/* The value of key for img as the file shows it, or NULL when absent. */
+/*
+ * The value of key for img as the file shows it (info_show), or NULL when
+ * absent. buf (INFO_VALUE_MAX bytes) holds it when it is escaped or a
+ * number.
+ */
 const char *info_value(const struct image *img, enum info_key key,
 		       char *buf, size_t size);
 

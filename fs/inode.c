@@ -192,7 +192,7 @@ time_t folder_time(struct fs *fs, const struct summary *s,
 void link_entry(struct fs *fs, const struct share *s, struct entry *e)
 {
 	char target[512];
-	int len = link_target(s->name, target, sizeof(target));
+	int len = link_target(fs, s, target, sizeof(target));
 
 	file_entry(fs, e, ino_make(N_LINK, s->row), S_IFLNK | 0777,
 		   len < 0 ? 0 : len, s->mtime ? s->mtime : fs->mounted);
@@ -213,11 +213,19 @@ void peer_entry(struct fs *fs, const struct region *r, const struct peer *p,
 	e->mutable = 1;
 }
 
-int link_target(const char *name, char *buf, size_t size)
+int link_target(struct fs *fs, const struct share *s, char *buf,
+		size_t size)
 {
-	char entry[512];
-	int rc = name_display(name, "", 0, entry, sizeof(entry));
+	char entry[512], shown[INFO_VALUE_MAX];
+	struct image img;
+	int rc;
 
+	/* a name shown escaped carries the image's id in custom/ */
+	img.id[0] = 0;
+	if (info_show(s->name, SHOW_NAME, shown, sizeof(shown)) != s->name &&
+	    fs->b->ops->get(fs->b, s->image, &img))
+		img.id[0] = 0;
+	rc = name_display(s->name, img.id, 0, entry, sizeof(entry));
 	if (rc)
 		return rc;
 	rc = snprintf(buf, size, "../../custom/%s", entry);

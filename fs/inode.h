@@ -55,8 +55,12 @@ time_t region_time(struct fs *fs, const struct summary *s);
 time_t folder_time(struct fs *fs, const struct summary *s,
 		   enum image_kind kind);
 
-/* A share link's target, "../../custom/<entry name>": length or -errno. */
-int link_target(const char *name, char *buf, size_t size);
+/*
+ * A share link's target, "../../custom/<entry name>" of the shared image
+ * (with its id when its name is shown escaped): length or -errno.
+ */
+int link_target(struct fs *fs, const struct share *s, char *buf,
+		size_t size);
 
 /*
  * The errno for a change in node n, which does not take it: EPERM at the

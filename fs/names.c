@@ -7,11 +7,13 @@
  * " (img-xxxxxxxx)" of a repeated name make 255 bytes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
 #include "../backend/backend.h"
+#include "info.h"
 #include "names.h"
 
 /* U+FF0F FULLWIDTH SOLIDUS, what a '/' of a name is shown as */
@@ -22,14 +24,9 @@
 #define ID_LEN		12
 #define DUP_SUFFIX_LEN	(ID_LEN + 3)
 
-/*
- * Decode the UTF-8 character at s (not at its terminating NUL) into *cp.
- * Returns its length in bytes, or -1 when it is not valid UTF-8: a stray
- * continuation byte, a truncated sequence, an overlong form, a surrogate or
- * a code point above U+10FFFF.
- */
-static int utf8_next(const unsigned char *s, uint32_t *cp)
+int utf8_next(const char *str, uint32_t *cp)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	unsigned char c = s[0];
 	unsigned char lo = 0x80, hi = 0xbf;
 	int n, i;
@@ -69,15 +66,67 @@ static int utf8_next(const unsigned char *s, uint32_t *cp)
 	return n;
 }
 
-/* C0 controls, DEL and C1 controls */
-static int is_control(uint32_t cp)
+struct range {
+	uint32_t lo, hi;
+};
+
+static int in_ranges(uint32_t cp, const struct range *r, size_t n)
 {
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+	for (size_t i = 0; i < n && r[i].lo <= cp; i++)
+		if (cp <= r[i].hi)
+			return 1;
+	return 0;
+}
+
+/* Unicode general category Cf (format), as of Unicode 15, in order. */
+static const struct range format_chars[] = {
+	{ 0x00ad, 0x00ad }, { 0x0600, 0x0605 }, { 0x061c, 0x061c },
+	{ 0x06dd, 0x06dd }, { 0x070f, 0x070f }, { 0x0890, 0x0891 },
+	{ 0x08e2, 0x08e2 }, { 0x180e, 0x180e }, { 0x200b, 0x200f },
+	{ 0x202a, 0x202e }, { 0x2060, 0x2064 }, { 0x2066, 0x206f },
+	{ 0xfeff, 0xfeff }, { 0xfff9, 0xfffb }, { 0x110bd, 0x110bd },
+	{ 0x110cd, 0x110cd }, { 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 },
+	{ 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 }, { 0xe0020, 0xe007f },
+};
+
+/* Unicode general category Zs (space separators), in order. */
+static const struct range space_chars[] = {
+	{ 0x0020, 0x0020 }, { 0x00a0, 0x00a0 }, { 0x1680, 0x1680 },
+	{ 0x2000, 0x200a }, { 0x202f, 0x202f }, { 0x205f, 0x205f },
+	{ 0x3000, 0x3000 },
+};
+
+#define NRANGES(r) (sizeof(r) / sizeof(r[0]))
+
+int text_char_refused(uint32_t cp)
+{
+	/* Cc: C0 controls, DEL, C1 controls; Zl and Zp: U+2028, U+2029 */
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
+	       cp == 0x2028 || cp == 0x2029;
+}
+
+int name_char_refused(uint32_t cp)
+{
+	return text_char_refused(cp) ||
+	       in_ranges(cp, format_chars, NRANGES(format_chars));
+}
+
+int name_is_blank(const char *name)
+{
+	uint32_t cp;
+	int n;
+
+	for (; *name; name += n) {
+		n = utf8_next(name, &cp);
+		if (n < 0 || !in_ranges(cp, space_chars, NRANGES(space_chars)))
+			return 0;
+	}
+	return 1;
 }
 
 long utf8_length(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	const char *p = s;
 	uint32_t cp;
 	long chars = 0;
 	int n;
@@ -103,38 +152,76 @@ static int append(char *out, size_t size, size_t *len, const char *s,
 	return 0;
 }
 
+/* The bytes of the escape or the character at s of a shown name. */
+static size_t token_len(const char *s)
+{
+	uint32_t cp;
+	int n;
+
+	if (s[0] == '\\')
+		return s[1] == 'x' ? 4 : s[1] == 'u' ? 6 : 10;
+	n = utf8_next(s, &cp);
+	return n < 0 ? 1 : n;
+}
+
+/*
+ * Append the entry form of name ('/' as U+FF0F). A name shown escaped is
+ * cut, escape by escape, where it would leave less than room bytes of
+ * out; any other name must fit whole.
+ */
+static int append_name(char *out, size_t size, size_t *len, const char *name,
+		       int escaped, size_t room)
+{
+	size_t n;
+	int ret;
+
+	for (const char *p = name; *p; p += n) {
+		n = escaped ? token_len(p) : 1;
+		if (escaped && *len + (*p == '/' ? SLASH_LEN : n) + room >=
+		    size)
+			break;
+		if (*p == '/')
+			ret = append(out, size, len, SLASH_UTF8, SLASH_LEN);
+		else
+			ret = append(out, size, len, p, n);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int name_display(const char *name, const char *id, int dup, char *out,
 		 size_t size)
 {
+	char shown[INFO_VALUE_MAX];
+	const char *text = info_show(name, SHOW_NAME, shown, sizeof(shown));
+	int escaped = text != name;
 	size_t len = 0;
-	const char *p;
 	int ret;
 
 	if (!size)
 		return -ENAMETOOLONG;
-	for (p = name; *p; p++) {
-		if (*p == '/')
-			ret = append(out, size, &len, SLASH_UTF8, SLASH_LEN);
-		else
-			ret = append(out, size, &len, p, 1);
-		if (ret)
-			goto out_fail;
+	if (escaped) {
+		/* a name the mount would refuse: always with its id */
+		dup = id[0] != 0;
+		if (size > NAME_MAX + 1)
+			size = NAME_MAX + 1;
 	}
-	if (dup) {
+	ret = append_name(out, size, &len, text, escaped,
+			  dup ? strlen(id) + 3 : 0);
+	if (!ret && dup) {
 		ret = append(out, size, &len, " (", 2);
 		if (!ret)
 			ret = append(out, size, &len, id, strlen(id));
 		if (!ret)
 			ret = append(out, size, &len, ")", 1);
-		if (ret)
-			goto out_fail;
+	}
+	if (ret) {
+		out[0] = 0;
+		return ret;
 	}
 	out[len] = 0;
 	return 0;
-
-out_fail:
-	out[0] = 0;
-	return ret;
 }
 
 /* Whether entry ends in " (img-xxxxxxxx)" after at least one byte. */
@@ -187,22 +274,33 @@ out_toolong:
 	return -ENAMETOOLONG;
 }
 
-int name_check(const char *name)
+/*
+ * Check a text character by character: valid UTF-8 with none of the
+ * characters refused says 0 and counts them in *chars, else -EINVAL.
+ */
+static int check_chars(const char *text, int (*refused)(uint32_t),
+		       long *chars)
 {
-	const unsigned char *p = (const unsigned char *)name;
-	long chars = 0;
+	const char *p = text;
 	uint32_t cp;
 	int n;
 
-	while (*p) {
+	*chars = 0;
+	for (; *p; p += n) {
 		n = utf8_next(p, &cp);
-		if (n < 0 || is_control(cp))
+		if (n < 0 || refused(cp))
 			return -EINVAL;
-		p += n;
-		chars++;
+		++*chars;
 	}
-	/* empty after trimming the spaces at either end */
-	if (name[strspn(name, " ")] == 0)
+	return 0;
+}
+
+int name_check(const char *name)
+{
+	long chars;
+
+	if (check_chars(name, name_char_refused, &chars) ||
+	    name_is_blank(name))
 		return -EINVAL;
 	if (!strcmp(name, ".") || !strcmp(name, ".."))
 		return -EINVAL;
@@ -222,28 +320,24 @@ const char *name_rule(int rc)
 	case -EPERM:
 		return "a name may not start with a dot";
 	default:
-		return "a name is UTF-8 text without control characters, "
-		       "not empty, . or ..";
+		return "a name is UTF-8 text without control or invisible "
+		       "characters, not blank, . or ..";
 	}
+}
+
+int text_check(const char *text)
+{
+	long chars;
+
+	return check_chars(text, text_char_refused, &chars);
 }
 
 int description_check(const char *text)
 {
-	const unsigned char *p = (const unsigned char *)text;
-	long chars = 0;
-	uint32_t cp;
-	int n;
+	long chars;
 
-	while (*p) {
-		n = utf8_next(p, &cp);
-		if (n < 0)
-			return -EINVAL;
-		if (is_control(cp) && cp != '\n' && cp != '\t')
-			return -EINVAL;
-		p += n;
-		chars++;
-	}
-	if (chars > DESC_MAX_CHARS)
+	if (check_chars(text, text_char_refused, &chars) ||
+	    chars > DESC_MAX_CHARS)
 		return -EINVAL;
 	return 0;
 }
@@ -257,14 +351,25 @@ int uin_check(const char *uin)
 	return 0;
 }
 
-int image_id_check(const char *id)
+/* prefix and 8 lowercase letters or digits, as the ids of the cloud. */
+static int id_check(const char *id, const char *prefix)
 {
-	if (strncmp(id, "img-", 4))
-		return -EINVAL;
-	if (strspn(id + 4, "0123456789abcdefghijklmnopqrstuvwxyz") != 8 ||
-	    id[ID_LEN])
+	size_t n = strlen(prefix);
+
+	if (strncmp(id, prefix, n) || strlen(id) != n + 8 ||
+	    strspn(id + n, "0123456789abcdefghijklmnopqrstuvwxyz") != 8)
 		return -EINVAL;
 	return 0;
+}
+
+int image_id_check(const char *id)
+{
+	return id_check(id, "img-");
+}
+
+int instance_id_check(const char *id)
+{
+	return id_check(id, "ins-");
 }
 
 int name_is_probe(const char *name)

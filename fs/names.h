@@ -10,10 +10,15 @@
 #define IMAGEFS_NAMES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Write the entry name of an image into out. dup: not the first holder of
- * its name. Returns 0, or -ENAMETOOLONG when out is too small.
+ * its name. A name that name_check() refuses for a character it holds or
+ * for being blank (one from the cloud, a peer or an old catalog) is shown
+ * as info_show() shows it, cut to fit NAME_MAX with its " (<id>)" suffix,
+ * whatever dup says (id "": no suffix). Returns 0, or -ENAMETOOLONG when
+ * out is too small.
  */
 int name_display(const char *name, const char *id, int dup, char *out,
 		 size_t size);
@@ -26,12 +31,19 @@ int name_display(const char *name, const char *id, int dup, char *out,
 int name_parse(const char *entry, char *name, size_t size, char *id);
 
 /*
- * Check a name for an image: -ENAMETOOLONG over NAME_MAX_CHARS characters,
- * -EINVAL with control characters, invalid UTF-8, or empty after trimming.
+ * Check a name for an image: -ENAMETOOLONG over NAME_MAX_CHARS characters;
+ * -EINVAL for invalid UTF-8, a character name_char_refused() refuses, a
+ * name made only of space separators (Zs: U+0020, U+00A0 NBSP, U+3000 ...)
+ * or nothing, "." and "..".
  */
 int name_check(const char *name);
 
-/* Check a description: -EINVAL over DESC_MAX_CHARS characters, or bad UTF-8. */
+/* Check a free text (OS_NAME, PLATFORM ...): -EINVAL for invalid UTF-8 or
+ * a character text_char_refused() refuses, else 0. */
+int text_check(const char *text);
+
+/* Check a description: text_check(), and -EINVAL over DESC_MAX_CHARS
+ * characters. */
 int description_check(const char *text);
 
 /*
@@ -40,11 +52,42 @@ int description_check(const char *text);
  */
 const char *name_rule(int rc);
 
+/*
+ * The characters a text may not hold, because a line or a terminal would
+ * take them for structure: Unicode category Cc (C0 controls, newline and
+ * tab included, DEL, C1 controls) and the line and paragraph separators
+ * U+2028 (Zl) and U+2029 (Zp).
+ */
+int text_char_refused(uint32_t cp);
+
+/*
+ * The characters a name may not hold: those of text_char_refused(), and
+ * Unicode category Cf (format characters, invisible: soft hyphen, zero
+ * width space, joiner and non-joiner, the bidi marks, embeddings,
+ * overrides and isolates U+202A-U+202E and U+2066-U+2069, word joiner,
+ * BOM, tag characters ...), which let one name pass for another.
+ */
+int name_char_refused(uint32_t cp);
+
+/* Whether name is made only of space separators (Zs), or is empty. */
+int name_is_blank(const char *name);
+
+/*
+ * Decode the UTF-8 character at s (not at its terminating NUL) into *cp.
+ * Returns its length in bytes, or -1 when it is not valid UTF-8: a stray
+ * continuation byte, a truncated sequence, an overlong form, a surrogate or
+ * a code point above U+10FFFF.
+ */
+int utf8_next(const char *s, uint32_t *cp);
+
 /* Check an account number: digits only, 1..UIN_MAX_DIGITS. 0 or -EINVAL. */
 int uin_check(const char *uin);
 
 /* Check an image id: img- and 8 lowercase letters or digits. 0 or -EINVAL. */
 int image_id_check(const char *id);
+
+/* Check an instance id: ins- and 8 lowercase letters or digits. */
+int instance_id_check(const char *id);
 
 /* The number of UTF-8 characters of s, or -1 when s is not valid UTF-8. */
 long utf8_length(const char *s);

@@ -23,40 +23,46 @@ refuse_text(struct info_text *t, int rc, const char *fmt, ...)
 	return rc;
 }
 
-static int description_ok(struct info_text *t)
+static int bad_description(struct info_text *t)
 {
-	if (!t->v[INFO_DESCRIPTION] ||
-	    !description_check(t->v[INFO_DESCRIPTION]))
-		return 0;
 	return refuse_text(t, -EINVAL, "DESCRIPTION: at most %d characters "
 			   "of UTF-8 text, without control characters",
 			   DESC_MAX_CHARS);
 }
 
+int edit_unchanged(const struct image *img, enum info_key k, const char *v)
+{
+	char buf[INFO_VALUE_MAX];
+	const char *now = k < INFO_INSTANCE ? info_value(img, k, buf,
+							 sizeof(buf)) : NULL;
+
+	return now ? !strcmp(now, v) : !v[0] && k == INFO_DESCRIPTION;
+}
+
 int edit_check(const struct image *img, struct info_text *t)
 {
-	char buf[64];
 	int rc;
 
 	for (int k = 0; k < INFO_NKEYS; k++) {
-		const char *now;
-
-		if (!t->v[k] || k == INFO_NAME || k == INFO_DESCRIPTION)
+		if (!t->v[k] || edit_unchanged(img, k, t->v[k]))
 			continue;
-		now = k < INFO_INSTANCE ? info_value(img, k, buf, sizeof(buf))
-					: NULL;
-		if (now && !strcmp(now, t->v[k]))
-			continue;
-		return refuse_text(t, -EPERM, "%s is %s: only NAME and "
-				   "DESCRIPTION can change", info_key_names[k],
-				   now ? "read-only" : "not for a made image");
+		if (k == INFO_NAME) {
+			rc = name_check(t->v[k]);
+			if (rc)
+				return refuse_text(t, rc, "NAME: %s",
+						   name_rule(rc));
+		} else if (k == INFO_DESCRIPTION) {
+			if (description_check(t->v[k]))
+				return bad_description(t);
+		} else {
+			return refuse_text(t, -EPERM, "%s is %s: only NAME and "
+					   "DESCRIPTION can change",
+					   info_key_names[k],
+					   k < INFO_INSTANCE ? "read-only" :
+					   "not for a made image");
+		}
 	}
-	if (t->v[INFO_NAME]) {
-		rc = name_check(t->v[INFO_NAME]);
-		if (rc)
-			return refuse_text(t, rc, "NAME: %s", name_rule(rc));
-	}
-	return description_ok(t);
+	return 0;
 }
 
 /*
@@ -87,12 +93,11 @@ int spec_of_text(struct info_text *t, struct spec *spec, int complete)
 		INFO_IMPORT_URL, INFO_SHA256,
 	};
 	const char *id = t->v[INFO_ID];
-	int rc;
 
 	memset(spec, 0, sizeof(*spec));
-	rc = description_ok(t);
-	if (rc)
-		return rc;
+	if (t->v[INFO_DESCRIPTION] &&
+	    description_check(t->v[INFO_DESCRIPTION]))
+		return bad_description(t);
 	spec->description = t->v[INFO_DESCRIPTION];
 	if (id) {
 		/* a copy: other keys ignored */
@@ -113,8 +118,7 @@ int spec_of_text(struct info_text *t, struct spec *spec, int complete)
 					   "keys", info_key_names[k]);
 	}
 	spec->instance = t->v[INFO_INSTANCE];
-	if (spec->instance && (strncmp(spec->instance, "ins-", 4) ||
-			       strlen(spec->instance) != 12))
+	if (spec->instance && instance_id_check(spec->instance))
 		return refuse_text(t, -EINVAL, "INSTANCE is ins- and 8 "
 				   "letters or digits");
 	spec->import_url = t->v[INFO_IMPORT_URL];
@@ -122,6 +126,10 @@ int spec_of_text(struct info_text *t, struct spec *spec, int complete)
 	spec->os_type = t->v[INFO_OS_TYPE];
 	spec->platform = t->v[INFO_PLATFORM];
 	spec->arch = t->v[INFO_ARCH];
+	if ((spec->os_name && text_check(spec->os_name)) ||
+	    (spec->platform && text_check(spec->platform)))
+		return refuse_text(t, -EINVAL, "OS_NAME and PLATFORM are UTF-8 "
+				   "text without control characters");
 	if (spec->os_type && strcmp(spec->os_type, "linux") &&
 	    strcmp(spec->os_type, "windows"))
 		return refuse_text(t, -EINVAL, "OS_TYPE is linux or windows");

@@ -23,8 +23,16 @@ int spec_of_text(struct info_text *t, struct spec *spec, int complete);
 /*
  * Whether t may be written onto committed image img: -EPERM when it
  * changes a key other than NAME and DESCRIPTION, the errno of a bad NAME
- * or DESCRIPTION, else 0; t->why says what is wrong.
+ * or DESCRIPTION, else 0; t->why says what is wrong. A key whose value
+ * is what the file shows (edit_unchanged) is no change and is not checked.
  */
 int edit_check(const struct image *img, struct info_text *t);
+
+/*
+ * Whether v, written for key k, is what the file shows for img: a text
+ * read and written back unchanged, escapes and all (info_show), is no
+ * change. An empty DESCRIPTION is the absent one.
+ */
+int edit_unchanged(const struct image *img, enum info_key k, const char *v);
 
 #endif /* IMAGEFS_SPEC_H */

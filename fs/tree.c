@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,23 @@ static void folder_of(const struct node *n, struct folder *f)
 struct first_ctx {
 	struct image *out;
 	const char *id;		/* NULL: the first holder */
+	const char *entry;	/* escaped_cb: the entry name */
 	int found;
 };
+
+static int escaped_cb(void *ctx, const struct image *img)
+{
+	struct first_ctx *c = ctx;
+	char entry[NAME_MAX + 1];
+
+	if (strcmp(img->id, c->id) ||
+	    name_display(img->name, img->id, img->dup, entry, sizeof(entry)) ||
+	    strcmp(entry, c->entry))
+		return 0;
+	*c->out = *img;
+	c->found = 1;
+	return 1;
+}
 
 static int first_cb(void *ctx, const struct image *img)
 {
@@ -69,6 +85,12 @@ int find_image(struct fs *fs, const struct folder *f, const char *entry,
 		c.id = id;
 	}
 	rc = fs->b->ops->find(fs->b, f, name, first_cb, &c);
+	if (rc || c.found || !id[0] || !strchr(entry, '\\'))
+		return rc ? rc : c.found ? 0 : -ENOENT;
+	/* a name shown escaped: the holder of the id whose entry it is */
+	c.id = id;
+	c.entry = entry;
+	rc = fs->b->ops->list(fs->b, f, 0, escaped_cb, &c);
 	if (rc)
 		return rc;
 	return c.found ? 0 : -ENOENT;
@@ -115,8 +137,7 @@ static int find_peer(struct fs *fs, const struct region *r, const char *uin,
 }
 
 struct share_ctx {
-	const char *name;
-	int64_t row;
+	const char *entry;
 	struct share *out;
 	int found;
 };
@@ -124,25 +145,23 @@ struct share_ctx {
 static int share_find_cb(void *ctx, const struct share *s)
 {
 	struct share_ctx *c = ctx;
+	char entry[NAME_MAX + 1];
 
-	if (c->name ? strcmp(s->name, c->name) : s->row != c->row)
+	if (name_display(s->name, "", 0, entry, sizeof(entry)) ||
+	    strcmp(entry, c->entry))
 		return 0;
 	*c->out = *s;
 	c->found = 1;
 	return 1;
 }
 
-/* My share named name (entry form) in region/shared/<peer>/. */
+/* My share named entry (as listed) in region/shared/<peer>/. */
 int find_share(struct fs *fs, const struct region *r, const char *peer,
 	       const char *entry, struct share *out)
 {
-	struct share_ctx c = { .out = out };
-	char name[1024], id[16];
+	struct share_ctx c = { .entry = entry, .out = out };
 	int rc;
 
-	if (name_parse(entry, name, sizeof(name), id) || id[0])
-		return -ENOENT;
-	c.name = name;
 	rc = fs->b->ops->shares(fs->b, r->name, peer, 0, share_find_cb, &c);
 	if (rc)
 		return rc;
@@ -528,7 +547,7 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
 				   sizeof(peer), &s);
 	if (rc)
 		return rc;
-	rc = link_target(s.name, buf, size);
+	rc = link_target(fs, &s, buf, size);
 	return rc < 0 ? rc : 0;
 }
 

@@ -24,7 +24,7 @@ typedef int (*attr_cb)(void *ctx, const char *name, const char *value);
 static int image_attrs(struct fs *fs, int64_t row, attr_cb cb, void *ctx)
 {
 	struct image img;
-	char name[64], buf[64];
+	char name[64], buf[INFO_VALUE_MAX];
 	int rc = fs->b->ops->get(fs->b, row, &img);
 
 	if (rc)
@@ -34,7 +34,8 @@ static int image_attrs(struct fs *fs, int64_t row, attr_cb cb, void *ctx)
 		size_t i;
 
 		if (k == INFO_ERROR && fs_last_error(fs, row))
-			v = fs_last_error(fs, row);	/* newer */
+			v = info_show(fs_last_error(fs, row), SHOW_TEXT, buf,
+				      sizeof(buf));	/* newer */
 		if (!v)
 			continue;
 		snprintf(name, sizeof(name), PREFIX "%s", info_key_names[k]);

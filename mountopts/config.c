@@ -6,10 +6,12 @@
  */
 #define FUSE_USE_VERSION 34
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -30,6 +32,7 @@ static const struct fuse_opt config_opts[] = {
 	OPT("notify_pipe=%s", notify_pipe),
 	OPT("timeout=%lf", timeout),
 	OPT("import_timeout=%ld", import_timeout),
+	OPT("import_dirs=%s", import_dirs),
 	OPT("lock_timeout=%lf", lock_timeout),
 	OPT("endpoint=%s", endpoint),
 	OPT("profile=%s", profile),
@@ -83,6 +86,10 @@ void config_help(const char *prog)
 	       "timeout (default 86400)\n"
 	       "    -o import_timeout=SECONDS  an import fails after this "
 	       "long without data (30)\n"
+	       "    -o import_dirs=DIR[:DIR]  file:// imports may read "
+	       "regular files below these\n"
+	       "                           directories (default: file:// "
+	       "refused)\n"
 	       "    -o lock_timeout=SECONDS    a change waits this long for "
 	       "the catalog\n"
 	       "                           another process has locked "
@@ -191,6 +198,34 @@ static int absolute(char **path)
 	return 0;
 }
 
+/* Each of DIR[:DIR] an absolute path to a directory. 0 or -EINVAL. */
+static int check_dirs(const char *dirs)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	for (const char *d = dirs; ; d++) {
+		size_t len = strcspn(d, ":");
+
+		if (d[0] != '/' || len >= sizeof(dir)) {
+			log_error("bad import_dirs: %.*s: not an absolute "
+				  "path", (int)len, d);
+			return -EINVAL;
+		}
+		memcpy(dir, d, len);
+		dir[len] = 0;
+		errno = 0;
+		if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+			log_error("bad import_dirs: %s: %s", dir,
+				  errno ? strerror(errno) : "not a directory");
+			return -EINVAL;
+		}
+		d += len;
+		if (!*d)
+			return 0;
+	}
+}
+
 int config_parse(struct fuse_args *args, struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -239,7 +274,7 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 		log_error("bad timeout: %g (seconds, 0 or more)", cfg->timeout);
 		return -EINVAL;
 	}
-	return 0;
+	return cfg->import_dirs ? check_dirs(cfg->import_dirs) : 0;
 }
 
 void config_free(struct config *cfg)
@@ -252,6 +287,7 @@ void config_free(struct config *cfg)
 	free(cfg->profile);
 	free(cfg->credentials);
 	free(cfg->cache);
+	free(cfg->import_dirs);
 	free(cfg->source);
 	free(cfg->mountpoint);
 }

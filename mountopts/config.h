@@ -23,6 +23,8 @@ struct config {
 	char *notify_pipe;	/* written "ok" or "error" once mounted */
 	double timeout;		/* entry and attribute timeout, seconds */
 	long import_timeout;	/* seconds without data: an import fails */
+	char *import_dirs;	/* DIR[:DIR]: where file:// imports may read;
+				 * NULL: file:// refused */
 	double lock_timeout;	/* seconds a change waits for the catalog */
 	/* tencentcloud */
 	char *endpoint;		/* API URL, NULL: the public endpoint */

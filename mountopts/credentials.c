@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "config.h"
 #include "credentials.h"
 #include "log.h"
+
+#define FILE_MAX	65536	/* bytes of a credential file */
 
 void credentials_clear(struct credentials *c)
 {
@@ -31,6 +34,41 @@ static int take(char *dst, size_t size, const char *src, int needed)
 		return -EACCES;
 	memcpy(dst, src, strlen(src) + 1);
 	return 0;
+}
+
+/*
+ * jansson's free: every buffer wiped first, for the copies of the secrets
+ * it makes while parsing (the lexer's buffers, the string values). Any
+ * malloc'd block may be given to it, so it can be set at any time.
+ */
+static void wiping_free(void *p)
+{
+	if (p)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* The whole file at fd, in a buffer the caller wipes; NULL on failure. */
+static char *read_all(int fd, size_t *len)
+{
+	char *buf = malloc(FILE_MAX);
+	ssize_t n = 0;
+
+	*len = 0;
+	while (buf && *len < FILE_MAX) {
+		n = read(fd, buf + *len, FILE_MAX - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*len += n;
+	}
+	if (buf && (n < 0 || *len == FILE_MAX)) {
+		explicit_bzero(buf, FILE_MAX);
+		free(buf);
+		buf = NULL;
+	}
+	return buf;
 }
 
 static int from_json(struct credentials *c, json_t *root)
@@ -52,6 +90,8 @@ static int from_file(struct credentials *c, const char *path)
 	json_error_t jerr;
 	struct stat st;
 	json_t *root;
+	char *text;
+	size_t len;
 	int fd, rc;
 
 	snprintf(c->from, sizeof(c->from), "%s", path);
@@ -72,14 +112,25 @@ static int from_file(struct credentials *c, const char *path)
 		close(fd);
 		return -EACCES;
 	}
-	root = json_loadfd(fd, 0, &jerr);
+	json_set_alloc_funcs(malloc, wiping_free);
+	text = read_all(fd, &len);
 	close(fd);
-	if (!root) {
-		/* jansson's message quotes no content, only a position */
-		log_error("credentials %s: not JSON (line %d)", path,
-			  jerr.line);
+	if (!text) {
+		log_error("credentials %s: cannot read it, or larger than %d "
+			  "bytes", path, FILE_MAX);
 		return -EACCES;
 	}
+	root = json_loadb(text, len, 0, &jerr);
+	explicit_bzero(text, FILE_MAX);
+	free(text);
+	if (!root) {
+		/* jerr.text may quote the file: only the line is said */
+		log_error("credentials %s: not JSON (line %d)", path,
+			  jerr.line);
+		explicit_bzero(&jerr, sizeof(jerr));
+		return -EACCES;
+	}
+	explicit_bzero(&jerr, sizeof(jerr));
 	rc = from_json(c, root);
 	json_decref(root);
 	if (rc)

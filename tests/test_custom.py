@@ -586,7 +586,8 @@ def _(c):
 # unknown keys, a missing source
 
 BAD_NAMES = ['ctrl\x01char', 'tab\there', 'new\nline', 'del\x7f', '   ',
-             ' ']
+             ' ', 'zero\u200bwidth', 'bidi\u202eoverride', '\u00a0\u00a0',
+             '\ufeffbom', 'line\u2028separator']
 
 
 @case(errno.EINVAL, 'mkdir-control-chars-or-blank')

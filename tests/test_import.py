@@ -24,6 +24,7 @@ import signal
 import struct
 import subprocess
 import time
+import urllib.parse
 from collections import namedtuple
 
 import pytest
@@ -232,6 +233,13 @@ def start_import(mnt, name, url, region=GZ, **kw):
     return path
 
 
+def shown_url(url):
+    """A URL as SOURCE shows it: no user info, no query, no fragment."""
+    u = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc.rpartition('@')[2],
+                                    u.path, '', ''))
+
+
 def check_order(info):
     keys = list(info)
     unknown = [k for k in keys if k not in KEY_ORDER]
@@ -303,7 +311,7 @@ def check_imported(mnt, conn, path, url, disk, region=GZ, last_error=False,
             assert info.get(k) == v, (k, info)
     if kw.get('description') is not None:
         assert info['DESCRIPTION'] == kw['description']
-    assert info['SOURCE'] == 'import:' + url, info
+    assert info['SOURCE'] == 'import:' + shown_url(url), info
     assert info.get('FORMAT') == disk.format, info
     assert info.get('SHA256') == sha256(disk.data), info
     assert info.get('SIZE_GB') == str(disk.size_gb), (disk.name, info)
@@ -418,8 +426,9 @@ def test_import_without_content_length(importer, server, disks):
 
 
 def test_file_url(importer, disks, tmp_path):
-    mnt, conn = importer()
     disk = disks['disk.qcow2']
+    mnt, conn = importer(opts=['import_dirs=%s:%s' % (
+        os.path.dirname(disk.path), tmp_path)])
     url = 'file://' + disk.path
     assert os.path.isabs(disk.path)
     path = start_import(mnt, 'from-file', url)
@@ -432,8 +441,8 @@ def test_file_url(importer, disks, tmp_path):
 def test_deleted_import_leaves_no_key_behind(importer, disks):
     # unlinking info deletes the image whole: the next image committed in
     # the same directory shows none of the import's FORMAT and SHA256
-    mnt, conn = importer()
     disk = disks['disk.qcow2']
+    mnt, conn = importer(opts=['import_dirs=' + os.path.dirname(disk.path)])
     url = 'file://' + disk.path
     path = start_import(mnt, 'twice', url)
     first = check_imported(mnt, conn, path, url, disk)
@@ -456,7 +465,8 @@ def test_redirects_followed_up_to_5(importer, server, disks):
         url = server.url(disk.name, redirect=n)
         path = start_import(mnt, 'redirected-%d' % n, url)
         info = check_imported(mnt, conn, path, url, disk)
-        assert info['SOURCE'] == 'import:' + url  # as written, not the target
+        # as written (no query), not the target
+        assert info['SOURCE'] == 'import:' + shown_url(url)
     # the 6th redirect is not followed: the file itself is never asked for
     url = server.url(disk.name, redirect=6, tag='six')
     path = start_import(mnt, 'redirected-6', url)
@@ -497,7 +507,7 @@ def test_committed_as_importing(importer, server, disks):
     assert re.fullmatch(r'\d+', info.get('PROGRESS', '')), info
     assert 0 <= int(info['PROGRESS']) <= 100
     assert ID_RE.match(info['ID'])
-    assert info['SOURCE'] == 'import:' + url
+    assert info['SOURCE'] == 'import:' + shown_url(url)
     assert info['DESCRIPTION'] == 'still coming'
     for k, v in OS_KEYS.items():
         assert info[k] == v
@@ -761,7 +771,7 @@ def test_import_fails(request, importer, server, disks, case):
     path = start_import(mnt, 'fails-' + case, url, **text_kw)
     info = read_info(os.path.join(path, 'info'))
     assert info['STATE'] in ('IMPORTING', 'IMPORTFAILED'), info
-    assert info['SOURCE'] == 'import:' + url
+    assert info['SOURCE'] == 'import:' + shown_url(url)
     assert ops_count(conn, GZ) == 1
     check_failed(mnt, conn, path, words)
     if case == 'timeout':
@@ -813,7 +823,7 @@ def test_credentials_never_shown(importer, server, disks):
     path = start_import(mnt, 'with-creds', url)
     running = open(os.path.join(path, 'info')).read()
     info = check_imported(mnt, conn, path, plain, disk)
-    assert info['SOURCE'] == 'import:' + plain
+    assert info['SOURCE'] == 'import:' + shown_url(plain)
     # the server asked for them (401 otherwise), so they were used
     assert any(h.get('Authorization') for _, _, h in server.requests())
     # a failing one too: its ERROR must not carry them either
@@ -821,7 +831,8 @@ def test_credentials_never_shown(importer, server, disks):
     bad_path = start_import(mnt, 'with-creds-404', bad)
     failed = wait_state(bad_path, ('IMPORTFAILED', 'NORMAL'), FAIL_WITHIN)
     assert failed['STATE'] == 'IMPORTFAILED'
-    assert failed['SOURCE'] == 'import:' + server.url('nothing', status=404)
+    assert failed['SOURCE'] == 'import:' + shown_url(
+        server.url('nothing', status=404))
     custom = os.path.dirname(path)
     shown = [running, open(os.path.join(path, 'info')).read(),
              open(os.path.join(bad_path, 'info')).read()]

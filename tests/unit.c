@@ -8,11 +8,15 @@
  */
 #include <errno.h>
 #include <limits.h>	/* NAME_MAX */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "../backend/local/imagefmt.h"
 #include "../backend/tencentcloud/tc3.h"
@@ -141,6 +145,32 @@ static void test_name_check(void)
 	EXPECT_EQ_INT(name_check("a\xc2\xa0"), 0);		/* U+00A0 */
 	EXPECT_EQ_INT(name_check(""), -EINVAL);
 	EXPECT_EQ_INT(name_check("   "), -EINVAL);
+	/* Zs only: NBSP, en quad .. hair space, ideographic space */
+	EXPECT_EQ_INT(name_check("\xc2\xa0\xc2\xa0"), -EINVAL);
+	EXPECT_EQ_INT(name_check(" \xe2\x80\x80\xe2\x80\x8a\xe3\x80\x80 "),
+		      -EINVAL);
+	EXPECT_EQ_INT(name_check("\xe3\x80\x80" HAN "\xe3\x80\x80"), 0);
+	/* Cf anywhere: ZWSP, ZWNJ, ZWJ, LRM, RLO, PDF, LRI, PDI, word
+	 * joiner, BOM, soft hyphen, Arabic letter mark, a tag character */
+	EXPECT_EQ_INT(name_check("web\xe2\x80\x8b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe2\x80\x8c" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe2\x80\x8d" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe2\x80\x8e" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("exe.\xe2\x80\xaetxt"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe2\x80\xac" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe2\x81\xa6" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe2\x81\xa9" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe2\x81\xa0" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("\xef\xbb\xbfweb"), -EINVAL);
+	EXPECT_EQ_INT(name_check("we\xc2\xad" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xd8\x9c" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xf3\xa0\x81\x81"), -EINVAL);
+	/* Zl, Zp */
+	EXPECT_EQ_INT(name_check("a\xe2\x80\xa8" "b"), -EINVAL);
+	EXPECT_EQ_INT(name_check("a\xe2\x80\xa9" "b"), -EINVAL);
+	/* what is next to them stays: narrow NBSP, en dash, U+2030 */
+	EXPECT_EQ_INT(name_check("a\xe2\x80\xaf" "b\xe2\x80\x93\xe2\x80\xb0"),
+		      0);
 	EXPECT_EQ_INT(name_check("."), -EINVAL);
 	EXPECT_EQ_INT(name_check(".."), -EINVAL);
 	EXPECT_EQ_INT(name_check("..."), 0);
@@ -159,7 +189,17 @@ static void test_description_check(void)
 	char buf[2048];
 
 	EXPECT_EQ_INT(description_check(""), 0);
-	EXPECT_EQ_INT(description_check("line one\n\tline two"), 0);
+	EXPECT_EQ_INT(description_check("one line, $HOME `x` \\ \""), 0);
+	EXPECT_EQ_INT(description_check("line one\nline two"), -EINVAL);
+	EXPECT_EQ_INT(description_check("a\tb"), -EINVAL);
+	EXPECT_EQ_INT(description_check("a\xe2\x80\xa8" "b"), -EINVAL);
+	EXPECT_EQ_INT(description_check("a\xe2\x80\xa9" "b"), -EINVAL);
+	/* format characters are text: right-to-left marks, ZWJ emoji */
+	EXPECT_EQ_INT(description_check("\xd7\xa9\xe2\x80\x8f 1"), 0);
+	EXPECT_EQ_INT(description_check("\xf0\x9f\x91\xa9\xe2\x80\x8d"
+					"\xf0\x9f\x92\xbb"), 0);
+	EXPECT_EQ_INT(text_check("Ubuntu\n"), -EINVAL);
+	EXPECT_EQ_INT(text_check("Ubuntu 22.04"), 0);
 	EXPECT_EQ_INT(description_check(repeat(buf, sizeof(buf), HAN, 256)),
 		      0);
 	EXPECT_EQ_INT(description_check(repeat(buf, sizeof(buf), HAN, 257)),
@@ -194,6 +234,10 @@ static void test_ids(void)
 	EXPECT_EQ_INT(image_id_check("img_abcd1234"), -EINVAL);
 	EXPECT_EQ_INT(image_id_check("img-abcd-234"), -EINVAL);
 	EXPECT_EQ_INT(image_id_check(""), -EINVAL);
+	EXPECT_EQ_INT(instance_id_check("ins-abcd1234"), 0);
+	EXPECT_EQ_INT(instance_id_check("ins-abc\n1234"), -EINVAL);
+	EXPECT_EQ_INT(instance_id_check("ins-\x1b[2Jabcd"), -EINVAL);
+	EXPECT_EQ_INT(instance_id_check("img-abcd1234"), -EINVAL);
 }
 
 static void test_utf8(void)
@@ -365,9 +409,9 @@ static const char *const hostile[] = {
 
 static void test_hostile_round_trip(void)
 {
+	char buf[8192], name[INFO_VALUE_MAX], desc[INFO_VALUE_MAX];
 	struct image img;
 	struct info_text t;
-	char buf[8192];
 	size_t i, len;
 
 	for (i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
@@ -380,12 +424,77 @@ static void test_hostile_round_trip(void)
 		len = info_render(&img, buf, sizeof(buf));
 		EXPECT(len < sizeof(buf));
 		EXPECT_EQ_INT(info_parse(buf, len, &t), 0);
-		EXPECT_EQ_STR(t.v[INFO_NAME], img.name);
-		EXPECT_EQ_STR(t.v[INFO_DESCRIPTION], img.description);
+		/* what the file shows, and what a valid text keeps as is */
+		EXPECT_EQ_STR(t.v[INFO_NAME], info_show(img.name, SHOW_NAME,
+							name, sizeof(name)));
+		EXPECT_EQ_STR(t.v[INFO_DESCRIPTION],
+			      info_show(img.description, SHOW_TEXT, desc,
+					sizeof(desc)));
+		if (!name_check(img.name))
+			EXPECT_EQ_STR(t.v[INFO_NAME], img.name);
+		if (!description_check(img.description))
+			EXPECT_EQ_STR(t.v[INFO_DESCRIPTION], img.description);
 		EXPECT_EQ_STR(t.v[INFO_TYPE], "custom");
 		EXPECT_EQ_STR(t.v[INFO_ID], NULL);
 		info_text_free(&t);
 	}
+}
+
+/* info_escape of raw as how says is want. */
+static void expect_escape(const char *raw, enum info_show how,
+			  const char *want)
+{
+	char buf[INFO_VALUE_MAX];
+
+	EXPECT_EQ_INT(info_escape(raw, how, buf, sizeof(buf)), strlen(want));
+	EXPECT_EQ_STR(info_show(raw, how, buf, sizeof(buf)), want);
+}
+
+static void test_escapes(void)
+{
+	char buf[INFO_VALUE_MAX], big[1024];
+	struct image img;
+
+	/* texts: controls, line separators and bytes that are not UTF-8 */
+	expect_escape("a\nARCH=arm64", SHOW_TEXT, "a\\u000AARCH=arm64");
+	expect_escape("\x1b[2J\x07\t", SHOW_TEXT,
+		      "\\u001B[2J\\u0007\\u0009");
+	expect_escape("del\x7f c1\xc2\x9b nel\xc2\x85", SHOW_TEXT,
+		      "del\\u007F c1\\u009B nel\\u0085");
+	expect_escape("ls\xe2\x80\xa8ps\xe2\x80\xa9", SHOW_TEXT,
+		      "ls\\u2028ps\\u2029");
+	expect_escape("bad\xff\xc0\xaf\xe4\xb8", SHOW_TEXT,
+		      "bad\\xFF\\xC0\\xAF\\xE4\\xB8");
+	/* a text keeps its format characters, backslashes and spaces */
+	expect_escape("zw\xe2\x80\x8bsp \\u0041 \xc2\xa0", SHOW_TEXT,
+		      "zw\xe2\x80\x8bsp \\u0041 \xc2\xa0");
+	/* a valid name is shown as it is, backslashes too */
+	expect_escape("web \\ 数据库", SHOW_NAME, "web \\ 数据库");
+	/* a name that cannot be: Cf, Cc, backslashes, every char of a blank */
+	expect_escape("web\xe2\x80\x8b", SHOW_NAME, "web\\u200B");
+	expect_escape("\xe2\x80\xaetxt.exe\\", SHOW_NAME,
+		      "\\u202Etxt.exe\\u005C");
+	expect_escape("a\xf3\xa0\x81\x81", SHOW_NAME, "a\\U000E0041");
+	expect_escape("\xc2\xa0 ", SHOW_NAME, "\\u00A0\\u0020");
+	expect_escape("x\ny", SHOW_NAME, "x\\u000Ay");
+	expect_escape("x\xffy", SHOW_NAME, "x\\xFFy");
+	/* the longest field, every byte escaped, fits INFO_VALUE_MAX */
+	memset(big, '\x01', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	EXPECT(info_escape(big, SHOW_NAME, NULL, 0) < INFO_VALUE_MAX);
+	EXPECT(sizeof(img.source) * 6 < INFO_VALUE_MAX);
+	/* info_value shows every text field so */
+	memset(&img, 0, sizeof(img));
+	img.progress = -1;
+	snprintf(img.os_name, sizeof(img.os_name), "x\x1b");
+	snprintf(img.owner, sizeof(img.owner), "1\n2");
+	snprintf(img.error, sizeof(img.error), "e\r");
+	EXPECT_EQ_STR(info_value(&img, INFO_OS_NAME, buf, sizeof(buf)),
+		      "x\\u001B");
+	EXPECT_EQ_STR(info_value(&img, INFO_OWNER, buf, sizeof(buf)),
+		      "1\\u000A2");
+	EXPECT_EQ_STR(info_value(&img, INFO_ERROR, buf, sizeof(buf)),
+		      "e\\u000D");
 }
 
 /* Run cmd and read what it prints into out. Returns its exit status. */
@@ -404,7 +513,7 @@ static int run(const char *cmd, char *out, size_t size)
 static void test_sh_sources_safely(void)
 {
 	char dir[] = "/tmp/imagefs-unit-XXXXXX";
-	char path[64], pwned[64], pwned2[64];
+	char path[64], pwned[64], pwned2[64], shown[INFO_VALUE_MAX];
 	char cmd[256], out[4096], want[4096], text[8192];
 	struct image img;
 	FILE *f;
@@ -444,7 +553,10 @@ static void test_sh_sources_safely(void)
 		 dir);
 	status = run(cmd, out, sizeof(out));
 	EXPECT_EQ_INT(status, 0);
-	EXPECT_EQ_STR(out, img.description);
+	/* the text as shown: newline and tab escaped, the rest as it is */
+	EXPECT_EQ_STR(out, info_value(&img, INFO_DESCRIPTION, shown,
+				      sizeof(shown)));
+	EXPECT(strstr(out, "second line\\\\u000A\\u0009it's") != NULL);
 
 	snprintf(cmd, sizeof(cmd),
 		 "cd '%s' && sh -c '. ./info && printf \"%%s|%%s|%%s\" "
@@ -460,6 +572,146 @@ static void test_sh_sources_safely(void)
 	unlink(pwned2);
 	unlink(path);
 out_rmdir:
+	rmdir(dir);
+}
+
+/* Texts from a hostile peer or cloud, each one a NAME, DESCRIPTION and
+ * OS_NAME of its own image. */
+static const char *const from_elsewhere[] = {
+	"x\nARCH=arm64\nOWNER=tencentcloud\nSOURCE=import:https://e/x",
+	"\nID=img-evil0000",
+	"\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m",
+	"csi\xc2\x9b" "31m nel\xc2\x85 st\xc2\x9c",
+	"del\x7f bell\x07 nul-ish\x01\x1f",
+	"ls\xe2\x80\xa8" "ARCH=arm64\xe2\x80\xa9" "OWNER=x",
+	"cr\rARCH=arm64\r\n",
+	"bad\xff\xfe utf8 \xc0\xaf \xed\xa0\x80 \xe4\xb8",
+	"tab\there",
+	"zw\xe2\x80\x8bsp",
+	"\xe2\x80\xae" "exe.txt",
+	"\xc2\xa0\xc2\xa0",
+	" ",
+	"back\\slash \\u000A \\",
+	"$(touch pwned) `touch pwned` ${HOME}",
+	"\"quoted\" 'single' =",
+	"\n",
+	"plain",
+};
+
+/* The one line of key in the file at path, as grep and cut see it. */
+static void tool_line(const char *dir, const char *key, const char *tool,
+		      char *out, size_t size)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && grep '^%s=' info %s", dir,
+		 key, tool);
+	EXPECT_EQ_INT(run(cmd, out, size), 0);
+}
+
+/* No byte reaches a terminal as a control: valid UTF-8, no Cc but the
+ * newlines that end the lines, no U+2028/U+2029. */
+static int terminal_safe(const char *text)
+{
+	uint32_t cp;
+	int n;
+
+	for (; *text; text += n) {
+		n = utf8_next(text, &cp);
+		if (n < 0 || (cp != '\n' && text_char_refused(cp)))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * An image whose every text comes from elsewhere: sh (. ./info), grep,
+ * cut and info_parse() read the same keys and values, one key a line.
+ */
+static void test_hostile_tools_agree(void)
+{
+	static const enum info_key keys[] = { INFO_NAME, INFO_OS_NAME,
+					      INFO_DESCRIPTION };
+	char dir[] = "/tmp/imagefs-unit-XXXXXX";
+	char path[64], cmd[256], out[INFO_VALUE_MAX], line[INFO_VALUE_MAX];
+	char shown[INFO_VALUE_MAX], text[32768], pwned[80];
+	struct info_text t;
+	struct image img;
+	size_t i, k, len, nkeys;
+	FILE *f;
+
+	if (!mkdtemp(dir)) {
+		EXPECT(!"mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/info", dir);
+	snprintf(pwned, sizeof(pwned), "%s/pwned", dir);
+	for (i = 0; i < sizeof(from_elsewhere) / sizeof(*from_elsewhere);
+	     i++) {
+		memset(&img, 0, sizeof(img));
+		img.kind = KIND_SHARED;
+		img.progress = -1;
+		snprintf(img.id, sizeof(img.id), "img-abcd1234");
+		snprintf(img.owner, sizeof(img.owner), "100000000002");
+		snprintf(img.arch, sizeof(img.arch), "x86_64");
+		snprintf(img.name, sizeof(img.name), "%s", from_elsewhere[i]);
+		snprintf(img.os_name, sizeof(img.os_name), "%s",
+			 from_elsewhere[i]);
+		snprintf(img.description, sizeof(img.description), "%s",
+			 from_elsewhere[i]);
+		len = info_render(&img, text, sizeof(text));
+		EXPECT(len < sizeof(text));
+		EXPECT(terminal_safe(text));
+		f = fopen(path, "w");
+		if (!f) {
+			EXPECT(!"fopen");
+			break;
+		}
+		fwrite(text, 1, len, f);
+		fclose(f);
+
+		/* one key a line: as many lines as keys, each key once */
+		EXPECT_EQ_INT(info_parse(text, len, &t), 0);
+		for (k = nkeys = 0; k < INFO_NKEYS; k++)
+			nkeys += t.v[k] != NULL;
+		snprintf(cmd, sizeof(cmd), "grep -c '' '%s'", path);
+		EXPECT_EQ_INT(run(cmd, out, sizeof(out)), 0);
+		EXPECT_EQ_INT(strtol(out, NULL, 10), nkeys);
+		snprintf(cmd, sizeof(cmd), "grep -c '^[A-Z_]*=' '%s'", path);
+		EXPECT_EQ_INT(run(cmd, out, sizeof(out)), 0);
+		EXPECT_EQ_INT(strtol(out, NULL, 10), nkeys);
+		tool_line(dir, "ID", "", out, sizeof(out));
+		EXPECT_EQ_STR(out, "ID=img-abcd1234\n");
+		tool_line(dir, "ARCH", "| cut -d= -f2-", out, sizeof(out));
+		EXPECT_EQ_STR(out, "x86_64\n");
+		tool_line(dir, "OWNER", "| cut -d= -f2-", out, sizeof(out));
+		EXPECT_EQ_STR(out, "100000000002\n");
+
+		for (k = 0; k < sizeof(keys) / sizeof(*keys); k++) {
+			const char *name = info_key_names[keys[k]];
+			const char *v = info_value(&img, keys[k], shown,
+						   sizeof(shown));
+
+			/* sh reads what the parser reads: the text shown */
+			snprintf(cmd, sizeof(cmd), "cd '%s' && sh -c '. ./info "
+				 "&& printf %%s \"$%s\"'", dir, name);
+			EXPECT_EQ_INT(run(cmd, out, sizeof(out)), 0);
+			EXPECT_EQ_STR(out, v);
+			EXPECT_EQ_STR(t.v[keys[k]], v);
+			/* grep | cut sees its one line, quoted as any value */
+			info_format_line("", v, line, sizeof(line));
+			tool_line(dir, name, "| cut -d= -f2-", out,
+				  sizeof(out));
+			EXPECT_EQ_STR(out, line + 1);
+			/* and writing it back unchanged is a valid text */
+			EXPECT_EQ_INT(text_check(t.v[keys[k]]), 0);
+		}
+		EXPECT(name_check(t.v[INFO_NAME]) != -EINVAL);
+		info_text_free(&t);
+	}
+	EXPECT(access(pwned, F_OK) != 0);
+	unlink(pwned);
+	unlink(path);
 	rmdir(dir);
 }
 
@@ -650,6 +902,12 @@ static void test_spec(void)
 		    "PLATFORM=Ubuntu\n", 1, -EINVAL);
 	expect_spec("IMPORT_URL=https://example.com/a.qcow2\nSHA256=AB\n", 0,
 		    -EINVAL);
+	/* texts refuse controls; an instance id is ins- and 8 of [0-9a-z] */
+	expect_spec("DESCRIPTION=\"a\nb\"\n", 0, -EINVAL);
+	expect_spec("OS_NAME=\"Ubuntu\x1b[2J\"\n", 0, -EINVAL);
+	expect_spec("PLATFORM=\"a\tb\"\n", 0, -EINVAL);
+	expect_spec("INSTANCE=\"ins-ab\ncd12\"\n", 0, -EINVAL);
+	expect_spec("INSTANCE=ins-ABCD1234\n", 0, -EINVAL);
 }
 
 static void expect_edit(const struct image *img, const char *text, int rc)
@@ -676,6 +934,25 @@ static void test_edit_check(void)
 	expect_edit(&img, "OS_TYPE=windows\n", -EPERM);
 	expect_edit(&img, "INSTANCE=ins-abcd1234\n", -EPERM);
 	expect_edit(&img, "NAME=\"\"\n", -EINVAL);
+	expect_edit(&img, "NAME=\"a\xe2\x80\x8b\"\n", -EINVAL);
+	expect_edit(&img, "DESCRIPTION=\"two\nlines\"\n", -EINVAL);
+
+	/* texts from elsewhere: written back as shown, they are no change */
+	snprintf(img.name, sizeof(img.name), "old\x1b[0m\xe2\x80\x8bname");
+	snprintf(img.description, sizeof(img.description), "a\nb\tc");
+	snprintf(img.os_name, sizeof(img.os_name), "x\x7f");
+	info_render(&img, text, sizeof(text));
+	expect_edit(&img, text, 0);
+	EXPECT(edit_unchanged(&img, INFO_NAME,
+			      "old\\u001B[0m\\u200Bname"));
+	EXPECT(edit_unchanged(&img, INFO_DESCRIPTION, "a\\u000Ab\\u0009c"));
+	EXPECT(!edit_unchanged(&img, INFO_DESCRIPTION, "a\nb\tc"));
+	EXPECT(!edit_unchanged(&img, INFO_NAME, img.name));
+	expect_edit(&img, "OS_NAME=\"x\\u007F\"\n", 0);
+	expect_edit(&img, "OS_NAME=\"x\x7f\"\n", -EPERM);
+	/* a new value is checked as any */
+	expect_edit(&img, "DESCRIPTION=\"a\nb\tc\"\n", -EINVAL);
+	expect_edit(&img, "DESCRIPTION=\"clean\"\n", 0);
 }
 
 static void test_image_formats(void)
@@ -736,8 +1013,8 @@ static void test_image_formats(void)
 	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
 }
 
-/* Tencent's published worked example of the v3 signature, byte for byte. */
-static void test_tc3_sign(void)
+/* Tencent's published worked example of the v3 signature. */
+static struct tc3_request tc3_example(void)
 {
 	static const char body[] = "{\"Limit\": 1, \"Filters\": [{\"Values\": "
 		"[\"\\u672a\\u547d\\u540d\"], \"Name\": \"instance-name\"}]}";
@@ -751,6 +1028,14 @@ static void test_tc3_sign(void)
 		.payload_len = sizeof(body) - 1,
 		.timestamp = 1551113065,
 	};
+
+	return r;
+}
+
+/* The worked example, byte for byte. */
+static void test_tc3_sign(void)
+{
+	struct tc3_request r = tc3_example();
 	char auth[512], hash[65], small[16];
 
 	EXPECT_EQ_INT((int)r.payload_len, 86);
@@ -763,6 +1048,69 @@ static void test_tc3_sign(void)
 		      "ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168");
 	EXPECT_EQ_INT(tc3_sign(&r, small, sizeof(small), NULL),
 		      -ENAMETOOLONG);
+}
+
+/* A stack of our own for a signing thread, to look at once it is over. */
+#define SIGN_STACK	(1 << 20)
+
+static void *sign_on_own_stack(void *arg)
+{
+	char auth[512];
+
+	return (void *)(long)tc3_sign(arg, auth, sizeof(auth), NULL);
+}
+
+/* Whether mem holds needle; byte by byte, blind to sanitizer redzones. */
+__attribute__((no_sanitize_address, noinline))
+static int holds(const unsigned char *mem, size_t len,
+		 const unsigned char *needle, size_t n)
+{
+	for (size_t i = 0; i + n <= len; i++) {
+		size_t k = 0;
+
+		while (k < n && mem[i + k] == needle[k])
+			k++;
+		if (k == n)
+			return 1;
+	}
+	return 0;
+}
+
+/* The keys TC3 derives from the secret key are wiped from the stack. */
+static void test_tc3_wipes(void)
+{
+	struct tc3_request r = tc3_example();
+	static const char secret[] = "TC3Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
+	unsigned char k_date[32], k_service[32], k_signing[32];
+	unsigned int n = 0;
+	pthread_attr_t attr;
+	unsigned char *stack = malloc(SIGN_STACK);
+	pthread_t t;
+	void *rc = (void *)1L;
+
+	if (!stack) {
+		EXPECT(!"malloc");
+		return;
+	}
+	HMAC(EVP_sha256(), secret, sizeof(secret) - 1,
+	     (const unsigned char *)"2019-02-25", 10, k_date, &n);
+	HMAC(EVP_sha256(), k_date, 32, (const unsigned char *)"cvm", 3,
+	     k_service, &n);
+	HMAC(EVP_sha256(), k_service, 32,
+	     (const unsigned char *)"tc3_request", 11, k_signing, &n);
+	memset(stack, 0x5a, SIGN_STACK);
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, stack, SIGN_STACK);
+	EXPECT_EQ_INT(pthread_create(&t, &attr, sign_on_own_stack, &r), 0);
+	pthread_join(t, &rc);
+	pthread_attr_destroy(&attr);
+	EXPECT(rc == NULL);
+	EXPECT(!holds(stack, SIGN_STACK, k_date, 32));
+	EXPECT(!holds(stack, SIGN_STACK, k_service, 32));
+	EXPECT(!holds(stack, SIGN_STACK, k_signing, 32));
+	EXPECT(!holds(stack, SIGN_STACK, (const unsigned char *)secret,
+		      sizeof(secret) - 1));
+	free(stack);
 }
 
 /* The cloud's error codes, exact and by prefix, in DESIGN.md's errno. */
@@ -888,13 +1236,16 @@ int main(void)
 	test_probes();
 	test_render();
 	test_hostile_round_trip();
+	test_escapes();
 	test_sh_sources_safely();
+	test_hostile_tools_agree();
 	test_parse_errors();
 	test_parse_accepts();
 	test_spec();
 	test_edit_check();
 	test_image_formats();
 	test_tc3_sign();
+	test_tc3_wipes();
 	test_tc_errno();
 	test_tc_conf();
 	test_credentials();

@@ -23,4 +23,8 @@ imagefs_schema2_sql:
 imagefs_schema3_sql:
 	.incbin "backend/local/schema-3.sql"
 	.byte 0
+	.global imagefs_schema4_sql
+imagefs_schema4_sql:
+	.incbin "backend/local/schema-4.sql"
+	.byte 0
 	.section .note.GNU-stack,"",@progbits

@@ -1,21 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * import.c - image import for the local backend: background threads
- * that download an image file with libcurl (http, https, file), hash it,
- * recognise its format and size, and turn an IMPORTING image into a NORMAL
- * one, or an IMPORTFAILED one that says why.
+ * import.c - image import for the local backend: background threads that
+ * download an image file with libcurl (http, https) or read it from a
+ * directory the mount allows (file), hash it, recognise its format and
+ * size, and turn an IMPORTING image into a NORMAL one, or an IMPORTFAILED
+ * one that says why.
  *
- * Imports live in the catalog (table imports), so any daemon on the same
- * file may take one up: a worker claims an import with its pid and keeps a
- * heartbeat; an import whose daemon died (or went silent) is claimed again
- * and starts over. Only the first and last bytes of a file are kept.
+ * Imports live in the catalog (table imports) with the account and the
+ * Unix user that committed them: only a daemon of that account running as
+ * that user takes one up (another would be a confused deputy, reading with
+ * its own rights what someone else asked for). A worker claims an import
+ * with its pid and keeps a heartbeat; an import whose daemon died (or went
+ * silent) is claimed again and starts over. Only the first and last bytes
+ * of a file are kept.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +39,7 @@
 #define PROGRESS_MS	250	/* how often progress reaches the catalog */
 #define HEARTBEAT_MS	2000	/* how often a download says it lives */
 #define IDLE_MS		1000	/* how often idle workers look for work */
+#define READ_BYTES	65536	/* one read of a file:// import */
 
 struct importer {
 	pthread_t threads[IMPORT_WORKERS];
@@ -40,6 +48,8 @@ struct importer {
 	pthread_cond_t cond;
 	int stop;
 	char *path;
+	char *account;		/* claims only imports of this account */
+	char *dirs;		/* -o import_dirs: DIR[:DIR], or NULL */
 	long timeout;		/* seconds without data before giving up */
 };
 
@@ -107,34 +117,115 @@ int url_redact(const char *url, char *out, size_t size)
 {
 	const char *auth = strstr(url, "://");
 	const char *end, *at;
+	size_t keep = strcspn(url, "?#");	/* no query, no fragment */
+	int taken = url[keep] != 0;
 
-	if (!auth) {
-		snprintf(out, size, "%s", url);
-		return 0;
+	if (auth && (size_t)(auth - url) < keep) {
+		auth += 3;
+		end = auth + strcspn(auth, "/?#");
+		/* the user info ends at the last '@' of the authority */
+		at = memrchr(auth, '@', end - auth);
+		if (at) {
+			snprintf(out, size, "%.*s%.*s", (int)(auth - url), url,
+				 (int)(keep - (at + 1 - url)), at + 1);
+			return 1;
+		}
 	}
-	auth += 3;
-	end = auth + strcspn(auth, "/?#");
-	at = memchr(auth, '@', end - auth);
-	if (!at) {
-		snprintf(out, size, "%s", url);
-		return 0;
-	}
-	snprintf(out, size, "%.*s%s", (int)(auth - url), url, at + 1);
+	snprintf(out, size, "%.*s", (int)keep, url);
+	return taken;
+}
+
+/* Whether every byte of url is printable ASCII: no control, no space. */
+static int url_printable(const char *url)
+{
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return 0;
 	return 1;
 }
 
 int url_check(const char *url)
 {
-	static const char *const schemes[] = { "http://", "https://",
-					       "file://" };
+	static const char *const schemes[] = { "http://", "https://" };
 
-	if (strpbrk(url, " \t\r\n"))
+	if (!url_printable(url))
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(*schemes); i++)
 		if (!strncasecmp(url, schemes[i], strlen(schemes[i])) &&
 		    url[strlen(schemes[i])])
 			return 0;
 	return -EINVAL;
+}
+
+/* A path below a directory: parts that are neither empty, "." nor "..". */
+static int rel_path_ok(const char *rel)
+{
+	for (;;) {
+		size_t c = strcspn(rel, "/");
+
+		if (!c || (c == 1 && rel[0] == '.') ||
+		    (c == 2 && !strncmp(rel, "..", 2)))
+			return 0;
+		if (!rel[c])
+			return 1;
+		rel += c + 1;
+	}
+}
+
+/*
+ * The file a file:// URL names, when it lies under one of dirs (a list
+ * DIR[:DIR]): the directory in dir and the path below it in rel. 0, or
+ * -EINVAL.
+ */
+static int file_url_path(const char *dirs, const char *url, char *dir,
+			 size_t dir_size, char *rel, size_t rel_size)
+{
+	char *host = NULL, *path = NULL;
+	CURLU *u = NULL;
+	int rc = -EINVAL;
+
+	if (!dirs || strncasecmp(url, "file://", 7) || !url_printable(url))
+		return -EINVAL;
+	u = curl_url();
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) ||
+	    curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE))
+		goto out;
+	if (!curl_url_get(u, CURLUPART_HOST, &host, 0) && host[0] &&
+	    strcasecmp(host, "localhost"))
+		goto out;			/* another machine's file */
+	for (const char *d = dirs; ; d++) {
+		size_t len = strcspn(d, ":"), n = len;
+
+		while (n && d[n - 1] == '/')
+			n--;			/* "/srv/images/" and "/" */
+		if (len && d[0] == '/' && !strncmp(path, d, n) &&
+		    path[n] == '/' && rel_path_ok(path + n + 1) &&
+		    snprintf(dir, dir_size, "%.*s", (int)n, d) <
+		    (int)dir_size &&
+		    snprintf(rel, rel_size, "%s", path + n + 1) <
+		    (int)rel_size) {
+			rc = 0;
+			break;
+		}
+		d += len;
+		if (!*d)
+			break;
+	}
+out:
+	curl_free(host);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+int local_url_check(struct local *l, const char *url)
+{
+	char dir[PATH_MAX], rel[PATH_MAX];
+
+	if (!url_check(url))
+		return 0;
+	return file_url_path(l->importer ? l->importer->dirs : NULL, url, dir,
+			     sizeof(dir), rel, sizeof(rel));
 }
 
 /* A statement on the worker's own connection, run to its end. */
@@ -367,8 +458,8 @@ static int inspect(struct job *j, char *hex, struct image_kind_size *ks,
 	for (unsigned int i = 0; i < len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	if (j->sha256 && strcmp(j->sha256, hex)) {
-		snprintf(err, size, "checksum mismatch: the file's SHA256 is "
-			 "%s", hex);
+		/* that it failed, no more: not the hash of what was read */
+		snprintf(err, size, "checksum mismatch: not the SHA256 given");
 		return -EINVAL;
 	}
 	return image_format(&b, ks, err, size);
@@ -401,10 +492,9 @@ static void finish(struct job *j, const char *hex,
 		run_sql(j->db, "ROLLBACK", "");
 }
 
-static void download(struct job *j)
+/* An http(s) download, retried: 0, or -EIO with err set. */
+static int fetch_url(struct job *j, char *err, size_t size)
 {
-	char err[512] = "", hex[2 * EVP_MAX_MD_SIZE + 1] = "";
-	struct image_kind_size ks;
 	CURLcode rc = CURLE_OK;
 	long http = 0;
 
@@ -412,15 +502,15 @@ static void download(struct job *j)
 		CURL *curl = new_transfer(j);
 
 		if (!curl) {
-			snprintf(err, sizeof(err), "out of memory");
-			break;
+			snprintf(err, size, "out of memory");
+			return -EIO;
 		}
 		reset(j);
 		rc = curl_easy_perform(curl);
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
 		if (rc != CURLE_OK && !(rc == CURLE_ABORTED_BY_CALLBACK &&
 					stopping(j->imp)))
-			describe(j, curl, rc, http, err, sizeof(err));
+			describe(j, curl, rc, http, err, size);
 		curl_easy_cleanup(curl);
 		if (rc == CURLE_OK || stopping(j->imp) ||
 		    !transient(rc, http) || attempt == IMPORT_ATTEMPTS)
@@ -429,13 +519,153 @@ static void download(struct job *j)
 		if (nap(j->imp, 500L << (attempt - 1)))
 			break;
 	}
+	return rc == CURLE_OK ? 0 : -EIO;
+}
+
+/*
+ * Open rel below the directory dir, following no symbolic link on the
+ * way (O_PATH | O_NOFOLLOW, one part at a time), and only when it is a
+ * regular file: a device, a FIFO or a socket is never opened (the O_PATH
+ * descriptor is turned into a readable one through /proc/self/fd). Its
+ * descriptor, or -1 with err set.
+ */
+static int open_beneath(const char *dir, const char *rel, char *err,
+			size_t size)
+{
+	char part[NAME_MAX + 1], self[32];
+	int fd, dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY |
+			   O_CLOEXEC);
+	struct stat st;
+
+	while (dfd >= 0) {
+		size_t n = strcspn(rel, "/");
+		int last = !rel[n];
+
+		if (n >= sizeof(part)) {
+			close(dfd);
+			dfd = -1;
+			errno = ENAMETOOLONG;
+			break;
+		}
+		memcpy(part, rel, n);
+		part[n] = 0;
+		/* a symbolic link on the way: ENOTDIR; at the end: S_ISLNK */
+		fd = openat(dfd, part, O_PATH | O_NOFOLLOW | O_CLOEXEC |
+			    (last ? 0 : O_DIRECTORY));
+		close(dfd);
+		dfd = fd;
+		if (last)
+			break;
+		rel += n + 1;
+	}
+	if (dfd >= 0 && fstat(dfd, &st)) {
+		fd = errno;
+		close(dfd);
+		dfd = -1;
+		errno = fd;
+	}
+	if (dfd >= 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, size, "not a regular file%s",
+			 S_ISLNK(st.st_mode) ? ": a symbolic link" : "");
+		close(dfd);
+		return -1;
+	}
+	if (dfd >= 0) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", dfd);
+		fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		close(dfd);
+		dfd = fd;
+	}
+	if (dfd < 0)
+		snprintf(err, size, "cannot read the file: %s",
+			 strerror(errno));
+	return dfd;
+}
+
+/*
+ * A file:// import: only a regular file under -o import_dirs, read up to
+ * the length it had when opened (a file that grows is no endless one).
+ * 0, or -EIO with err set.
+ */
+static int fetch_file(struct job *j, char *err, size_t size)
+{
+	char dir[PATH_MAX], rel[PATH_MAX];
+	unsigned char *buf = NULL;
+	off_t length, done = 0;
+	struct stat st;
+	int fd;
+
+	reset(j);
+	if (file_url_path(j->imp->dirs, j->url, dir, sizeof(dir), rel,
+			  sizeof(rel))) {
+		snprintf(err, size, "file:// not allowed: the file is in no "
+			 "directory of -o import_dirs of this mount");
+		return -EIO;
+	}
+	fd = open_beneath(dir, rel, err, size);
+	if (fd < 0)
+		return -EIO;
+	if (fstat(fd, &st)) {
+		snprintf(err, size, "cannot read the file: %s",
+			 strerror(errno));
+		goto out;
+	}
+	length = st.st_size;
+	if (j->max_bytes > 0 && length > j->max_bytes) {
+		j->too_large = 1;
+		snprintf(err, size, "too large: more than %lld bytes",
+			 (long long)j->max_bytes);
+		goto out;
+	}
+	buf = malloc(READ_BYTES);
+	if (!buf) {
+		snprintf(err, size, "out of memory");
+		goto out;
+	}
+	while (done < length && !stopping(j->imp)) {
+		size_t want = length - done < READ_BYTES ? length - done :
+			      READ_BYTES;
+		ssize_t n = read(fd, buf, want);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, size, "cannot read the file: %s",
+				 strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		on_data((char *)buf, 1, n, j);
+		done += n;
+		progress(j, now_ms(), done, length);
+	}
+	if (done < length && !stopping(j->imp))
+		snprintf(err, size, "truncated: got %lld of %lld bytes",
+			 (long long)done, (long long)length);
+out:
+	free(buf);
+	close(fd);
+	return err[0] ? -EIO : 0;
+}
+
+static void download(struct job *j)
+{
+	char err[512] = "", hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+	struct image_kind_size ks;
+	int rc;
+
+	if (!strncasecmp(j->url, "file://", 7))
+		rc = fetch_file(j, err, sizeof(err));
+	else
+		rc = fetch_url(j, err, sizeof(err));
 	if (stopping(j->imp)) {
 		/* unmount: give the import back; the next mount restarts it */
 		run_sql(j->db, "UPDATE imports SET pid = NULL WHERE image = ?1",
 			"i", j->row);
 		return;
 	}
-	if (rc == CURLE_OK && inspect(j, hex, &ks, err, sizeof(err)) == 0)
+	if (!rc && inspect(j, hex, &ks, err, sizeof(err)) == 0)
 		err[0] = 0;
 	else if (!err[0])
 		snprintf(err, sizeof(err), "download failed");
@@ -453,6 +683,21 @@ static void pid_alive(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int(ctx, pid > 0 && (!kill(pid, 0) || errno == EPERM));
 }
 
+/*
+ * The imports this daemon may take: its account's (?1), committed by its
+ * Unix user (?2), that nobody works on (a claim older than ?3, or of a
+ * daemon that is gone).
+ */
+#define MINE "account = ?1 AND uid = ?2 AND (pid IS NULL OR heartbeat < ?3 " \
+	     "OR NOT pid_alive(pid))"
+
+static void bind_mine(sqlite3_stmt *st, struct importer *imp, int64_t now)
+{
+	sqlite3_bind_text(st, 1, imp->account, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, geteuid());
+	sqlite3_bind_int64(st, 3, now - STALE_SECONDS);
+}
+
 /* Take an import nobody works on. 0 with *row set, -ENOENT for none. */
 static int claim(sqlite3 *db, struct job *j)
 {
@@ -461,27 +706,25 @@ static int claim(sqlite3 *db, struct job *j)
 	int rc;
 
 	/* a read first: idle workers take no write lock */
-	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM imports WHERE pid IS NULL "
-				"OR heartbeat < ?1 OR NOT pid_alive(pid)", -1,
+	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM imports WHERE " MINE, -1,
 				&st, NULL);
 	if (rc != SQLITE_OK)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, now - STALE_SECONDS);
+	bind_mine(st, j->imp, now);
 	rc = local_step_one(st);
 	sqlite3_finalize(st);
 	if (rc)
 		return rc;
 	rc = sqlite3_prepare_v2(db,
-		"UPDATE imports SET pid = ?1, heartbeat = ?2 WHERE image = "
-		"(SELECT image FROM imports WHERE pid IS NULL OR "
-		"heartbeat < ?3 OR NOT pid_alive(pid) ORDER BY image LIMIT 1) "
-		"RETURNING image, url, sha256, (SELECT value FROM settings "
-		"WHERE key = 'max_import_bytes')", -1, &st, NULL);
+		"UPDATE imports SET pid = ?4, heartbeat = ?5 WHERE image = "
+		"(SELECT image FROM imports WHERE " MINE " ORDER BY image "
+		"LIMIT 1) RETURNING image, url, sha256, (SELECT value FROM "
+		"settings WHERE key = 'max_import_bytes')", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, getpid());
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, now - STALE_SECONDS);
+	bind_mine(st, j->imp, now);
+	sqlite3_bind_int64(st, 4, getpid());
+	sqlite3_bind_int64(st, 5, now);
 	rc = local_step_one(st);
 	if (!rc) {
 		const unsigned char *sha = sqlite3_column_text(st, 2);
@@ -531,7 +774,7 @@ out:
 	return NULL;
 }
 
-int local_import_start(struct local *l, long timeout)
+int local_import_start(struct local *l, long timeout, const char *dirs)
 {
 	struct importer *imp = calloc(1, sizeof(*imp));
 
@@ -539,11 +782,13 @@ int local_import_start(struct local *l, long timeout)
 		return -ENOMEM;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	imp->path = strdup(l->path);
+	imp->account = strdup(l->account);
+	imp->dirs = dirs ? strdup(dirs) : NULL;
 	imp->timeout = timeout > 0 ? timeout : 30;
 	pthread_mutex_init(&imp->lock, NULL);
 	pthread_cond_init(&imp->cond, NULL);
 	l->importer = imp;
-	if (!imp->path)
+	if (!imp->path || !imp->account || (dirs && !imp->dirs))
 		return -ENOMEM;
 	for (int i = 0; i < IMPORT_WORKERS; i++) {
 		if (pthread_create(&imp->threads[i], NULL, worker, imp))
@@ -579,6 +824,8 @@ void local_import_stop(struct local *l)
 	pthread_cond_destroy(&imp->cond);
 	pthread_mutex_destroy(&imp->lock);
 	free(imp->path);
+	free(imp->account);
+	free(imp->dirs);
 	free(imp);
 	l->importer = NULL;
 	curl_global_cleanup();

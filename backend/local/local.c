@@ -6,6 +6,7 @@
  * file never break a limit.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@ extern const char imagefs_regions_sql[];
 extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
 extern const char imagefs_schema3_sql[];
+extern const char imagefs_schema4_sql[];
 
 /* How an image row is read: the columns of row_to_image(), in order. */
 #define IMAGE_COLS							\
@@ -189,8 +191,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
 		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
-	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256) "
-			    "VALUES (?2, ?3, ?4)",
+	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256, "
+			    "account, uid) VALUES (?2, ?3, ?4, ?1, ?5)",
 	[Q_COPY_REGIONS] = "SELECT group_concat(name, ', ') FROM (SELECT "
 			   "name FROM regions WHERE copy ORDER BY row)",
 	[Q_FIRST_SHARE] = "SELECT min(account), count(*) FROM shares "
@@ -630,6 +632,7 @@ static int user_version(sqlite3 *db, int *version)
 static const char *const migrations[] = {
 	imagefs_schema2_sql,
 	imagefs_schema3_sql,
+	imagefs_schema4_sql,
 };
 
 #define SCHEMA_VERSION \
@@ -706,6 +709,43 @@ static int make_parent(const char *path)
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/*
+ * The catalog holds import URLs with their credentials: a new one is made
+ * 0600 whatever the umask, before SQLite opens it (SQLite gives its -wal
+ * and -shm the mode of the database file).
+ */
+static int catalog_create(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = 0;
+
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (fchmod(fd, 0600))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Say when the catalog, its -wal or its -shm is open to others. */
+static void catalog_check_mode(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char file[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
+		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
+		if (stat(file, &st) || !(st.st_mode & (S_IRWXG | S_IRWXO)))
+			continue;
+		fprintf(stderr, "imagefs: catalog %s is open to group or "
+			"others (mode %04o): it holds import URLs with their "
+			"credentials, and whoever can write it can act as any "
+			"account; run: chmod 600 %s\n", file,
+			(unsigned int)(st.st_mode & 07777), file);
+	}
 }
 
 int local_connect(const char *path, sqlite3 **out)
@@ -809,6 +849,12 @@ int local_open_file(const char *path, const char *account, int seed,
 			  strerror(-rc));
 		goto out_destroy;
 	}
+	rc = catalog_create(l->path);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot create catalog %s: %s\n",
+			l->path, strerror(-rc));
+		goto out_destroy;
+	}
 	rc = local_connect(l->path, &l->db);
 	if (rc)
 		goto out_destroy;
@@ -818,6 +864,7 @@ int local_open_file(const char *path, const char *account, int seed,
 		sqlite3_close(l->db);
 		goto out_destroy;
 	}
+	catalog_check_mode(l->path);
 	*out = l;
 	return 0;
 
@@ -838,7 +885,7 @@ int local_open(const struct config *cfg, struct backend **out)
 	if (rc)
 		return rc;
 	l->b.wait_timeout = cfg->lock_timeout;
-	rc = local_import_start(l, cfg->import_timeout);
+	rc = local_import_start(l, cfg->import_timeout, cfg->import_dirs);
 	if (rc) {
 		local_close(&l->b);
 		return rc;

@@ -153,12 +153,18 @@ int local_add_peer(struct backend *b, const char *region, const char *peer);
 int local_remove_peer(struct backend *b, const char *region, const char *peer);
 
 /* import.c */
-int local_import_start(struct local *l, long timeout);
+/* Start the import workers: timeout without data in seconds; dirs: where
+ * file:// may read (DIR[:DIR], -o import_dirs), NULL: nowhere. */
+int local_import_start(struct local *l, long timeout, const char *dirs);
 void local_import_kick(struct local *l);
 void local_import_stop(struct local *l);
-/* 0 for an http, https or file URL, else -EINVAL */
+/* 0 for an http or https URL of printable ASCII, else -EINVAL */
 int url_check(const char *url);
-/* url without user:password@; 1 when something was taken out */
+/* 0 for what url_check() takes, or a file:// URL of a file below a
+ * directory of -o import_dirs (no "." or ".." on the way); else -EINVAL */
+int local_url_check(struct local *l, const char *url);
+/* url without its user info, query and fragment, as SOURCE shows it;
+ * 1 when something was taken out */
 int url_redact(const char *url, char *out, size_t size);
 
 /* changes.c */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../source.h"
 #include "local.h"
@@ -423,7 +424,10 @@ static void set_text(char *dst, size_t size, const char *s)
 		snprintf(dst, size, "%s", s);
 }
 
-/* The download of an import, for the importer threads (import.c). */
+/*
+ * The download of an import, for the importer threads (import.c), with
+ * the account (?1) and the Unix user that commit it.
+ */
 static int queue_import(struct local *l, int64_t row, const struct spec *spec)
 {
 	sqlite3_stmt *st = local_stmt(l, Q_INSERT_IMPORT);
@@ -433,6 +437,8 @@ static int queue_import(struct local *l, int64_t row, const struct spec *spec)
 	sqlite3_bind_int64(st, 2, row);
 	sqlite3_bind_text(st, 3, spec->import_url, -1, SQLITE_STATIC);
 	bind_opt(st, 4, spec->sha256);
+	/* only a daemon of this account and Unix user may download it */
+	sqlite3_bind_int64(st, 5, geteuid());
 	return step_done(st);
 }
 
@@ -445,9 +451,10 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	int rc;
 
 	l->why[0] = 0;
-	if (spec->import_url && url_check(spec->import_url))
-		return local_refuse(l, -EINVAL, "IMPORT_URL must be an http, "
-				    "https or file URL");
+	if (spec->import_url && local_url_check(l, spec->import_url))
+		return local_refuse(l, -EINVAL, "IMPORT_URL is an http or "
+				    "https URL, or a file URL under a "
+				    "directory of -o import_dirs");
 	rc = begin_pending(l, row, &o);
 	if (rc)
 		return rc;

@@ -1,31 +1,21 @@
--- imagefs local catalog, schema version 3: folder times.
--- Run by backend/local.c on a version 2 catalog (and after the seed on a
--- new one), in the same transaction that sets PRAGMA user_version = 3.
+-- imagefs local catalog, schema version 3: an import belongs to whoever
+-- committed it, and SOURCE shows no secret of its URL.
+-- Run by backend/local/local.c on a version 2 catalog, in the same
+-- transaction that sets PRAGMA user_version = 3.
 
--- When the folders an account sees last changed, kept by every change
--- (local_log_change), so that a directory's time is one lookup, the same
--- after a remount. peer '' is the owner's custom/; another account is
--- what the two share: the owner's images shared with peer, its links to
--- them, and the folder owner made for peer.
-CREATE TABLE stamps (
-	region	TEXT NOT NULL,
-	owner	TEXT NOT NULL,
-	peer	TEXT NOT NULL,
-	mtime	INTEGER NOT NULL,		-- unix seconds
-	PRIMARY KEY (region, owner, peer)
-) WITHOUT ROWID;
-CREATE INDEX stamps_peer ON stamps (region, peer);
+ALTER TABLE imports ADD COLUMN account TEXT;	-- the account that committed it
+ALTER TABLE imports ADD COLUMN uid INTEGER;	-- the Unix user its daemon ran as
 
--- public/ and market/: the newest of their images
-CREATE INDEX images_mtime ON images (region, kind, mtime);
+-- An import committed by an older imagefs: whose it is cannot be known, so
+-- no daemon may download it. It fails; the user can import it again.
+UPDATE images SET state = 'IMPORTFAILED', progress = NULL,
+	error = 'interrupted by an upgrade of imagefs: import it again'
+	WHERE row IN (SELECT image FROM imports);
+DELETE FROM imports;
 
-ALTER TABLE shares ADD COLUMN created INTEGER;	-- unix seconds
-
--- what the catalog holds already
-UPDATE shares SET created = (SELECT mtime FROM images WHERE row = image);
-INSERT INTO stamps (region, owner, peer, mtime)
-	SELECT region, owner, '', max(mtime) FROM images
-	WHERE kind = 'custom' GROUP BY region, owner;
-INSERT INTO stamps (region, owner, peer, mtime)
-	SELECT i.region, i.owner, s.account, max(i.mtime) FROM shares s
-	JOIN images i ON i.row = s.image GROUP BY i.region, i.owner, s.account;
+-- SOURCE never shows a URL's query or fragment (presigned URLs sign there);
+-- the user info was never kept. The imports table keeps the URL as written.
+UPDATE images SET source = substr(source, 1, instr(source, '?') - 1)
+	WHERE source LIKE 'import:%' AND instr(source, '?') > 0;
+UPDATE images SET source = substr(source, 1, instr(source, '#') - 1)
+	WHERE source LIKE 'import:%' AND instr(source, '#') > 0;

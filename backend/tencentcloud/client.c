@@ -153,6 +153,14 @@ enum attempt {
 	LOST,		/* sent, no usable answer: retry only a read */
 };
 
+/* Free a header list, wiped first: it holds the session token. */
+static void free_headers(struct curl_slist *list)
+{
+	for (struct curl_slist *l = list; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(list);
+}
+
 static struct curl_slist *add_header(struct curl_slist *list,
 				     const char *name, const char *value)
 {
@@ -161,8 +169,9 @@ static struct curl_slist *add_header(struct curl_slist *list,
 
 	snprintf(line, sizeof(line), "%s: %s", name, value);
 	l = curl_slist_append(list, line);
+	explicit_bzero(line, sizeof(line));	/* the token, the signature */
 	if (!l)
-		curl_slist_free_all(list);
+		free_headers(list);
 	return l;
 }
 
@@ -206,14 +215,44 @@ static struct curl_slist *headers(const struct tc_conf *conf,
 	return h;
 }
 
+/*
+ * Copy the cloud's words as data (jansson hands over valid UTF-8): C0
+ * controls and DEL become \xNN, C1 controls and U+2028/U+2029 \uXXXX,
+ * so what the cloud says can neither move a log's lines nor drive a
+ * terminal. Cut at a character when dst is full.
+ */
+static void copy_escaped(char *dst, size_t size, const char *src)
+{
+	const unsigned char *p = (const unsigned char *)(src ? src : "");
+	size_t n = 0;
+
+	while (*p && n + 7 <= size) {
+		if (*p < 0x20 || *p == 0x7f) {
+			n += snprintf(dst + n, size - n, "\\x%02X", *p++);
+		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			n += snprintf(dst + n, size - n, "\\u00%02X", p[1]);
+			p += 2;
+		} else if (p[0] == 0xe2 && p[1] == 0x80 &&
+			   (p[2] == 0xa8 || p[2] == 0xa9)) {
+			n += snprintf(dst + n, size - n, "\\u20%02X",
+				      p[2] - 0x80);
+			p += 3;
+		} else {
+			do
+				dst[n++] = *p++;
+			while ((*p & 0xc0) == 0x80 && n + 1 < size);
+		}
+	}
+	if (size)
+		dst[n < size ? n : size - 1] = 0;
+}
+
 static void set_error(struct tc_error *err, const char *code,
 		      const char *message, const char *request_id)
 {
-	snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
-	snprintf(err->message, sizeof(err->message), "%s",
-		 message ? message : "");
-	snprintf(err->request_id, sizeof(err->request_id), "%s",
-		 request_id ? request_id : "");
+	copy_escaped(err->code, sizeof(err->code), code);
+	copy_escaped(err->message, sizeof(err->message), message);
+	copy_escaped(err->request_id, sizeof(err->request_id), request_id);
 }
 
 /* Read the answer in c->buf: 0 with *resp, or the cloud's error. */
@@ -285,7 +324,8 @@ static enum attempt attempt(struct tc_client *c, const char *action,
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "imagefs/"
 			 IMAGEFS_VERSION);
 	cc = curl_easy_perform(c->curl);
-	curl_slist_free_all(h);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	free_headers(h);
 	if (cc != CURLE_OK) {
 		set_error(err, "", msg[0] ? msg : curl_easy_strerror(cc),
 			  NULL);

@@ -84,11 +84,14 @@ int tc3_sign(const struct tc3_request *r, char *auth, size_t size,
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	if (asprintf(&secret, "TC3%s", r->secret_key) < 0) {
-		secret = NULL;
+	/* built by hand: asprintf may leave copies in memory it frees */
+	secret = malloc(strlen(r->secret_key) + 4);
+	if (!secret) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
+	memcpy(secret, "TC3", 3);
+	memcpy(secret + 3, r->secret_key, strlen(r->secret_key) + 1);
 	if (hmac(secret, strlen(secret), date, k_date) ||
 	    hmac(k_date, 32, r->service, k_service) ||
 	    hmac(k_service, 32, "tc3_request", k_signing) ||
@@ -100,11 +103,15 @@ int tc3_sign(const struct tc3_request *r, char *auth, size_t size,
 		      r->secret_id, date, r->service, signature);
 	rc = rc < 0 || (size_t)rc >= size ? -ENAMETOOLONG : 0;
 out_free:
+	/* the secret key and the keys derived from it (the signing key is
+	 * good for a whole day) go no further than this function */
 	if (secret) {
-		/* the secret key goes no further than this function */
-		memset(secret, 0, strlen(secret));
+		explicit_bzero(secret, strlen(secret));
 		free(secret);
 	}
+	explicit_bzero(k_date, sizeof(k_date));
+	explicit_bzero(k_service, sizeof(k_service));
+	explicit_bzero(k_signing, sizeof(k_signing));
 	free(to_sign);
 	free(canonical);
 	return rc;

@@ -740,11 +740,11 @@ static void catalog_check_mode(const char *path)
 		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
 		if (stat(file, &st) || !(st.st_mode & (S_IRWXG | S_IRWXO)))
 			continue;
-		fprintf(stderr, "imagefs: catalog %s is open to group or "
-			"others (mode %04o): it holds import URLs with their "
-			"credentials, and whoever can write it can act as any "
-			"account; run: chmod 600 %s\n", file,
-			(unsigned int)(st.st_mode & 07777), file);
+		log_warn("catalog %s is open to group or others (mode %04o): "
+			 "it holds import URLs with their credentials, and "
+			 "whoever can write it can act as any account; run: "
+			 "chmod 600 %s", file,
+			 (unsigned int)(st.st_mode & 07777), file);
 	}
 }
 
@@ -851,8 +851,8 @@ int local_open_file(const char *path, const char *account, int seed,
 	}
 	rc = catalog_create(l->path);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot create catalog %s: %s\n",
-			l->path, strerror(-rc));
+		log_error("cannot create catalog %s: %s", l->path,
+			  strerror(-rc));
 		goto out_destroy;
 	}
 	rc = local_connect(l->path, &l->db);

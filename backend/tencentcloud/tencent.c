@@ -894,9 +894,14 @@ static int tc_commit(struct backend *b, int64_t row, const struct spec *spec)
 	if (!img.pending)
 		return -EEXIST;
 	if (spec->import_url && url_check(spec->import_url))
-		return -EINVAL;
-	if (!spec->import_url && !spec->instance)	/* yet */
-		return spec->dry_run ? local_check_ops(b, img.region) : -EINVAL;
+		return local_refuse(&t->l, -EINVAL, "IMPORT_URL is an http "
+				    "or https URL");
+	if (!spec->import_url && !spec->instance && spec->dry_run)
+		return local_check_ops(b, img.region);	/* not yet said */
+	if (!spec->import_url && !spec->instance)
+		return local_refuse(&t->l, -EINVAL, "the cloud makes an "
+				    "image from an instance (INSTANCE=), a "
+				    "file (IMPORT_URL=) or a copy (ID=)");
 	/* an import's keys may come in later lines: ask when they are in */
 	if (spec->dry_run && spec->import_url && (!spec->arch ||
 	    (!spec->platform && !spec->os_type)))

@@ -9,6 +9,9 @@
  * Every call returns 0 or a negative errno. The rules of the image service
  * (quotas, daily operations, copy regions, sharing) live in the backend: the
  * local backend checks and applies each of them in one SQLite transaction.
+ * An image the account cannot see is, for every call, one that does not
+ * exist. Once the local catalog file was deleted or replaced under the
+ * daemon, every mutation is -EROFS (the reads go on).
  */
 #ifndef IMAGEFS_BACKEND_H
 #define IMAGEFS_BACKEND_H
@@ -21,8 +24,14 @@
 /* Limits of names and texts, in bytes where not said otherwise. */
 #define NAME_MAX_CHARS	60	/* image name, in characters */
 #define DESC_MAX_CHARS	256	/* description, in characters */
+#define UTF8_MAX_BYTES	4	/* bytes of one character */
+#define NAME_MAX_BYTES	(NAME_MAX_CHARS * UTF8_MAX_BYTES)
+#define DESC_MAX_BYTES	(DESC_MAX_CHARS * UTF8_MAX_BYTES)
 #define UIN_MAX_DIGITS	15	/* account numbers */
 #define INFO_MAX_BYTES	65536	/* a written info text */
+#define URL_MAX_BYTES	2048	/* an import's URL */
+#define SHARES_MAX	500	/* accounts one image is shared with: the
+				 * cloud's limit, above the local one */
 
 /* What an image is, as the mounting account sees it. */
 enum image_kind {
@@ -44,14 +53,18 @@ struct region {
 	int copy;		/* supports image duplication */
 };
 
-/* One image with every attribute of the info file (DESIGN.md section 2). */
+/*
+ * One image with every attribute of the info file (DESIGN.md section 2).
+ * Each text field holds its longest value whole: a backend answers
+ * -EOVERFLOW rather than cut one.
+ */
 struct image {
 	int64_t row;		/* catalog row id: stable, the inode base */
 	enum image_kind kind;
 	int pending;		/* made by mkdir, not yet committed */
 	int dup;		/* an earlier holder (by id) has this name */
 	char id[16];		/* img-xxxxxxxx, "" while pending */
-	char name[256];
+	char name[NAME_MAX_BYTES + 1];
 	char region[32];
 	char owner[96];
 	char os_name[128];
@@ -65,13 +78,14 @@ struct image {
 				 * -1 when none */
 	int64_t created;	/* unix seconds */
 	int64_t mtime;		/* last change, unix seconds */
-	char description[1024];
-	char source[1100];
+	char description[DESC_MAX_BYTES + 1];
+	char source[sizeof("import:") + URL_MAX_BYTES];
 	char format[16];	/* imported: qcow2, vmdk, vhd or raw */
 	char sha256[72];	/* imported: of the bytes, in hex */
 	char provider[128];
 	char price[64];
-	char shared_with[1024];	/* custom: accounts, sorted, comma separated */
+	/* custom: the accounts it is shared with, sorted, comma separated */
+	char shared_with[SHARES_MAX * (UIN_MAX_DIGITS + 1)];
 	char error[512];
 };
 
@@ -94,8 +108,8 @@ struct peer {
 struct share {
 	int64_t row;		/* stable share id */
 	int64_t image;		/* the image's row */
-	char name[256];		/* the image's name */
-	int64_t mtime;		/* when it was shared, unix seconds */
+	char name[NAME_MAX_BYTES + 1];	/* the image's name */
+	int64_t mtime;		/* the image's last change, unix seconds */
 };
 
 /* Slots and operations of one region (df -i, user.imagefs.* xattrs). */
@@ -123,7 +137,9 @@ struct summary {
 
 /* What a pending image becomes when its info text is committed. */
 struct spec {
-	int dry_run;			/* check every rule, change nothing */
+	/* check every rule, change nothing: a read of the catalog, which
+	 * takes no write lock (the local backend) */
+	int dry_run;
 	const char *description;	/* NULL: default */
 	const char *instance;		/* INSTANCE=ins-... */
 	const char *import_url;		/* IMPORT_URL=... */
@@ -190,9 +206,19 @@ struct backend_ops {
 		    const struct spec *spec);
 	/* -EAGAIN when the daily limit of the image's region is reached */
 	int (*check_ops)(struct backend *b, const char *region);
+	/* mv: rename my image (pending or committed) */
 	int (*rename)(struct backend *b, int64_t row, const char *name);
 	int (*set_description)(struct backend *b, int64_t row,
 			       const char *description);
+	/*
+	 * An edit of a committed image's info: its new name and description
+	 * (NULL: unchanged; "" clears the description), applied together in
+	 * one transaction and charged as one operation, or not at all. What
+	 * equals what the image has is no change: nothing changed, nothing
+	 * charged, 0.
+	 */
+	int (*edit)(struct backend *b, int64_t row, const char *name,
+		    const char *description);
 	/* delete a committed image (its directory stays, pending) or drop
 	 * a pending one */
 	int (*remove)(struct backend *b, int64_t row);
@@ -245,6 +271,13 @@ struct backend_ops {
 struct backend {
 	const struct backend_ops *ops;
 	const char *account;	/* the uin the mount acts as */
+	/*
+	 * The FUSE generation of every inode: rows are never reused within
+	 * one catalog, and this changes with the catalog (a file replaced
+	 * anew may give the same numbers again). 1 .. 2^32 - 1: the kernel
+	 * keeps 32 bits of it.
+	 */
+	uint32_t generation;
 	/* set by the caller before serving: something waited for happened */
 	void (*wake)(void *ctx);
 	void *wake_ctx;

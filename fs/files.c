@@ -91,19 +91,22 @@ void files_truncate_info(struct fs *fs, int64_t row)
 	}
 }
 
-/* Apply an edited text to a committed image: NAME, then DESCRIPTION. */
+/* Apply an edited text to a committed image: NAME and DESCRIPTION in one
+ * operation of the backend, charged once or not at all. */
 static int edit_apply(struct fs *fs, const struct image *img,
 		      const struct info_text *t)
 {
 	const char *name = t->v[INFO_NAME];
 	const char *desc = t->v[INFO_DESCRIPTION];
-	int rc = 0;
 
-	if (name && !edit_unchanged(img, INFO_NAME, name))
-		rc = fs->b->ops->rename(fs->b, img->row, name);
-	if (!rc && desc && !edit_unchanged(img, INFO_DESCRIPTION, desc))
-		rc = fs->b->ops->set_description(fs->b, img->row, desc);
-	return rc;
+	/* what the file shows, written back, is no change */
+	if (name && edit_unchanged(img, INFO_NAME, name))
+		name = NULL;
+	if (desc && edit_unchanged(img, INFO_DESCRIPTION, desc))
+		desc = NULL;
+	if (!name && !desc)
+		return 0;
+	return fs->b->ops->edit(fs->b, img->row, name, desc);
 }
 
 static int too_big(struct fs *fs)
@@ -480,6 +483,17 @@ int fs_release(struct fs *fs, struct open_file *of, int final)
 	free(of->buf);
 	free(of);
 	return 0;
+}
+
+void files_free_all(struct fs *fs)
+{
+	while (fs->open_files) {
+		struct open_file *of = fs->open_files;
+
+		fs->open_files = of->next;
+		free(of->buf);
+		free(of);
+	}
 }
 
 /* Whether image row has an info: committed, or a writer has it open. */

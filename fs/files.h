@@ -26,6 +26,12 @@ int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len);
  */
 int info_attr(struct fs *fs, const struct image *img, struct entry *e);
 
+/*
+ * Free the open files whose RELEASE never came: the kernel sends it after
+ * close(2) returned, and an unmount may end the session first.
+ */
+void files_free_all(struct fs *fs);
+
 /* truncate(2) of image row's info to nothing: its writers start over. */
 void files_truncate_info(struct fs *fs, int64_t row);
 

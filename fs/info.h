@@ -62,10 +62,11 @@ struct info_text {
 };
 
 /*
- * Room for any value as shown: the longest field of struct image with every
- * byte escaped (6 bytes for one), and its NUL.
+ * Room for any value as shown: the longest text field of struct image
+ * (SOURCE, with an import URL) with every byte escaped (6 bytes for one),
+ * and its NUL. (SHARED_WITH, longer, is account numbers: never escaped.)
  */
-#define INFO_VALUE_MAX	8192
+#define INFO_VALUE_MAX	16384
 
 /* How a value is shown. */
 enum info_show {

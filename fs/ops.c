@@ -197,7 +197,7 @@ static void fill_entry(struct imagefs *im, const struct entry *e,
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->ino = e->ino;
-	ep->generation = 1;
+	ep->generation = im->fs.b->generation;
 	ep->attr = e->st;
 	ep->attr_timeout = im->timeout;
 	ep->entry_timeout = e->mutable ? MUTABLE_ENTRY_TIMEOUT : im->timeout;
@@ -1124,8 +1124,10 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->tail = &im->head;
 	im->waiting_tail = &im->waiting;
 	im->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (im->wake_fd < 0)
+	if (im->wake_fd < 0) {
+		log_error("eventfd: %s", strerror(errno));
 		goto out_free;
+	}
 	/* everything that can fail is tried before the mount serves */
 	thread_signals(1, &sigs);
 	err = p->open(p->ctx, &im->fs);
@@ -1138,8 +1140,9 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->fs.b->wake_ctx = im;
 	/* where the change log stands before the kernel caches anything */
 	im->seq = -1;
-	if (im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL)) {
-		log_error("cannot read the change log");
+	err = im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL);
+	if (err) {
+		log_error("cannot read the change log: %s", strerror(-err));
 		goto out_close;
 	}
 	im->se = fuse_session_new(args, &imagefs_ops, sizeof(imagefs_ops), im);
@@ -1157,7 +1160,7 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	thread_signals(0, &sigs);
 	if (err) {
 		im->running = 0;
-		log_error("cannot start the notify thread");
+		log_error("cannot start a thread: %s", strerror(err));
 		goto out_unmount;
 	}
 	notify(p->notify_pipe, "ok\n");

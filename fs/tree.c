@@ -659,6 +659,7 @@ int fs_init(struct fs *fs, struct backend *b, int xattr)
 
 void fs_destroy(struct fs *fs)
 {
+	files_free_all(fs);
 	scratch_free_all(fs);
 	errors_free_all(fs);
 }

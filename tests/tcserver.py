@@ -79,9 +79,14 @@ SIGNED_HEADERS = 'content-type;host'
 CONTENT_TYPE = 'application/json; charset=utf-8'
 MAX_SKEW = 300                  # s a request's timestamp may be off
 BUSY_TIMEOUT = 10.0             # s a request waits for the catalog's lock
-SCHEMA_VERSION = 2
 BACKEND_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            '..', 'backend', 'local')
+# The migrations, as backend/local/local.c runs them: schema-N.sql by N,
+# each bringing the catalog one version up from version 1 (schema.sql).
+MIGRATIONS = sorted((f for f in os.listdir(BACKEND_DIR)
+                     if re.fullmatch(r'schema-\d+\.sql', f)),
+                    key=lambda f: int(f[7:-4]))
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 DEFAULT_UIN = '100000000001'    # the demo account of the seed
 TEST_ID_PREFIX = 'AKIDimagefsTEST'
@@ -253,12 +258,13 @@ def _user_version(conn):
     return conn.execute('PRAGMA user_version').fetchone()[0]
 
 
-def init_catalog(path):
-    """Create (or bring to version 2) the catalog at path, like local.c."""
+def init_catalog(path, upto=SCHEMA_VERSION):
+    """Create the catalog at path, or bring it to version upto, like
+    local.c (foreign keys off while it migrates)."""
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     try:
         conn.execute('PRAGMA journal_mode = WAL')
-        if _user_version(conn) == SCHEMA_VERSION:
+        if _user_version(conn) == upto:
             return
         conn.execute('BEGIN IMMEDIATE')
         try:
@@ -267,12 +273,12 @@ def init_catalog(path):
                 for name in ('schema.sql', 'regions.sql', 'seed.sql'):
                     _run_script(conn, name)
                 version = 1
-            if version == 1:
-                _run_script(conn, 'schema-2.sql')
-            elif version != SCHEMA_VERSION:
-                raise RuntimeError('%s: catalog version %d is not %d'
-                                   % (path, version, SCHEMA_VERSION))
-            conn.execute('PRAGMA user_version = %d' % SCHEMA_VERSION)
+            if not 1 <= version <= upto:
+                raise RuntimeError('%s: catalog version %d is newer than '
+                                   '%d' % (path, version, upto))
+            for name in MIGRATIONS[version - 1:upto - 1]:
+                _run_script(conn, name)
+            conn.execute('PRAGMA user_version = %d' % upto)
             conn.execute('COMMIT')
         except BaseException:
             conn.execute('ROLLBACK')

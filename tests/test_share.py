@@ -200,6 +200,31 @@ def test_mkdir_peer_folder(mount, catalog):
     expect_errno(errno.EEXIST, os.mkdir, shared(mnt, C))
 
 
+@pytest.mark.local_only  # the limit of peer folders lives in the cache
+def test_peer_folders_are_limited(mount, seeded_db, catalog):
+    """mkdir shared/<uin> beyond settings.max_peer_folders of the account
+    in the region is EMLINK (issue 11: a thousand were free to make)."""
+    db = prepare(seeded_db, catalog, sql=[
+        ("UPDATE settings SET value = 3 WHERE key = 'max_peer_folders'", ())])
+    mnt = mount(db=db)
+    conn = catalog(db)
+    peers = [str(300000000000 + i) for i in range(4)]
+    for p in peers[:3]:
+        os.mkdir(shared(mnt, p))
+    expect_errno(errno.EMLINK, os.mkdir, shared(mnt, peers[3]))
+    expect_errno(errno.EEXIST, os.mkdir, shared(mnt, peers[0]))
+    assert peers[3] not in listing(shared(mnt))
+    assert conn.execute('SELECT count(*) FROM peers WHERE account = ? AND '
+                        'region = ?', (A, GZ)).fetchone()[0] == 3
+    # per region, and a folder removed frees its place
+    os.mkdir(shared(mnt, peers[3], region=BJ))
+    os.rmdir(shared(mnt, peers[0]))
+    os.mkdir(shared(mnt, peers[3]))
+    # and sharing into it works as ever
+    os.symlink(rel_target(WEB), os.path.join(shared(mnt, peers[3]), WEB))
+    assert ops_count(conn) == 1
+
+
 @pytest.mark.parametrize('name', ['abc', '12345x', '1.5', '+100000000003',
                                   '-1', '0x10', '１２３', A])
 def test_mkdir_peer_folder_bad_uin(mount, catalog, name):

@@ -20,9 +20,9 @@ import time
 
 import pytest
 
-from tcserver import (CONTENT_TYPE, TcHttpError, TcServer, call,
-                      import_fails, import_os_name, sign, signed_request,
-                      test_keys, today)
+from tcserver import (CONTENT_TYPE, SCHEMA_VERSION, TcHttpError, TcServer,
+                      call, import_fails, import_os_name, sign,
+                      signed_request, test_keys, today)
 
 ME = '100000000001'             # the seed's demo account
 PEER = '100000000002'           # shares ml-training-base with ME
@@ -662,7 +662,8 @@ def test_catalog_file(tmp_path):
     TcServer(path)
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute('PRAGMA user_version').fetchone() == (2,)
+        assert conn.execute('PRAGMA user_version').fetchone() == (
+            SCHEMA_VERSION,)
         assert conn.execute('PRAGMA journal_mode').fetchone() == ('wal',)
         count = conn.execute('SELECT count(*) FROM images').fetchone()
         settings = dict(conn.execute('SELECT key, value FROM settings'))

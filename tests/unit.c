@@ -483,6 +483,7 @@ static void test_escapes(void)
 	big[sizeof(big) - 1] = 0;
 	EXPECT(info_escape(big, SHOW_NAME, NULL, 0) < INFO_VALUE_MAX);
 	EXPECT(sizeof(img.source) * 6 < INFO_VALUE_MAX);
+	EXPECT(sizeof(img.description) * 6 < INFO_VALUE_MAX);
 	/* info_value shows every text field so */
 	memset(&img, 0, sizeof(img));
 	img.progress = -1;
@@ -1013,6 +1014,63 @@ static void test_image_formats(void)
 	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
 }
 
+/*
+ * Sizes whose arithmetic would wrap (issue 11): a qcow2 of 2^64 - 1 bytes
+ * once showed SIZE_GB=1. A disk of more GiB than SIZE_GB holds is a
+ * corrupt header; sizes up to that round up exactly.
+ */
+static void test_image_size_overflow(void)
+{
+	static unsigned char head[1024], tail[512];
+	struct image_bytes b = { head, 512, tail, 0, 512 };
+	struct image_kind_size ks;
+	char err[128], vmdk[256];
+	const uint64_t max = (uint64_t)INT_MAX << 30;
+
+	EXPECT_EQ_INT(size_in_gb(UINT64_MAX), -EOVERFLOW);
+	EXPECT_EQ_INT(size_in_gb(UINT64_MAX - (UINT64_C(1) << 30) + 2),
+		      -EOVERFLOW);
+	EXPECT_EQ_INT(size_in_gb(max), INT_MAX);
+	EXPECT_EQ_INT(size_in_gb(max + 1), -EOVERFLOW);
+	EXPECT_EQ_INT(size_in_gb((UINT64_C(1) << 30) + 1), 2);
+	EXPECT_EQ_INT(size_in_gb(1), 1);
+	EXPECT_EQ_INT(size_in_gb(0), 1);
+
+	memset(head, 0, sizeof(head));
+	memcpy(head, "QFI\xfb", 4);
+	put_be64(head + 24, UINT64_MAX);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+	EXPECT(strstr(err, "qcow2") != NULL);
+	put_be64(head + 24, max);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), 0);
+	EXPECT_EQ_INT(size_in_gb(ks.virtual_size), INT_MAX);
+
+	/* sparse VMDK: sectors * 512 would wrap to a small number */
+	memset(head, 0, sizeof(head));
+	memcpy(head, "KDMV", 4);
+	put_le64(head + 12, (UINT64_C(1) << 55) + 1);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+
+	/* a descriptor whose extents add up past 2^64 */
+	snprintf(vmdk, sizeof(vmdk), "# Disk DescriptorFile\n"
+		 "RW %llu FLAT \"a.vmdk\" 0\nRW %llu FLAT \"b.vmdk\" 0\n",
+		 (unsigned long long)(UINT64_C(1) << 54),
+		 (unsigned long long)(UINT64_C(1) << 54));
+	memset(head, 0, sizeof(head));
+	memcpy(head, vmdk, strlen(vmdk));
+	b.head_len = b.total = strlen(vmdk);
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+
+	/* a VHD footer of 2^64 - 1 bytes */
+	memset(head, 0, sizeof(head));
+	memset(tail, 0, sizeof(tail));
+	memcpy(tail, "conectix", 8);
+	put_be64(tail + 48, UINT64_MAX);
+	b.head_len = b.tail_len = 512;
+	b.total = 1024;
+	EXPECT_EQ_INT(image_format(&b, &ks, err, sizeof(err)), -EINVAL);
+}
+
 /* Tencent's published worked example of the v3 signature. */
 static struct tc3_request tc3_example(void)
 {
@@ -1244,6 +1302,7 @@ int main(void)
 	test_spec();
 	test_edit_check();
 	test_image_formats();
+	test_image_size_overflow();
 	test_tc3_sign();
 	test_tc3_wipes();
 	test_tc_errno();

@@ -4,8 +4,11 @@
  * kernel cache invalidation thread. It has a connection of its own and
  * polls PRAGMA data_version, which moves only when another connection
  * commits; then it reads the change log past the last sequence it saw.
+ * Each poll also looks whether the catalog file was deleted or replaced,
+ * which stops every change (local_catalog_gone()).
  */
 #include <errno.h>
+#include <stdio.h>
 
 #include "local.h"
 
@@ -69,6 +72,7 @@ int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx)
 		if (rc)
 			goto out_unlock;
 	}
+	local_catalog_gone(l, l->cdb);
 	rc = data_version(l, &v);
 	if (rc)
 		goto out_unlock;
@@ -81,6 +85,8 @@ int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx)
 		rc = sqlite3_prepare_v2(l->cdb, "SELECT coalesce(max(seq), 0) "
 					"FROM changes", -1, &st, NULL);
 		if (rc != SQLITE_OK) {
+			fprintf(stderr, "imagefs: catalog: %s\n",
+				sqlite3_errmsg(l->cdb));
 			rc = -EIO;
 			goto out_unlock;
 		}
@@ -100,7 +106,7 @@ void local_changes_close(struct local *l)
 {
 	pthread_mutex_lock(&l->changes_lock);
 	sqlite3_finalize(l->cst);
-	sqlite3_close(l->cdb);
+	local_disconnect(l, l->cdb);
 	l->cst = NULL;
 	l->cdb = NULL;
 	pthread_mutex_unlock(&l->changes_lock);

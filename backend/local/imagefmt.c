@@ -5,6 +5,7 @@
  * the size of the disk it holds.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,16 @@ static uint64_t le64(const unsigned char *p)
 	return v;
 }
 
-/* The sum of the extents of a VMDK text descriptor, in bytes; 0: none. */
+/* sectors of 512 bytes in bytes; 0 when that overflows */
+static uint64_t sectors_bytes(uint64_t sectors)
+{
+	return sectors > UINT64_MAX / 512 ? 0 : sectors * 512;
+}
+
+/*
+ * The sum of the extents of a VMDK text descriptor, in bytes; 0: none, or
+ * more than 64 bits hold.
+ */
 static uint64_t vmdk_descriptor_size(const char *text, size_t len)
 {
 	uint64_t total = 0;
@@ -47,16 +57,32 @@ static uint64_t vmdk_descriptor_size(const char *text, size_t len)
 			if (sscanf(line, "%15s %llu", access, &sectors) == 2 &&
 			    (!strcmp(access, "RW") ||
 			     !strcmp(access, "RDONLY") ||
-			     !strcmp(access, "NOACCESS")))
-				total += sectors * 512;
+			     !strcmp(access, "NOACCESS"))) {
+				uint64_t bytes = sectors_bytes(sectors);
+
+				if (!bytes || bytes > UINT64_MAX - total)
+					return 0;
+				total += bytes;
+			}
 		}
 		p += n + 1;
 	}
 	return total;
 }
 
-int image_format(const struct image_bytes *b, struct image_kind_size *out,
-		 char *err, size_t err_size)
+/* The format's size, checked: a disk of more GiB than SIZE_GB holds is a
+ * corrupt header. */
+static int sized(struct image_kind_size *out, char *err, size_t err_size)
+{
+	if (size_in_gb(out->virtual_size) > 0)
+		return 0;
+	snprintf(err, err_size, "corrupt %s header: a disk of %llu bytes",
+		 out->format, (unsigned long long)out->virtual_size);
+	return -EINVAL;
+}
+
+static int format_of(const struct image_bytes *b, struct image_kind_size *out,
+		     char *err, size_t err_size)
 {
 	static const char vmdk_text[] = "# Disk DescriptorFile";
 
@@ -74,7 +100,7 @@ int image_format(const struct image_bytes *b, struct image_kind_size *out,
 	if (b->head_len >= 4 && !memcmp(b->head, "KDMV", 4)) {
 		out->format = "vmdk";
 		if (b->head_len < 20 ||
-		    !(out->virtual_size = le64(b->head + 12) * 512)) {
+		    !(out->virtual_size = sectors_bytes(le64(b->head + 12)))) {
 			snprintf(err, err_size, "corrupt vmdk header");
 			return -EINVAL;
 		}
@@ -87,7 +113,7 @@ int image_format(const struct image_bytes *b, struct image_kind_size *out,
 							 b->head_len);
 		if (!out->virtual_size) {
 			snprintf(err, err_size, "vmdk descriptor without "
-				 "extents");
+				 "extents, or too large");
 			return -EINVAL;
 		}
 		return 0;
@@ -111,9 +137,20 @@ int image_format(const struct image_bytes *b, struct image_kind_size *out,
 	return 0;
 }
 
+int image_format(const struct image_bytes *b, struct image_kind_size *out,
+		 char *err, size_t err_size)
+{
+	int rc = format_of(b, out, err, err_size);
+
+	return rc ? rc : sized(out, err, err_size);
+}
+
 int size_in_gb(uint64_t bytes)
 {
-	uint64_t gb = (bytes + (UINT64_C(1) << 30) - 1) >> 30;
+	/* rounded up without bytes + 2^30 - 1, which can wrap */
+	uint64_t gb = (bytes >> 30) + !!(bytes & ((UINT64_C(1) << 30) - 1));
 
-	return gb ? (gb > 1 << 30 ? 1 << 30 : (int)gb) : 1;
+	if (gb > INT_MAX)
+		return -EOVERFLOW;
+	return gb ? (int)gb : 1;
 }

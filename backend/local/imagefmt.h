@@ -27,12 +27,14 @@ struct image_kind_size {
 
 /*
  * Recognise the format and disk size. Returns 0, or -EINVAL with the
- * reason in err when the header of a known format is corrupt.
+ * reason in err when the header of a known format is corrupt (a size
+ * whose arithmetic would overflow, or a disk of more GiB than an int
+ * holds, is corrupt too).
  */
 int image_format(const struct image_bytes *b, struct image_kind_size *out,
 		 char *err, size_t err_size);
 
-/* Bytes to whole GiB, rounded up, at least 1. */
+/* Bytes to whole GiB, rounded up, at least 1; -EOVERFLOW beyond INT_MAX. */
 int size_in_gb(uint64_t bytes);
 
 #endif /* IMAGEFS_IMAGEFMT_H */

@@ -47,6 +47,7 @@ struct importer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int stop;
+	struct local *l;	/* whose imports: is its catalog gone? */
 	char *path;
 	char *account;		/* claims only imports of this account */
 	char *dirs;		/* -o import_dirs: DIR[:DIR], or NULL */
@@ -486,8 +487,6 @@ static void finish(struct job *j, const char *hex,
 			(int64_t)size_in_gb(ks->virtual_size), now, j->row);
 	run_sql(j->db, "DELETE FROM imports WHERE image = ?1", "i", j->row);
 	log_image(j->db, j->row);
-	run_sql(j->db, "DELETE FROM changes WHERE seq < (SELECT max(seq) "
-		"FROM changes) - 10000", "");
 	if (run_sql(j->db, "COMMIT", ""))
 		run_sql(j->db, "ROLLBACK", "");
 }
@@ -699,12 +698,15 @@ static void bind_mine(sqlite3_stmt *st, struct importer *imp, int64_t now)
 }
 
 /* Take an import nobody works on. 0 with *row set, -ENOENT for none. */
-static int claim(sqlite3 *db, struct job *j)
+static int claim(struct importer *imp, sqlite3 *db, struct job *j)
 {
 	sqlite3_stmt *st;
 	int64_t now = time(NULL);
 	int rc;
 
+	/* a catalog deleted under the daemon: its imports are gone too */
+	if (local_catalog_gone(imp->l, db))
+		return -ENOENT;
 	/* a read first: idle workers take no write lock */
 	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM imports WHERE " MINE, -1,
 				&st, NULL);
@@ -756,7 +758,7 @@ static void *worker(void *arg)
 	if (!j->md)
 		goto out;
 	while (!stopping(imp)) {
-		if (claim(db, j)) {
+		if (claim(imp, db, j)) {
 			if (nap(imp, IDLE_MS))
 				break;
 			continue;
@@ -770,7 +772,7 @@ out:
 	if (j)
 		EVP_MD_CTX_free(j->md);
 	free(j);
-	sqlite3_close(db);
+	local_disconnect(imp->l, db);
 	return NULL;
 }
 
@@ -781,6 +783,7 @@ int local_import_start(struct local *l, long timeout, const char *dirs)
 	if (!imp)
 		return -ENOMEM;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	imp->l = l;
 	imp->path = strdup(l->path);
 	imp->account = strdup(l->account);
 	imp->dirs = dirs ? strdup(dirs) : NULL;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,6 +33,7 @@ extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
 extern const char imagefs_schema3_sql[];
 extern const char imagefs_schema4_sql[];
+extern const char imagefs_schema5_sql[];
 
 /* How an image row is read: the columns of row_to_image(), in order. */
 #define IMAGE_COLS							\
@@ -50,6 +52,13 @@ extern const char imagefs_schema4_sql[];
 	"OR (j.owner = i.owner AND (j.owner = ?1 OR EXISTS (SELECT 1 "	\
 	"FROM shares t WHERE t.image = j.row AND t.account = ?1)))) "	\
 	"AND " SORT_KEY("j") " < " SORT_KEY("i") ") "
+
+/* Whether ?1 may see image t at all: not another account's custom image
+ * unless it is shared with ?1. */
+#define VISIBLE(t)							\
+	"(" t ".kind <> 'custom' OR " t ".owner = ?1 OR EXISTS ("	\
+	"SELECT 1 FROM shares v WHERE v.image = " t ".row AND "		\
+	"v.account = ?1))"
 
 /* First holder of a name: by image id, pending images (no id) last. */
 #define SORT_KEY(t) "coalesce(" t ".id, printf('~%020d', " t ".row))"
@@ -73,8 +82,7 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_REGIONS] = "SELECT row, name, title, mainland, copy FROM regions "
 		      "ORDER BY row",
 	[Q_GET] = "SELECT " IMAGE_COLS "FROM images i WHERE i.row = ?2 "
-		  "AND (i.kind <> 'custom' OR i.owner = ?1 OR EXISTS (SELECT 1 "
-		  "FROM shares t WHERE t.image = i.row AND t.account = ?1))",
+		  "AND " VISIBLE("i"),
 	[Q_LIST] = "SELECT " IMAGE_COLS "FROM images i WHERE " FOLDER_WHERE
 		   "AND i.row > ?4 ORDER BY i.row",
 	[Q_FIND] = "SELECT " IMAGE_COLS "FROM images i WHERE " FOLDER_WHERE
@@ -92,13 +100,12 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		     * with yourself: rules.c refuses to make one) */
 		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 AND p.peer <> ?1 "
 		    "ORDER BY k",
-	[Q_SHARES] = "SELECT s.row, s.image, i.name, "
-		     "coalesce(s.created, i.mtime) FROM shares s "
+	[Q_SHARES] = "SELECT s.row, s.image, i.name, i.mtime FROM shares s "
 		     "JOIN images i ON i.row = s.image WHERE i.owner = ?1 "
 		     "AND i.region = ?2 AND s.account = ?3 AND s.row > ?4 "
 		     "ORDER BY s.row",
-	[Q_GET_SHARE] = "SELECT s.row, s.image, i.name, "
-			"coalesce(s.created, i.mtime), i.region, s.account "
+	[Q_GET_SHARE] = "SELECT s.row, s.image, i.name, i.mtime, i.region, "
+			"s.account "
 			"FROM shares s JOIN images i ON i.row = s.image "
 			"WHERE s.row = ?2 AND i.owner = ?1",
 	[Q_USAGE] = "SELECT (SELECT count(*) FROM images WHERE region = ?2 "
@@ -125,6 +132,7 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		      "FROM images WHERE region = ?2 AND kind = 'custom' AND "
 		      "owner = ?1",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_BEGIN_READ] = "BEGIN",
 	[Q_COMMIT] = "COMMIT",
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_OWN] = "SELECT i.region, i.name, i.state, i.kind = 'custom' AND "
@@ -132,8 +140,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		  "(SELECT count(*) FROM shares WHERE image = ?2), "
 		  "(SELECT count(*) FROM images c WHERE c.source = "
 		  SOURCE_COPY_SQL("i.id", "i.region") " AND c.state NOT IN "
-		  "('NORMAL', 'IMPORTFAILED', 'PENDING')) "
-		  "FROM images i WHERE i.row = ?2",
+		  "('NORMAL', 'IMPORTFAILED', 'PENDING')), i.description "
+		  "FROM images i WHERE i.row = ?2 AND " VISIBLE("i"),
 	[Q_NAME_TAKEN] = "SELECT 1 FROM images WHERE region = ?2 AND "
 			 "kind = 'custom' AND owner = ?1 AND name = ?3 AND "
 			 "row <> ?4",
@@ -157,23 +165,28 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 			 "progress = ?15, created = ?10, mtime = ?10, "
 			 "description = ?11, source = ?12, price = ?13, "
 			 "error = NULL WHERE row = ?2",
-	[Q_SOURCE] = "SELECT region, kind = 'custom' AND owner = ?1, state, "
-		     "os_name, os_type, platform, arch, bits, size_gb, "
-		     "description, price FROM images WHERE id = ?2",
-	[Q_RENAME] = "UPDATE images SET name = ?3, mtime = ?4 WHERE row = ?2",
-	[Q_SET_DESCRIPTION] = "UPDATE images SET description = ?3, mtime = ?4 "
-			      "WHERE row = ?2",
+	[Q_SOURCE] = "SELECT i.region, i.kind = 'custom' AND i.owner = ?1, "
+		     "i.state, i.os_name, i.os_type, i.platform, i.arch, "
+		     "i.bits, i.size_gb, i.description, i.price, "
+		     "(SELECT copy FROM regions WHERE name = i.region) "
+		     "FROM images i WHERE i.id = ?2 AND " VISIBLE("i"),
+	/* ?3 name, ?4 description (?5: set it), ?6 the time */
+	[Q_EDIT] = "UPDATE images SET name = coalesce(?3, name), "
+		   "description = CASE WHEN ?5 THEN ?4 ELSE description END, "
+		   "mtime = ?6 WHERE row = ?2",
 	/* its shares and import go with it (ON DELETE CASCADE) */
 	[Q_DELETE] = "DELETE FROM images WHERE row = ?2",
 	[Q_SHARE_COUNT] = "SELECT count(*) FROM shares WHERE image = ?2",
 	[Q_SHARE_EXISTS] = "SELECT 1 FROM shares WHERE image = ?2 AND "
 			   "account = ?3",
-	[Q_INSERT_SHARE] = "INSERT INTO shares (image, account, created) "
-			   "VALUES (?2, ?3, ?4)",
+	[Q_INSERT_SHARE] = "INSERT INTO shares (image, account) "
+			   "VALUES (?2, ?3)",
 	[Q_DELETE_SHARE] = "DELETE FROM shares WHERE image = ?2 AND "
 			   "account = ?3",
 	[Q_INSERT_PEER] = "INSERT INTO peers (account, region, peer) "
 			  "VALUES (?1, ?2, ?3)",
+	[Q_PEER_COUNT] = "SELECT count(*) FROM peers WHERE account = ?1 AND "
+			 "region = ?2",
 	[Q_DELETE_PEER] = "DELETE FROM peers WHERE account = ?1 AND "
 			  "region = ?2 AND peer = ?3",
 	[Q_PEER_BUSY] = "SELECT count(*) FROM shares s JOIN images i "
@@ -308,11 +321,20 @@ int local_by_row(struct local *l, enum query q, int64_t row,
 	return rc;
 }
 
-void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+int local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
+	size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
 
-	snprintf(dst, size, "%s", s ? (const char *)s : "");
+	if (n >= size) {
+		if (size)
+			dst[0] = 0;
+		return -EOVERFLOW;
+	}
+	if (n)
+		memcpy(dst, s, n);
+	dst[n] = 0;
+	return 0;
 }
 
 static enum image_kind kind_parse(const char *s)
@@ -323,40 +345,51 @@ static enum image_kind kind_parse(const char *s)
 	return KIND_PUBLIC;
 }
 
-static void row_to_image(sqlite3_stmt *st, struct image *img)
+/* An image row into img: -EOVERFLOW when a text does not fit whole. */
+static int row_to_image(sqlite3_stmt *st, struct image *img)
 {
 	char kind[16];
+	int rc = 0;
 
 	img->row = sqlite3_column_int64(st, 0);
-	local_copy_text(img->id, sizeof(img->id), st, 1);
-	local_copy_text(img->region, sizeof(img->region), st, 2);
-	local_copy_text(kind, sizeof(kind), st, 3);
+	rc |= local_copy_text(img->id, sizeof(img->id), st, 1);
+	rc |= local_copy_text(img->region, sizeof(img->region), st, 2);
+	rc |= local_copy_text(kind, sizeof(kind), st, 3);
 	img->kind = kind_parse(kind);
-	local_copy_text(img->owner, sizeof(img->owner), st, 4);
-	local_copy_text(img->name, sizeof(img->name), st, 5);
-	local_copy_text(img->os_name, sizeof(img->os_name), st, 6);
-	local_copy_text(img->os_type, sizeof(img->os_type), st, 7);
-	local_copy_text(img->platform, sizeof(img->platform), st, 8);
-	local_copy_text(img->arch, sizeof(img->arch), st, 9);
+	rc |= local_copy_text(img->owner, sizeof(img->owner), st, 4);
+	rc |= local_copy_text(img->name, sizeof(img->name), st, 5);
+	rc |= local_copy_text(img->os_name, sizeof(img->os_name), st, 6);
+	rc |= local_copy_text(img->os_type, sizeof(img->os_type), st, 7);
+	rc |= local_copy_text(img->platform, sizeof(img->platform), st, 8);
+	rc |= local_copy_text(img->arch, sizeof(img->arch), st, 9);
 	img->bits = sqlite3_column_int(st, 10);
 	img->size_gb = sqlite3_column_int(st, 11);
-	local_copy_text(img->state, sizeof(img->state), st, 12);
+	rc |= local_copy_text(img->state, sizeof(img->state), st, 12);
 	img->progress = sqlite3_column_type(st, 13) == SQLITE_NULL ?
 			-1 : sqlite3_column_int64(st, 13);
 	img->created = sqlite3_column_int64(st, 14);
 	img->mtime = sqlite3_column_int64(st, 15);
-	local_copy_text(img->description, sizeof(img->description), st, 16);
-	local_copy_text(img->source, sizeof(img->source), st, 17);
-	local_copy_text(img->provider, sizeof(img->provider), st, 18);
-	local_copy_text(img->price, sizeof(img->price), st, 19);
-	local_copy_text(img->error, sizeof(img->error), st, 20);
-	local_copy_text(img->format, sizeof(img->format), st, 21);
-	local_copy_text(img->sha256, sizeof(img->sha256), st, 22);
-	local_copy_text(img->shared_with, sizeof(img->shared_with), st, 23);
+	rc |= local_copy_text(img->description, sizeof(img->description), st,
+			      16);
+	rc |= local_copy_text(img->source, sizeof(img->source), st, 17);
+	rc |= local_copy_text(img->provider, sizeof(img->provider), st, 18);
+	rc |= local_copy_text(img->price, sizeof(img->price), st, 19);
+	rc |= local_copy_text(img->error, sizeof(img->error), st, 20);
+	rc |= local_copy_text(img->format, sizeof(img->format), st, 21);
+	rc |= local_copy_text(img->sha256, sizeof(img->sha256), st, 22);
+	rc |= local_copy_text(img->shared_with, sizeof(img->shared_with), st,
+			      23);
 	img->dup = sqlite3_column_int(st, 24);
 	img->pending = !strcmp(img->state, "PENDING");
 	if (img->pending)
 		img->state[0] = 0;
+	if (rc) {
+		fprintf(stderr, "imagefs: image row %lld: a text of the "
+			"catalog is longer than imagefs shows: left out\n",
+			(long long)img->row);
+		return -EOVERFLOW;
+	}
+	return 0;
 }
 
 /* Step st to the end, handing each image row to cb. */
@@ -366,7 +399,9 @@ static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
 	int rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		row_to_image(st, &img);
+		/* a row that cannot be shown whole is logged and left out */
+		if (row_to_image(st, &img))
+			continue;
 		if (cb(ctx, &img))
 			break;
 	}
@@ -388,12 +423,16 @@ int local_regions(struct backend *b, struct region *out, int max,
 		struct region *r = &out[(*n)++];
 
 		r->row = sqlite3_column_int64(st, 0);
-		local_copy_text(r->name, sizeof(r->name), st, 1);
-		local_copy_text(r->title, sizeof(r->title), st, 2);
+		if (local_copy_text(r->name, sizeof(r->name), st, 1) ||
+		    local_copy_text(r->title, sizeof(r->title), st, 2)) {
+			rc = SQLITE_TOOBIG;
+			break;
+		}
 		r->mainland = sqlite3_column_int(st, 3);
 		r->copy = sqlite3_column_int(st, 4);
 	}
-	rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 :
+	rc = rc == SQLITE_TOOBIG ? -EOVERFLOW :
+	     rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 :
 	     local_sql_error(to_local(b), rc);
 	sqlite3_reset(st);
 	return rc;
@@ -445,9 +484,9 @@ int local_get(struct backend *b, int64_t row, struct image *out)
 
 	if (rc)
 		return rc;
-	row_to_image(st, out);
+	rc = row_to_image(st, out);
 	sqlite3_reset(st);
-	return 0;
+	return rc;
 }
 
 int local_count(struct backend *b, const struct folder *f, int *n)
@@ -478,7 +517,8 @@ int local_peers(struct backend *b, const char *region, int64_t after,
 	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, after);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		local_copy_text(p.uin, sizeof(p.uin), st, 0);
+		if (local_copy_text(p.uin, sizeof(p.uin), st, 0))
+			continue;	/* not an account number */
 		p.key = sqlite3_column_int64(st, 1);
 		p.images = sqlite3_column_int(st, 2);
 		p.mtime = sqlite3_column_int64(st, 3);
@@ -506,7 +546,8 @@ int local_shares(struct backend *b, const char *region,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		s.row = sqlite3_column_int64(st, 0);
 		s.image = sqlite3_column_int64(st, 1);
-		local_copy_text(s.name, sizeof(s.name), st, 2);
+		if (local_copy_text(s.name, sizeof(s.name), st, 2))
+			continue;	/* as each_image() leaves it out */
 		s.mtime = sqlite3_column_int64(st, 3);
 		if (cb(ctx, &s))
 			break;
@@ -527,10 +568,12 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 		return rc;
 	out->row = sqlite3_column_int64(st, 0);
 	out->image = sqlite3_column_int64(st, 1);
-	local_copy_text(out->name, sizeof(out->name), st, 2);
+	rc = local_copy_text(out->name, sizeof(out->name), st, 2);
 	out->mtime = sqlite3_column_int64(st, 3);
-	local_copy_text(region, region_size, st, 4);
-	local_copy_text(peer, peer_size, st, 5);
+	if (!rc)
+		rc = local_copy_text(region, region_size, st, 4);
+	if (!rc)
+		rc = local_copy_text(peer, peer_size, st, 5);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -609,34 +652,66 @@ int local_exec(sqlite3 *db, const char *sql)
 	return 0;
 }
 
-static int user_version(sqlite3 *db, int *version)
+/* The first column of sql's first row as an integer; *found: a row. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *value,
+		     int *found)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return local_errno(rc) ? local_errno(rc) : -EIO;
 	rc = sqlite3_step(st);
-	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	rc = rc == SQLITE_ROW ? 0 : (local_errno(rc) ? local_errno(rc) : -EIO);
+	*found = rc == SQLITE_ROW;
+	*value = *found ? sqlite3_column_int64(st, 0) : 0;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		rc = 0;
+	else
+		rc = local_errno(rc) ? local_errno(rc) : -EIO;
 	sqlite3_finalize(st);
+	return rc;
+}
+
+static int user_version(sqlite3 *db, int *version)
+{
+	int64_t v;
+	int found, rc = query_int(db, "PRAGMA user_version", &v, &found);
+
+	*version = (int)v;
 	return rc;
 }
 
 /*
  * The migrations, in order: migrations[i] brings a catalog of version i + 1
  * to version i + 2. A new migration is a schema-N.sql file (linked in by
- * embed.S) and one more line here.
+ * embed.S) and one more line here. They run with foreign keys off, so that
+ * one may rebuild a table (SQLite's ALTER TABLE procedure), and must leave
+ * every foreign key whole.
  */
 static const char *const migrations[] = {
 	imagefs_schema2_sql,
 	imagefs_schema3_sql,
 	imagefs_schema4_sql,
+	imagefs_schema5_sql,
 };
 
 #define SCHEMA_VERSION \
 	((int)(1 + sizeof(migrations) / sizeof(*migrations)))
+
+/* -EIO, said, when a foreign key of the catalog points nowhere. */
+static int keys_whole(sqlite3 *db)
+{
+	int64_t v;
+	int found, rc = query_int(db, "PRAGMA foreign_key_check", &v, &found);
+
+	if (!rc && found) {
+		fprintf(stderr, "imagefs: catalog: a row points to a row that "
+			"is not there (PRAGMA foreign_key_check)\n");
+		rc = -EIO;
+	}
+	return rc;
+}
 
 /*
  * Create the schema and load the regions and (seed) the seed's images, once,
@@ -651,9 +726,13 @@ static int catalog_init(sqlite3 *db, int seed)
 	rc = user_version(db, &version);
 	if (rc || version == SCHEMA_VERSION)
 		return rc;
-	rc = local_exec(db, "BEGIN IMMEDIATE");
+	/* not inside a transaction: there it would do nothing */
+	rc = local_exec(db, "PRAGMA foreign_keys = OFF");
 	if (rc)
 		return rc;
+	rc = local_exec(db, "BEGIN IMMEDIATE");
+	if (rc)
+		goto out_keys;
 	rc = user_version(db, &version);
 	if (rc)
 		goto out_rollback;
@@ -673,17 +752,42 @@ static int catalog_init(sqlite3 *db, int seed)
 	}
 	for (; !rc && version < SCHEMA_VERSION; version++)
 		rc = local_exec(db, migrations[version - 1]);
+	if (!rc)
+		rc = keys_whole(db);
 	if (rc)
 		goto out_rollback;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
 	rc = local_exec(db, sql);
 	if (rc)
 		goto out_rollback;
-	return local_exec(db, "COMMIT");
+	rc = local_exec(db, "COMMIT");
+	if (rc)
+		goto out_rollback;
+	goto out_keys;
 
 out_rollback:
 	local_exec(db, "ROLLBACK");
+out_keys:
+	if (local_exec(db, "PRAGMA foreign_keys = ON") && !rc)
+		rc = -EIO;
 	return rc;
+}
+
+/* The folder that holds path, into dir. */
+static int parent_of(const char *path, char *dir, size_t size)
+{
+	char *p;
+
+	if (snprintf(dir, size, "%s", path) >= (int)size)
+		return -ENAMETOOLONG;
+	p = strrchr(dir, '/');
+	if (!p)
+		snprintf(dir, size, ".");
+	else if (p == dir)
+		p[1] = 0;
+	else
+		*p = 0;
+	return 0;
 }
 
 /* mkdir -p of the directory that holds path. */
@@ -691,13 +795,10 @@ static int make_parent(const char *path)
 {
 	char dir[PATH_MAX];
 	char *p;
+	int rc = parent_of(path, dir, sizeof(dir));
 
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return -ENAMETOOLONG;
-	p = strrchr(dir, '/');
-	if (!p || p == dir)
-		return 0;
-	*p = 0;
+	if (rc)
+		return rc;
 	for (p = dir + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -748,13 +849,12 @@ static void catalog_check_mode(const char *path)
 	}
 }
 
-int local_connect(const char *path, sqlite3 **out)
+static int open_db(const char *path, int flags, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
 	int rc;
 
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
-			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		log_error("cannot open catalog %s: %s", path,
 			  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -778,15 +878,168 @@ out_close:
 	return rc;
 }
 
+int local_connect(const char *path, sqlite3 **out)
+{
+	/* never made here: a catalog deleted under a running daemon is not
+	 * made again empty by one of its threads */
+	return open_db(path, SQLITE_OPEN_READWRITE, out);
+}
+
+/* The -wal and -shm files that SQLite keeps beside a catalog. */
+static const char *const wal_files[LOCAL_WAL_FILES] = { "-wal", "-shm" };
+
+/* Lock the folder of path (flock), as catalog_make() and disown() do. */
+static int lock_folder(const char *path)
+{
+	char dir[PATH_MAX];
+	int fd, rc = parent_of(path, dir, sizeof(dir));
+
+	if (rc)
+		return rc;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX)) {
+		rc = -errno;
+		fprintf(stderr, "imagefs: cannot lock %s: %s\n", dir,
+			strerror(-rc));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* Remember which -wal and -shm files the catalog's connections use. */
+static void own_wal(struct local *l)
+{
+	char name[PATH_MAX + 8];
+	struct stat st;
+
+	for (int i = 0; i < LOCAL_WAL_FILES; i++) {
+		snprintf(name, sizeof(name), "%s%s", l->path, wal_files[i]);
+		if (!stat(name, &st)) {
+			l->wal[i].dev = st.st_dev;
+			l->wal[i].ino = st.st_ino;
+		}
+	}
+}
+
+/*
+ * The catalog is gone: take its -wal and -shm files away from its path
+ * while they are still ours, so that no catalog made there next takes
+ * them for its own (the connections here keep them open).
+ */
+static void disown(struct local *l)
+{
+	char name[PATH_MAX + 8];
+	struct stat st;
+	int fd = lock_folder(l->path);
+
+	for (int i = 0; i < LOCAL_WAL_FILES; i++) {
+		snprintf(name, sizeof(name), "%s%s", l->path, wal_files[i]);
+		if (!stat(name, &st) && st.st_ino == l->wal[i].ino &&
+		    st.st_dev == l->wal[i].dev && unlink(name))
+			fprintf(stderr, "imagefs: cannot remove %s: %s\n", name,
+				strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+int local_catalog_gone(struct local *l, sqlite3 *db)
+{
+	int moved = 0;
+
+	if (__atomic_load_n(&l->gone, __ATOMIC_ACQUIRE))
+		return 1;
+	/* SQLite compares the open file with what its path names now */
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED,
+				 &moved) != SQLITE_OK || !moved)
+		return 0;
+	if (__atomic_exchange_n(&l->gone, 1, __ATOMIC_ACQ_REL))
+		return 1;
+	fprintf(stderr, "imagefs: catalog %s was deleted or replaced under "
+		"this daemon: changes refused (EROFS) until it is mounted "
+		"again\n", l->path);
+	disown(l);
+	return 1;
+}
+
+void local_disconnect(struct local *l, sqlite3 *db)
+{
+	int keep = 1;
+
+	/* the files at the catalog's path are not this one's any more: the
+	 * last connection to close would delete them */
+	if (db && local_catalog_gone(l, db))
+		sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL,
+				     &keep);
+	sqlite3_close(db);
+}
+
+/*
+ * Make the catalog at path when there is none, with its schema (and seed),
+ * under a lock of its folder that other daemons making it take too. A
+ * -wal or -shm file found there without its catalog is left over from a
+ * catalog that was deleted, perhaps under a daemon that still runs: it
+ * must not be taken for the new catalog's, so it is removed first (that
+ * daemon keeps its own open).
+ */
+static int catalog_make(const char *path, int seed)
+{
+	char name[PATH_MAX + 8];
+	struct stat st;
+	sqlite3 *db;
+	int fd, rc;
+
+	if (!stat(path, &st))
+		return 0;
+	if (errno != ENOENT) {
+		rc = -errno;
+		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
+			strerror(-rc));
+		return rc;
+	}
+	fd = lock_folder(path);
+	if (fd < 0)
+		return fd;
+	rc = 0;
+	if (!stat(path, &st))
+		goto out_unlock;	/* another daemon made it */
+	for (int i = 0; i < LOCAL_WAL_FILES; i++) {
+		snprintf(name, sizeof(name), "%s%s", path, wal_files[i]);
+		if (!unlink(name))
+			fprintf(stderr, "imagefs: catalog %s is new: removed "
+				"%s, left over from a deleted one\n", path,
+				name);
+	}
+	rc = catalog_create(path);
+	if (rc) {
+		fprintf(stderr, "imagefs: cannot create catalog %s: %s\n",
+			path, strerror(-rc));
+		goto out_unlock;
+	}
+	rc = open_db(path, SQLITE_OPEN_READWRITE, &db);
+	if (rc)
+		goto out_unlock;
+	rc = catalog_init(db, seed);
+	if (rc)
+		fprintf(stderr, "imagefs: cannot set up catalog %s\n", path);
+	sqlite3_close(db);
+out_unlock:
+	close(fd);	/* and the lock with it */
+	return rc;
+}
+
 void local_close(struct backend *b)
 {
 	struct local *l = to_local(b);
 
+	/* the main connection last: only the last one may delete files */
 	local_import_stop(l);
+	local_changes_close(l);
 	for (int q = 0; q < Q_COUNT_ALL; q++)
 		sqlite3_finalize(l->stmts[q]);
-	sqlite3_close(l->db);
-	local_changes_close(l);
+	local_disconnect(l, l->db);
 	free(l->path);
 	free(l->account);
 	free(l);
@@ -811,6 +1064,7 @@ static const struct backend_ops local_ops = {
 	.check_ops = local_check_ops,
 	.rename = local_rename,
 	.set_description = local_set_description,
+	.edit = local_edit,
 	.remove = local_remove,
 	.share = local_share,
 	.unshare = local_unshare,
@@ -820,6 +1074,24 @@ static const struct backend_ops local_ops = {
 	.why = local_why,
 };
 
+/* The catalog's id: the FUSE generation of its inodes (backend.h). */
+static int catalog_generation(struct local *l)
+{
+	int64_t v;
+	int found, rc = query_int(l->db, "SELECT value FROM settings WHERE "
+				  "key = 'catalog_id'", &v, &found);
+
+	if (rc)
+		return rc;
+	if (!found || v < 1 || v > UINT32_MAX) {
+		fprintf(stderr, "imagefs: catalog %s: no catalog_id in its "
+			"settings\n", l->path);
+		return -EIO;
+	}
+	l->b.generation = (uint32_t)v;
+	return 0;
+}
+
 int local_open_file(const char *path, const char *account, int seed,
 		    size_t size, struct local **out)
 {
@@ -827,12 +1099,17 @@ int local_open_file(const char *path, const char *account, int seed,
 	int rc;
 
 	l = calloc(1, size);
-	if (!l)
+	if (!l) {
+		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
+			strerror(ENOMEM));
 		return -ENOMEM;
+	}
 	l->path = strdup(path);
 	l->account = strdup(account);
 	if (!l->path || !l->account) {
 		rc = -ENOMEM;
+		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
+			strerror(-rc));
 		goto out_free;
 	}
 	l->b.ops = &local_ops;
@@ -849,18 +1126,20 @@ int local_open_file(const char *path, const char *account, int seed,
 			  strerror(-rc));
 		goto out_destroy;
 	}
-	rc = catalog_create(l->path);
-	if (rc) {
-		log_error("cannot create catalog %s: %s", l->path,
-			  strerror(-rc));
+	rc = catalog_make(l->path, seed);
+	if (rc)
 		goto out_destroy;
-	}
 	rc = local_connect(l->path, &l->db);
 	if (rc)
 		goto out_destroy;
 	rc = catalog_init(l->db, seed);
-	if (rc) {
+	if (rc)
 		log_error("cannot set up catalog %s", l->path);
+	if (!rc)
+		rc = catalog_generation(l);
+	if (!rc)
+		own_wal(l);
+	if (rc) {
 		sqlite3_close(l->db);
 		goto out_destroy;
 	}
@@ -887,6 +1166,8 @@ int local_open(const struct config *cfg, struct backend **out)
 	l->b.wait_timeout = cfg->lock_timeout;
 	rc = local_import_start(l, cfg->import_timeout, cfg->import_dirs);
 	if (rc) {
+		fprintf(stderr, "imagefs: cannot start the import workers: "
+			"%s\n", strerror(-rc));
 		local_close(&l->b);
 		return rc;
 	}

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -19,6 +20,9 @@
  * one, and the set-up); requests wait with -BACKEND_WAIT instead, for
  * -o lock_timeout, then ENOLCK. */
 #define LOCAL_BUSY_MS 10000
+
+#define LOCAL_WAL_FILES 2	/* -wal and -shm */
+
 
 enum query {
 	Q_REGIONS,
@@ -32,6 +36,7 @@ enum query {
 	Q_USAGE,
 	Q_SUMMARY,
 	Q_BEGIN,
+	Q_BEGIN_READ,
 	Q_COMMIT,
 	Q_ROLLBACK,
 	Q_OWN,
@@ -43,14 +48,14 @@ enum query {
 	Q_DEFAULTS,
 	Q_MAKE_IMAGE,
 	Q_SOURCE,
-	Q_RENAME,
-	Q_SET_DESCRIPTION,
+	Q_EDIT,
 	Q_DELETE,
 	Q_SHARE_COUNT,
 	Q_SHARE_EXISTS,
 	Q_INSERT_SHARE,
 	Q_DELETE_SHARE,
 	Q_INSERT_PEER,
+	Q_PEER_COUNT,
 	Q_DELETE_PEER,
 	Q_PEER_BUSY,
 	Q_STAMP,
@@ -77,6 +82,14 @@ struct local {
 	sqlite3 *cdb;
 	sqlite3_stmt *cst;
 	int64_t data_version;
+	/* the catalog file was deleted or replaced under this daemon: every
+	 * change is refused from then on (set and read with __atomic) */
+	int gone;
+	/* the -wal and -shm files of the catalog when it was opened */
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} wal[LOCAL_WAL_FILES];
 	char why[400];		/* why the last call failed, for people */
 };
 
@@ -92,7 +105,9 @@ int local_step_one(sqlite3_stmt *st);
 /* Run q with ?2 = row; on 0 *out stands on the row: reset it after use. */
 int local_by_row(struct local *l, enum query q, int64_t row,
 		 sqlite3_stmt **out);
-void local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
+/* Copy column col's text into dst: 0, or -EOVERFLOW (dst "") when it does
+ * not fit whole. */
+int local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 int local_errno(int rc);
 /*
  * Say why the call fails, in words for people (the backend's why op): the
@@ -103,7 +118,21 @@ int local_refuse(struct local *l, int rc, const char *fmt, ...)
 /* The same for an SQLite error of l->db: SQLite's own words. */
 int local_sql_error(struct local *l, int rc);
 const char *local_why(struct backend *b);
+/* A connection to the catalog at path, which exists. */
 int local_connect(const char *path, sqlite3 **out);
+/*
+ * Whether the catalog file that db has open was deleted or replaced (its
+ * path now names another file, or none): then l is marked gone, which is
+ * logged once, its -wal and -shm files are taken from the path, and every
+ * change after that is -EROFS.
+ */
+int local_catalog_gone(struct local *l, sqlite3 *db);
+/*
+ * Close a connection of l. Once the catalog is gone, the -wal and -shm
+ * files at its path may be another catalog's: they are left alone (SQLite
+ * would delete them).
+ */
+void local_disconnect(struct local *l, sqlite3 *db);
 /* Run sql (several statements); -errno, with SQLite's message logged. */
 int local_exec(sqlite3 *db, const char *sql);
 void local_today(char *buf, size_t size);
@@ -130,6 +159,8 @@ int local_summary(struct backend *b, const char *region, struct summary *s);
 /* rules.c */
 /* BEGIN IMMEDIATE; local_tx_end() commits when rc is 0, else rolls back */
 int local_tx_begin(struct local *l);
+/* BEGIN (a read: no write lock) for a dry run; local_tx_end() ends it */
+int local_tx_begin_read(struct local *l);
 int local_tx_end(struct local *l, int rc);
 /* Charge one operation to region: -EAGAIN beyond the daily limit. */
 int local_charge(struct local *l, const char *region);
@@ -144,6 +175,8 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int local_check_ops(struct backend *b, const char *region);
 int local_rename(struct backend *b, int64_t row, const char *name);
+int local_edit(struct backend *b, int64_t row, const char *name,
+	       const char *description);
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description);
 int local_remove(struct backend *b, int64_t row);

@@ -7,7 +7,13 @@
  *
  * The checks of one call come in the order of DESIGN.md section 4's table,
  * except the daily limit, which is checked last: a failed operation is not
- * charged, so it is charged only once everything else has passed.
+ * charged, so it is charged only once everything else has passed. A dry
+ * run (spec->dry_run) makes the same checks in a read transaction, which
+ * takes no write lock, and changes nothing.
+ *
+ * An image the account cannot see (another account's custom image not
+ * shared with it) is answered like one that does not exist, so that no
+ * call tells whether it does.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,7 +28,8 @@
 /* What the catalog says of one image, for the checks. */
 struct owned {
 	char region[32];
-	char name[256];
+	char name[NAME_MAX_BYTES + 1];
+	char description[DESC_MAX_BYTES + 1];
 	char state[16];
 	int mine;
 	int pending;
@@ -73,6 +80,9 @@ int local_tx_begin(struct local *l)
 
 	l->dry_run = 0;
 	l->why[0] = 0;
+	if (__atomic_load_n(&l->gone, __ATOMIC_RELAXED))
+		return local_refuse(l, -EROFS, "the catalog file was deleted "
+				    "or replaced: mount it again");
 	if (!l->b.wake)
 		return step_done(local_stmt(l, Q_BEGIN));
 	sqlite3_busy_timeout(l->db, 0);
@@ -81,13 +91,31 @@ int local_tx_begin(struct local *l)
 	return rc == -ENOLCK ? -BACKEND_WAIT : rc;
 }
 
-/* Commit when rc is 0, else roll back; the transaction's result. */
+/* A dry run reads: WAL readers neither wait for a writer nor hold it up. */
+int local_tx_begin_read(struct local *l)
+{
+	int rc;
+
+	l->why[0] = 0;
+	rc = step_done(local_stmt(l, Q_BEGIN_READ));
+
+	l->dry_run = !rc;
+	return rc;
+}
+
+/*
+ * Commit when rc is 0, else roll back; the transaction's result. A change
+ * to a catalog file that was deleted or replaced would be lost: -EROFS.
+ */
 int local_tx_end(struct local *l, int rc)
 {
 	if (!rc && l->dry_run) {
 		step_done(local_stmt(l, Q_ROLLBACK));
 		return 0;
 	}
+	if (!rc && local_catalog_gone(l, l->db))
+		rc = local_refuse(l, -EROFS, "the catalog file was deleted or "
+				  "replaced: mount it again");
 	if (!rc)
 		rc = step_done(local_stmt(l, Q_COMMIT));
 	if (rc)
@@ -95,7 +123,10 @@ int local_tx_end(struct local *l, int rc)
 	return rc;
 }
 
-/* Read an image for a change: -ENOENT when absent, -EPERM when not mine. */
+/*
+ * Read an image for a change: -ENOENT when absent (or not to be seen),
+ * -EPERM when not mine.
+ */
 static int owned(struct local *l, int64_t row, struct owned *o)
 {
 	sqlite3_stmt *st;
@@ -103,14 +134,21 @@ static int owned(struct local *l, int64_t row, struct owned *o)
 
 	if (rc)
 		return rc;
-	local_copy_text(o->region, sizeof(o->region), st, 0);
-	local_copy_text(o->name, sizeof(o->name), st, 1);
-	local_copy_text(o->state, sizeof(o->state), st, 2);
+	rc = local_copy_text(o->region, sizeof(o->region), st, 0);
+	if (!rc)
+		rc = local_copy_text(o->name, sizeof(o->name), st, 1);
+	if (!rc)
+		rc = local_copy_text(o->state, sizeof(o->state), st, 2);
+	if (!rc)
+		rc = local_copy_text(o->description, sizeof(o->description),
+				     st, 6);
 	o->mine = sqlite3_column_int(st, 3);
 	o->shares = sqlite3_column_int(st, 4);
 	o->copies = sqlite3_column_int(st, 5);
 	o->pending = !strcmp(o->state, "PENDING");
 	sqlite3_reset(st);
+	if (rc)
+		return rc;
 	if (!o->mine)
 		return local_refuse(l, -EPERM, "%s is not one of my custom "
 				    "images", o->name);
@@ -153,14 +191,15 @@ static int ops_left(struct local *l, const char *region)
 			    region, u.ops, u.ops_max);
 }
 
-/* Charge one operation to region: -EAGAIN beyond the daily limit. */
+/* Charge one operation to region: -EAGAIN beyond the daily limit. A dry
+ * run only checks. */
 int local_charge(struct local *l, const char *region)
 {
 	sqlite3_stmt *st;
 	char day[16];
 	int rc = ops_left(l, region);
 
-	if (rc)
+	if (rc || l->dry_run)
 		return rc;
 	st = local_stmt(l, Q_CHARGE);
 	if (!st)
@@ -330,23 +369,36 @@ int local_create_pending(struct backend *b, const char *region,
 	return local_tx_end(l, rc);
 }
 
+/* The size of a field of struct image. */
+#define IMAGE_FIELD(f) sizeof(((struct image *)0)->f)
+
 /* The attributes a committed image gets. */
 struct attrs {
-	char os_name[128], os_type[16], platform[32], arch[16];
-	char description[1024], source[1100], price[64];
+	char os_name[IMAGE_FIELD(os_name)], os_type[IMAGE_FIELD(os_type)];
+	char platform[IMAGE_FIELD(platform)], arch[IMAGE_FIELD(arch)];
+	char description[IMAGE_FIELD(description)];
+	char source[IMAGE_FIELD(source)], price[IMAGE_FIELD(price)];
 	int bits, size_gb;
 	const char *state;	/* NULL: NORMAL */
 	int64_t progress;	/* with a state: where it stands */
 };
 
-static void attrs_from_row(struct attrs *a, sqlite3_stmt *st, int col)
+/* The OS attributes of an image row from column col on. */
+static int attrs_from_row(struct attrs *a, sqlite3_stmt *st, int col)
 {
-	local_copy_text(a->os_name, sizeof(a->os_name), st, col);
-	local_copy_text(a->os_type, sizeof(a->os_type), st, col + 1);
-	local_copy_text(a->platform, sizeof(a->platform), st, col + 2);
-	local_copy_text(a->arch, sizeof(a->arch), st, col + 3);
+	int rc = local_copy_text(a->os_name, sizeof(a->os_name), st, col);
+
+	if (!rc)
+		rc = local_copy_text(a->os_type, sizeof(a->os_type), st,
+				     col + 1);
+	if (!rc)
+		rc = local_copy_text(a->platform, sizeof(a->platform), st,
+				     col + 2);
+	if (!rc)
+		rc = local_copy_text(a->arch, sizeof(a->arch), st, col + 3);
 	a->bits = sqlite3_column_int(st, col + 4);
 	a->size_gb = sqlite3_column_int(st, col + 5);
+	return rc;
 }
 
 static void bind_opt(sqlite3_stmt *st, int col, const char *s)
@@ -394,13 +446,14 @@ static int make_image(struct local *l, int64_t row, const struct owned *o,
 }
 
 /*
- * Open a transaction on my image row (pending: it must be pending). On an
- * error the transaction is over; on success the caller ends it.
+ * Open a transaction on my image row (pending: it must be pending; dry: a
+ * read that only checks). On an error the transaction is over; on success
+ * the caller ends it.
  */
 static int begin_owned(struct local *l, int64_t row, struct owned *o,
-		       int pending)
+		       int pending, int dry)
 {
-	int rc = local_tx_begin(l);
+	int rc = dry ? local_tx_begin_read(l) : local_tx_begin(l);
 
 	if (rc)
 		return rc;
@@ -413,15 +466,17 @@ static int begin_owned(struct local *l, int64_t row, struct owned *o,
 	return rc;
 }
 
-static int begin_pending(struct local *l, int64_t row, struct owned *o)
+/* Set dst to s (when s is not empty); -EINVAL when it does not fit. */
+static int set_text(char *dst, size_t size, const char *s)
 {
-	return begin_owned(l, row, o, 1);
-}
+	size_t n = s ? strlen(s) : 0;
 
-static void set_text(char *dst, size_t size, const char *s)
-{
-	if (s && s[0])
-		snprintf(dst, size, "%s", s);
+	if (!n)
+		return 0;
+	if (n >= size)
+		return -EINVAL;
+	memcpy(dst, s, n + 1);
+	return 0;
 }
 
 /*
@@ -442,6 +497,50 @@ static int queue_import(struct local *l, int64_t row, const struct spec *spec)
 	return step_done(st);
 }
 
+/* The SOURCE (and, for an import, the state) of a new image. */
+static int spec_source(const struct spec *spec, struct attrs *a)
+{
+	char buf[URL_MAX_BYTES + 1];
+	int rc;
+
+	if (spec->import_url) {
+		/* local_commit() checked that it fits */
+		url_redact(spec->import_url, buf, sizeof(buf));
+		a->state = "IMPORTING";
+		a->progress = 0;
+		return source_format(a->source, sizeof(a->source),
+				     SOURCE_IMPORT, buf, NULL);
+	}
+	if (!spec->instance) {
+		/* a notional instance with the attributes asked for */
+		rc = random_name("ins-", buf, sizeof(buf));
+		if (rc)
+			return rc;
+	}
+	return source_format(a->source, sizeof(a->source), SOURCE_INSTANCE,
+			     spec->instance ? spec->instance : buf, NULL);
+}
+
+/* The attributes of a new image that spec asks for, over defaults a. */
+static int spec_attrs(const struct spec *spec, struct attrs *a)
+{
+	int rc = set_text(a->os_name, sizeof(a->os_name), spec->os_name);
+
+	if (!rc)
+		rc = set_text(a->os_type, sizeof(a->os_type), spec->os_type);
+	if (!rc)
+		rc = set_text(a->platform, sizeof(a->platform),
+			      spec->platform);
+	if (!rc)
+		rc = set_text(a->arch, sizeof(a->arch), spec->arch);
+	if (spec->arch && spec->arch[0])
+		a->bits = strcmp(spec->arch, "i386") ? 64 : 32;
+	if (!rc)
+		rc = set_text(a->description, sizeof(a->description),
+			      spec->description);
+	return rc ? rc : spec_source(spec, a);
+}
+
 int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 {
 	struct local *l = to_local(b);
@@ -451,14 +550,15 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	int rc;
 
 	l->why[0] = 0;
-	if (spec->import_url && local_url_check(l, spec->import_url))
+	if (spec->import_url && (local_url_check(l, spec->import_url) ||
+				 strlen(spec->import_url) > URL_MAX_BYTES))
 		return local_refuse(l, -EINVAL, "IMPORT_URL is an http or "
-				    "https URL, or a file URL under a "
-				    "directory of -o import_dirs");
-	rc = begin_pending(l, row, &o);
+				    "https URL of at most %d bytes, or a file "
+				    "URL under a directory of -o import_dirs",
+				    URL_MAX_BYTES);
+	rc = begin_owned(l, row, &o, 1, spec->dry_run);
 	if (rc)
 		return rc;
-	l->dry_run = spec->dry_run;
 	st = local_stmt(l, Q_DEFAULTS);
 	if (!st) {
 		rc = -EIO;
@@ -467,39 +567,15 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	/* an import says what it is; anything else starts from defaults */
 	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
 	if (!spec->import_url && sqlite3_step(st) == SQLITE_ROW)
-		attrs_from_row(&a, st, 0);
+		rc = attrs_from_row(&a, st, 0);
 	sqlite3_reset(st);
-	set_text(a.os_name, sizeof(a.os_name), spec->os_name);
-	set_text(a.os_type, sizeof(a.os_type), spec->os_type);
-	set_text(a.platform, sizeof(a.platform), spec->platform);
-	set_text(a.arch, sizeof(a.arch), spec->arch);
-	if (spec->arch && spec->arch[0])
-		a.bits = strcmp(spec->arch, "i386") ? 64 : 32;
-	set_text(a.description, sizeof(a.description), spec->description);
-	if (spec->import_url) {
-		char url[1024];
-
-		url_redact(spec->import_url, url, sizeof(url));
-		rc = source_format(a.source, sizeof(a.source), SOURCE_IMPORT,
-				   url, NULL);
-		a.state = "IMPORTING";
-		a.progress = 0;
-	} else if (spec->instance) {
-		rc = source_format(a.source, sizeof(a.source), SOURCE_INSTANCE,
-				   spec->instance, NULL);
-	} else {
-		/* a notional instance with the attributes asked for */
-		char ins[16];
-
-		rc = random_name("ins-", ins, sizeof(ins));
-		if (!rc)
-			rc = source_format(a.source, sizeof(a.source),
-					   SOURCE_INSTANCE, ins, NULL);
-	}
+	if (!rc)
+		rc = spec_attrs(spec, &a);
 	if (!rc)
 		rc = local_charge(l, o.region);
-	if (!rc)
-		rc = make_image(l, row, &o, &a);
+	if (rc || spec->dry_run)
+		goto out;
+	rc = make_image(l, row, &o, &a);
 	if (!rc && spec->import_url)
 		rc = queue_import(l, row, spec);
 out:
@@ -509,6 +585,57 @@ out:
 	return rc;
 }
 
+/* What a copy takes from its source image. */
+struct source {
+	char region[32];
+	char state[16];
+	int mine;
+	int copy;		/* its region supports duplication */
+};
+
+/*
+ * The image source_id, as a copy's source: -EINVAL when there is none that
+ * the account can see (DESIGN.md section 4: a missing source).
+ */
+static int copy_source(struct local *l, const char *source_id,
+		       struct source *src, struct attrs *a)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_SOURCE);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
+	rc = local_step_one(st);
+	if (rc) {
+		sqlite3_reset(st);
+		if (rc != -ENOENT)
+			return rc;
+		return local_refuse(l, -EINVAL, "no image I can see has the "
+				    "ID %s: a copy needs its source",
+				    source_id);
+	}
+	rc = local_copy_text(src->region, sizeof(src->region), st, 0);
+	src->mine = sqlite3_column_int(st, 1);
+	if (!rc)
+		rc = local_copy_text(src->state, sizeof(src->state), st, 2);
+	if (!rc)
+		rc = attrs_from_row(a, st, 3);
+	if (!rc)
+		rc = local_copy_text(a->description, sizeof(a->description),
+				     st, 9);
+	if (!rc)
+		rc = local_copy_text(a->price, sizeof(a->price), st, 10);
+	src->copy = sqlite3_column_int(st, 11);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/*
+ * The checks of a copy, in section 4's order: a missing source (EINVAL),
+ * a region that cannot copy (EOPNOTSUPP), not my image (EPERM), not
+ * NORMAL (EBUSY), then the daily limit of the source region (EAGAIN).
+ */
 /* -EOPNOTSUPP: region cannot take part in a copy; say which can. */
 static int no_copies(struct local *l, const char *region)
 {
@@ -528,65 +655,43 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 {
 	struct local *l = to_local(b);
 	struct attrs a = { 0 };
-	char src_region[32], state[16];
+	struct source src;
 	int64_t copy_to;
 	struct owned o;
 	sqlite3_stmt *st;
-	int mine, found, rc;
+	int found, rc;
 
-	rc = begin_pending(l, row, &o);
+	rc = begin_owned(l, row, &o, 1, spec->dry_run);
 	if (rc)
 		return rc;
-	l->dry_run = spec->dry_run;
-	st = local_stmt(l, Q_SOURCE);
+	rc = copy_source(l, source_id, &src, &a);
+	if (rc)
+		goto out;
+	st = local_stmt(l, Q_REGION_COPY);
 	if (!st) {
 		rc = -EIO;
 		goto out;
 	}
-	sqlite3_bind_text(st, 2, source_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		rc = rc != SQLITE_DONE ? local_sql_error(l, rc) :
-		     local_refuse(l, -EINVAL, "no image has the ID %s: a copy "
-				  "needs its source", source_id);
-		sqlite3_reset(st);
-		goto out;
-	}
-	local_copy_text(src_region, sizeof(src_region), st, 0);
-	mine = sqlite3_column_int(st, 1);
-	local_copy_text(state, sizeof(state), st, 2);
-	attrs_from_row(&a, st, 3);
-	local_copy_text(a.description, sizeof(a.description), st, 9);
-	local_copy_text(a.price, sizeof(a.price), st, 10);
-	sqlite3_reset(st);
-	rc = 0;
-	if (!mine)
+	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	rc = step_int(st, &copy_to, &found);
+	if (!rc && (!src.copy || !copy_to))
+		rc = no_copies(l, src.copy ? o.region : src.region);
+	else if (!rc && !src.mine)
 		rc = local_refuse(l, -EPERM, "%s is not one of my custom "
 				  "images: only those can be copied",
 				  source_id);
-	else if (strcmp(state, "NORMAL"))
+	else if (!rc && strcmp(src.state, "NORMAL"))
 		rc = local_refuse(l, -EBUSY, "%s is %s: it can be copied once "
-				  "it is NORMAL", source_id, state);
-	if (rc)
-		goto out;
-	st = local_stmt(l, Q_REGION_COPY);
-	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
-	rc = step_int(st, &copy_to, &found);
-	if (rc)
-		goto out;
-	struct usage from;
-
-	rc = local_usage_locked(l, src_region, &from);
-	if (!rc && (!from.copy || !copy_to))
-		rc = no_copies(l, from.copy ? o.region : src_region);
-	if (rc)
-		goto out;
-	set_text(a.description, sizeof(a.description), spec->description);
-	rc = source_format(a.source, sizeof(a.source), SOURCE_COPY, source_id,
-			   src_region);
+				  "it is NORMAL", source_id, src.state);
 	if (!rc)
-		rc = local_charge(l, src_region);
+		rc = set_text(a.description, sizeof(a.description),
+			      spec->description);
 	if (!rc)
+		rc = source_format(a.source, sizeof(a.source), SOURCE_COPY,
+				   source_id, src.region);
+	if (!rc)
+		rc = local_charge(l, src.region);
+	if (!rc && !spec->dry_run)
 		rc = make_image(l, row, &o, &a);
 out:
 	return local_tx_end(l, rc);
@@ -600,53 +705,64 @@ int local_check_ops(struct backend *b, const char *region)
 	return ops_left(l, region);
 }
 
-/* Change one text column of my committed (or, for names, pending) image. */
-static int update_text(struct local *l, int64_t row, enum query q,
-		       const char *value, int rename)
+/* Whether s (NULL: unchanged) is other than the value now (NULL: none). */
+static int differs(const char *s, const char *now)
 {
+	return s && strcmp(s, now ? now : "");
+}
+
+int local_edit(struct backend *b, int64_t row, const char *name,
+	       const char *description)
+{
+	struct local *l = to_local(b);
 	struct owned o;
 	sqlite3_stmt *st;
-	int rc = begin_owned(l, row, &o, 0);
+	int rc = begin_owned(l, row, &o, 0, 0);
 
 	if (rc)
 		return rc;
-	if (rename)
-		rc = name_free(l, o.region, value, row);
-	if (rc)
-		goto out;
-	if (!o.pending)
-		rc = local_charge(l, o.region);
-	else if (!rename)
+	if (!differs(name, o.name))
+		name = NULL;
+	if (!differs(description, o.description))
+		description = NULL;
+	if (!name && !description)
+		goto out;	/* no change: nothing charged */
+	if (name)
+		rc = name_free(l, o.region, name, row);
+	if (!rc && o.pending && description)
 		rc = local_refuse(l, -EINVAL, "%s is pending: write its info "
 				  "to make it an image first", o.name);
+	if (!rc && !o.pending)
+		rc = local_charge(l, o.region);	/* once for both */
 	if (rc)
 		goto out;
-	st = local_stmt(l, q);
+	st = local_stmt(l, Q_EDIT);
 	if (!st) {
 		rc = -EIO;
 		goto out;
 	}
 	sqlite3_bind_int64(st, 2, row);
-	bind_opt(st, 3, value);
-	sqlite3_bind_int64(st, 4, time(NULL));
+	bind_opt(st, 3, name);
+	bind_opt(st, 4, description);
+	sqlite3_bind_int(st, 5, !!description);
+	sqlite3_bind_int64(st, 6, time(NULL));
 	rc = step_done(st);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
-				rename ? value : o.name, NULL);
+				      name ? name : o.name, NULL);
 out:
 	return local_tx_end(l, rc);
 }
 
 int local_rename(struct backend *b, int64_t row, const char *name)
 {
-	return update_text(to_local(b), row, Q_RENAME, name, 1);
+	return local_edit(b, row, name, NULL);
 }
 
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
-	return update_text(to_local(b), row, Q_SET_DESCRIPTION, description,
-			   0);
+	return local_edit(b, row, NULL, description);
 }
 
 /* -EBUSY: my image is shared; name an account and its link. */
@@ -676,7 +792,7 @@ int local_remove(struct backend *b, int64_t row)
 	struct local *l = to_local(b);
 	struct owned o;
 	sqlite3_stmt *st;
-	int rc = begin_owned(l, row, &o, 0);
+	int rc = begin_owned(l, row, &o, 0, 0);
 
 	if (rc)
 		return rc;
@@ -714,18 +830,6 @@ out:
 	return local_tx_end(l, rc);
 }
 
-static int share_insert(struct local *l, int64_t row, const char *peer)
-{
-	sqlite3_stmt *st = local_stmt(l, Q_INSERT_SHARE);
-
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 2, row);
-	sqlite3_bind_text(st, 3, peer, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, time(NULL));
-	return step_done(st);
-}
-
 /* No sharing with yourself: -EINVAL when peer is the mounting account. */
 static int not_me(struct local *l, const char *peer)
 {
@@ -758,7 +862,7 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 
 	rc = not_me(l, peer);
 	if (!rc)
-		rc = begin_owned(l, row, &o, 0);
+		rc = begin_owned(l, row, &o, 0, 0);
 	if (rc)
 		return rc;
 	if (o.pending)
@@ -779,7 +883,7 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	if (!rc)
 		rc = local_charge(l, o.region);
 	if (!rc)
-		rc = share_insert(l, row, peer);
+		rc = share_step(l, Q_INSERT_SHARE, row, peer, &v, &found);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, b->account,
 				      o.name, o.name, peer);
@@ -791,7 +895,7 @@ int local_unshare(struct backend *b, int64_t row, const char *peer)
 	struct local *l = to_local(b);
 	struct owned o;
 	int64_t v;
-	int found, rc = begin_owned(l, row, &o, 0);
+	int found, rc = begin_owned(l, row, &o, 0, 0);
 
 	if (rc)
 		return rc;
@@ -839,6 +943,13 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 	if (rc == -EEXIST || (!rc && v))
 		rc = local_refuse(l, -EEXIST, "%s/shared/%s exists already",
 				  region, peer);
+	/* counted with the new one: an existing folder is EEXIST first */
+	if (!rc)
+		rc = peer_step(l, Q_PEER_COUNT, region, peer, &v, &found);
+	if (!rc && v > setting(l, "max_peer_folders", 500))
+		rc = local_refuse(l, -EMLINK, "%s: %lld peer folders, the most "
+				  "an account may make in a region: rmdir one "
+				  "first", region, (long long)v - 1);
 	if (!rc)
 		rc = local_log_change(l, 0, region, b->account,
 				      NULL, NULL, peer);

@@ -224,9 +224,9 @@ static int upsert(struct local *c, const char *region, const char *kind,
 	return *row > 0 ? 0 : -EIO;
 }
 
-/* Run a statement with ?1 text, ?2 row, ?3 text; sqlite3_changes(). */
-static int run3(struct local *c, const char *sql, const char *a, int64_t row,
-		const char *b)
+/* Run a statement with ?1 text, ?2 row, ?3 and ?4 text; sqlite3_changes(). */
+static int run4(struct local *c, const char *sql, const char *a, int64_t row,
+		const char *b, const char *d)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -236,11 +236,18 @@ static int run3(struct local *c, const char *sql, const char *a, int64_t row,
 	bind_str(st, 1, a);
 	sqlite3_bind_int64(st, 2, row);
 	bind_str(st, 3, b);
+	bind_str(st, 4, d);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return local_errno(rc) ? local_errno(rc) : -EIO;
 	return sqlite3_changes(c->db);
+}
+
+static int run3(struct local *c, const char *sql, const char *a, int64_t row,
+		const char *b)
+{
+	return run4(c, sql, a, row, b, NULL);
 }
 
 /* --- calls ---------------------------------------------------------------- */
@@ -1010,18 +1017,18 @@ static int tc_copy(struct backend *b, int64_t row, const char *source_id,
 
 /*
  * The cloud did what was asked of my image: do the same to the cache with
- * sql (?1 text, ?2 row, ?3 peer), charge it and tell the kernel.
+ * sql (?1 text, ?2 row, ?3 peer, ?4 text2), charge it and tell the kernel.
  */
-static int applied(struct tencent *t, const struct image *img,
-		   const char *sql, const char *text, const char *peer,
-		   const char *new_name)
+static int applied2(struct tencent *t, const struct image *img,
+		    const char *sql, const char *text, const char *peer,
+		    const char *text2, const char *new_name)
 {
 	struct local *c = &t->l;
 	int rc = local_tx_begin(c);
 
 	gen_bump(t);
 	if (!rc)
-		rc = run3(c, sql, text, img->row, peer) < 0 ? -EIO : 0;
+		rc = run4(c, sql, text, img->row, peer, text2) < 0 ? -EIO : 0;
 	if (!rc) {
 		local_charge(c, img->region);
 		rc = local_log_change(c, img->row, img->region, c->b.account,
@@ -1030,39 +1037,60 @@ static int applied(struct tencent *t, const struct image *img,
 	return local_tx_end(c, rc);
 }
 
-static int tc_modify(struct backend *b, int64_t row, const char *key,
-		     const char *value)
+static int applied(struct tencent *t, const struct image *img,
+		   const char *sql, const char *text, const char *peer,
+		   const char *new_name)
+{
+	return applied2(t, img, sql, text, peer, NULL, new_name);
+}
+
+/* A new name and description (NULL: unchanged) in one call. */
+static int tc_edit(struct backend *b, int64_t row, const char *name,
+		   const char *description)
 {
 	struct tencent *t = to_tc(b);
-	int rename = !strcmp(key, "ImageName");
 	struct image img;
+	json_t *req;
 	int rc = mine(t, row, &img);
 
 	if (rc)
 		return rc;
 	if (img.pending)
-		return rename ? local_rename(b, row, value) : -EINVAL;
-	rc = call(t, &t->fg, "ModifyImageAttribute", img.region,
-		  json_pack("{s:s, s:s}", "ImageId", img.id, key, value),
-		  NULL);
+		return local_edit(b, row, name, description);
+	if (name && !strcmp(name, img.name))
+		name = NULL;
+	if (description && !strcmp(description, img.description))
+		description = NULL;
+	if (!name && !description)
+		return 0;
+	req = json_pack("{s:s}", "ImageId", img.id);
+	if (name)
+		json_object_set_new(req, "ImageName", json_string(name));
+	if (description)
+		json_object_set_new(req, "ImageDescription",
+				    json_string(description));
+	rc = call(t, &t->fg, "ModifyImageAttribute", img.region, req, NULL);
 	if (rc)
 		return rc;
-	return applied(t, &img, rename ? "UPDATE images SET name = ?1, "
-		       "mtime = strftime('%s') WHERE row = ?2" :
-		       "UPDATE images SET description = ?1, mtime = "
-		       "strftime('%s') WHERE row = ?2", value, NULL,
-		       rename ? value : img.name);
+	/* ?4 is NULL for "": a description cleared */
+	return applied2(t, &img, description ?
+			"UPDATE images SET name = coalesce(?1, name), "
+			"description = ?4, mtime = strftime('%s') WHERE "
+			"row = ?2" :
+			"UPDATE images SET name = ?1, mtime = strftime('%s') "
+			"WHERE row = ?2", name, NULL, description,
+			name ? name : img.name);
 }
 
 static int tc_rename(struct backend *b, int64_t row, const char *name)
 {
-	return tc_modify(b, row, "ImageName", name);
+	return tc_edit(b, row, name, NULL);
 }
 
 static int tc_set_description(struct backend *b, int64_t row,
 			      const char *description)
 {
-	return tc_modify(b, row, "ImageDescription", description);
+	return tc_edit(b, row, NULL, description);
 }
 
 static int tc_remove(struct backend *b, int64_t row)
@@ -1172,6 +1200,7 @@ static const struct backend_ops tencent_ops = {
 	.check_ops = local_check_ops,
 	.rename = tc_rename,
 	.set_description = tc_set_description,
+	.edit = tc_edit,
 	.remove = tc_remove,
 	.share = tc_share,
 	.unshare = tc_unshare,

@@ -384,9 +384,8 @@ static int row_to_image(sqlite3_stmt *st, struct image *img)
 	if (img->pending)
 		img->state[0] = 0;
 	if (rc) {
-		fprintf(stderr, "imagefs: image row %lld: a text of the "
-			"catalog is longer than imagefs shows: left out\n",
-			(long long)img->row);
+		log_warn("image row %lld: a text of the catalog is longer "
+			 "than imagefs shows: left out", (long long)img->row);
 		return -EOVERFLOW;
 	}
 	return 0;
@@ -706,8 +705,8 @@ static int keys_whole(sqlite3 *db)
 	int found, rc = query_int(db, "PRAGMA foreign_key_check", &v, &found);
 
 	if (!rc && found) {
-		fprintf(stderr, "imagefs: catalog: a row points to a row that "
-			"is not there (PRAGMA foreign_key_check)\n");
+		log_error("catalog: a row points to a row that is not there "
+			  "(PRAGMA foreign_key_check)");
 		rc = -EIO;
 	}
 	return rc;
@@ -899,8 +898,7 @@ static int lock_folder(const char *path)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || flock(fd, LOCK_EX)) {
 		rc = -errno;
-		fprintf(stderr, "imagefs: cannot lock %s: %s\n", dir,
-			strerror(-rc));
+		log_error("cannot lock %s: %s", dir, strerror(-rc));
 		if (fd >= 0)
 			close(fd);
 		return rc;
@@ -938,8 +936,8 @@ static void disown(struct local *l)
 		snprintf(name, sizeof(name), "%s%s", l->path, wal_files[i]);
 		if (!stat(name, &st) && st.st_ino == l->wal[i].ino &&
 		    st.st_dev == l->wal[i].dev && unlink(name))
-			fprintf(stderr, "imagefs: cannot remove %s: %s\n", name,
-				strerror(errno));
+			log_error("cannot remove %s: %s", name,
+				  strerror(errno));
 	}
 	if (fd >= 0)
 		close(fd);
@@ -957,9 +955,9 @@ int local_catalog_gone(struct local *l, sqlite3 *db)
 		return 0;
 	if (__atomic_exchange_n(&l->gone, 1, __ATOMIC_ACQ_REL))
 		return 1;
-	fprintf(stderr, "imagefs: catalog %s was deleted or replaced under "
-		"this daemon: changes refused (EROFS) until it is mounted "
-		"again\n", l->path);
+	log_error("catalog %s was deleted or replaced under this daemon: "
+		  "changes refused (EROFS) until it is mounted again",
+		  l->path);
 	disown(l);
 	return 1;
 }
@@ -995,8 +993,7 @@ static int catalog_make(const char *path, int seed)
 		return 0;
 	if (errno != ENOENT) {
 		rc = -errno;
-		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
-			strerror(-rc));
+		log_error("cannot open catalog %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	fd = lock_folder(path);
@@ -1008,14 +1005,13 @@ static int catalog_make(const char *path, int seed)
 	for (int i = 0; i < LOCAL_WAL_FILES; i++) {
 		snprintf(name, sizeof(name), "%s%s", path, wal_files[i]);
 		if (!unlink(name))
-			fprintf(stderr, "imagefs: catalog %s is new: removed "
-				"%s, left over from a deleted one\n", path,
-				name);
+			log_warn("catalog %s is new: removed %s, left over "
+				 "from a deleted one", path, name);
 	}
 	rc = catalog_create(path);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot create catalog %s: %s\n",
-			path, strerror(-rc));
+		log_error("cannot create catalog %s: %s", path,
+			  strerror(-rc));
 		goto out_unlock;
 	}
 	rc = open_db(path, SQLITE_OPEN_READWRITE, &db);
@@ -1023,7 +1019,7 @@ static int catalog_make(const char *path, int seed)
 		goto out_unlock;
 	rc = catalog_init(db, seed);
 	if (rc)
-		fprintf(stderr, "imagefs: cannot set up catalog %s\n", path);
+		log_error("cannot set up catalog %s", path);
 	sqlite3_close(db);
 out_unlock:
 	close(fd);	/* and the lock with it */
@@ -1084,8 +1080,8 @@ static int catalog_generation(struct local *l)
 	if (rc)
 		return rc;
 	if (!found || v < 1 || v > UINT32_MAX) {
-		fprintf(stderr, "imagefs: catalog %s: no catalog_id in its "
-			"settings\n", l->path);
+		log_error("catalog %s: no catalog_id in its settings",
+			  l->path);
 		return -EIO;
 	}
 	l->b.generation = (uint32_t)v;
@@ -1100,16 +1096,15 @@ int local_open_file(const char *path, const char *account, int seed,
 
 	l = calloc(1, size);
 	if (!l) {
-		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
-			strerror(ENOMEM));
+		log_error("cannot open catalog %s: %s", path,
+			  strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	l->path = strdup(path);
 	l->account = strdup(account);
 	if (!l->path || !l->account) {
 		rc = -ENOMEM;
-		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
-			strerror(-rc));
+		log_error("cannot open catalog %s: %s", path, strerror(-rc));
 		goto out_free;
 	}
 	l->b.ops = &local_ops;
@@ -1166,8 +1161,8 @@ int local_open(const struct config *cfg, struct backend **out)
 	l->b.wait_timeout = cfg->lock_timeout;
 	rc = local_import_start(l, cfg->import_timeout, cfg->import_dirs);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot start the import workers: "
-			"%s\n", strerror(-rc));
+		log_error("cannot start the import workers: %s",
+			  strerror(-rc));
 		local_close(&l->b);
 		return rc;
 	}

@@ -15,8 +15,12 @@ ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
 UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
 UNIT_SRCS := tests/unit.c fs/names.c fs/info.c fs/spec.c backend/kinds.c \
 	     backend/local/imagefmt.c backend/tencentcloud/tc3.c \
-	     backend/tencentcloud/client.c mountopts/credentials.c \
-	     mountopts/log.c
+	     backend/tencentcloud/client.c backend/tencentcloud/errors.c \
+	     mountopts/credentials.c mountopts/log.c
+# the contract suite at the backend interface: every backend, no fs/
+CONTRACT_SRCS := tests/contract.c $(filter-out fs/%,$(SRCS)) $(ASM)
+# fs/ over a real local catalog, without FUSE: everything but the handlers
+FSUNIT_SRCS := tests/fsunit.c $(filter-out fs/main.c fs/ops.c,$(SRCS))
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 
@@ -63,12 +67,29 @@ build/asan/%.o: %.S $(wildcard backend/local/*.sql)
 build/unit: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h backend/backend.h \
 	    tests/expect.h
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $(UNIT_SRCS) $(UNIT_LIBS) -lpthread
 
 build/unit-plain: $(UNIT_SRCS) fs/names.h fs/info.h fs/spec.h \
 		  backend/backend.h tests/expect.h
 	@mkdir -p build
-	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS)
+	$(CC) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_LIBS) -lpthread
+
+build/contract: $(CONTRACT_SRCS) $(wildcard backend/*.h backend/*/*.h \
+		backend/local/*.sql) tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -o $@ $(CONTRACT_SRCS) \
+		$(LDLIBS)
+
+build/fsunit: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
+	      tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(SANITIZE) $(PKG_CFLAGS) -o $@ $(FSUNIT_SRCS) \
+		$(ASM) $(LDLIBS)
+
+build/fsunit-plain: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
+		    tests/expect.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(FSUNIT_SRCS) $(ASM) $(LDLIBS)
 
 # what building and running need; make test installs the test tools too
 deps-run:
@@ -83,25 +104,27 @@ run: deps-run all
 stop:
 	fusermount3 -u "$(MNT)"
 
-unit: build/unit
+unit: build/unit build/fsunit
 	build/unit
+	build/fsunit
 
 # the custom-image and sharing suites again, as the contract of the
 # tencentcloud backend against the stand-in API server (tests/tcserver.py)
 CONTRACT := IMAGEFS_BACKEND=tencentcloud $(PYTEST) -q tests/test_custom.py \
 	    tests/test_share.py tests/test_security.py
 
-pytest: imagefs
+pytest: imagefs build/contract
 	IMAGEFS_BIN=$(CURDIR)/imagefs $(PYTEST) -q tests
 	IMAGEFS_BIN=$(CURDIR)/imagefs $(CONTRACT)
 
-pytest-asan: build/asan/imagefs
+pytest-asan: build/asan/imagefs build/contract
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(PYTEST) -q tests
 	IMAGEFS_BIN=$(CURDIR)/build/asan/imagefs $(CONTRACT)
 
 # the unit tests and every mounted suite under valgrind
-valgrind: imagefs build/unit-plain
+valgrind: imagefs build/unit-plain build/fsunit-plain build/contract
 	valgrind -q --error-exitcode=1 --leak-check=full build/unit-plain
+	valgrind -q --error-exitcode=1 --leak-check=full build/fsunit-plain
 	IMAGEFS_BIN=$(CURDIR)/tests/valgrind-imagefs $(PYTEST) -q tests \
 		--deselect tests/test_tencentcloud.py
 
@@ -109,7 +132,8 @@ check-style:
 	scripts/check-style
 
 test: deps
-	$(MAKE) all build/asan/imagefs build/unit build/unit-plain
+	$(MAKE) all build/asan/imagefs build/unit build/unit-plain \
+		build/contract build/fsunit build/fsunit-plain
 	$(MAKE) check-style
 	$(MAKE) unit
 	$(MAKE) pytest

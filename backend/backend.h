@@ -7,11 +7,21 @@
  * tables). fs/ includes only this header.
  *
  * Every call returns 0 or a negative errno. The rules of the image service
- * (quotas, daily operations, copy regions, sharing) live in the backend: the
- * local backend checks and applies each of them in one SQLite transaction.
- * An image the account cannot see is, for every call, one that does not
- * exist. Once the local catalog file was deleted or replaced under the
- * daemon, every mutation is -EROFS (the reads go on).
+ * (quotas, daily operations, copy regions, sharing) live in the backend that
+ * is the service: the local backend checks and applies each of them in one
+ * SQLite transaction; with tencentcloud the cloud checks its own. An image
+ * the account cannot see is, for every call, one that does not exist. Once
+ * the local catalog file was deleted or replaced under the daemon, every
+ * mutation is -EROFS (the reads go on).
+ *
+ * The table has two sides. The tree side (regions ... detail) is what fs/
+ * calls: images by catalog row, pending images, peer folders, a change
+ * feed. The service side (fetch ... abort) is what a backend that wraps
+ * another one (backend/cache/, like sshfs's cache_wrap) calls on the one it
+ * wraps: the service's own verbs, by image id, with no rows, no pending
+ * images and no peer folders. The local backend implements both sides; the
+ * tencentcloud backend only the service side, and is mounted as
+ * cache(tencentcloud).
  */
 #ifndef IMAGEFS_BACKEND_H
 #define IMAGEFS_BACKEND_H
@@ -44,6 +54,8 @@ enum image_kind {
 
 /* The folder names of the kinds, in the order of enum image_kind. */
 extern const char *const kind_names[KIND_COUNT];
+/* The kind of a folder name (NULL or unknown: KIND_PUBLIC). */
+enum image_kind kind_parse(const char *name);
 
 struct region {
 	int64_t row;		/* stable small number, 1.. */
@@ -114,10 +126,12 @@ struct share {
 
 /* Slots and operations of one region (df -i, user.imagefs.* xattrs). */
 struct usage {
-	int images;		/* custom images, pending ones included */
+	int images;		/* custom images, pending ones included
+				 * (quota(): the service's count, -1 when it
+				 * has none) */
 	int images_max;
 	int ops;		/* operations charged today */
-	int ops_max;
+	int ops_max;		/* -1: the service has no daily limit */
 	int shares_max;
 	int copy;		/* the region supports image duplication */
 };
@@ -141,6 +155,9 @@ struct spec {
 	 * takes no write lock (the local backend) */
 	int dry_run;
 	const char *description;	/* NULL: default */
+	/* service side, make(): a copy of image copy_of (ID=), which is in
+	 * region copy_region (NULL: the backend finds it) */
+	const char *copy_of, *copy_region;
 	const char *instance;		/* INSTANCE=ins-... */
 	const char *import_url;		/* IMPORT_URL=... */
 	const char *sha256;		/* what the import must hash to */
@@ -152,6 +169,8 @@ struct spec {
 struct change {
 	int64_t seq;
 	int64_t image;		/* row, 0 when only a folder changed */
+	enum image_kind kind;	/* public/ or market/, else KIND_COUNT: a
+				 * custom image, or one shared with me */
 	const char *region;
 	const char *owner;	/* the image's owner, or NULL */
 	const char *old_name;	/* NULL when the image is new */
@@ -206,8 +225,13 @@ struct backend_ops {
 		    const struct spec *spec);
 	/* -EAGAIN when the daily limit of the image's region is reached */
 	int (*check_ops)(struct backend *b, const char *region);
-	/* mv: rename my image (pending or committed) */
-	int (*rename)(struct backend *b, int64_t row, const char *name);
+	/*
+	 * mv: rename my image (pending or committed). replace: my pending
+	 * image called name in the same folder (mv onto an empty directory),
+	 * dropped in the same transaction, or 0
+	 */
+	int (*rename)(struct backend *b, int64_t row, const char *name,
+		      int64_t replace);
 	int (*set_description)(struct backend *b, int64_t row,
 			       const char *description);
 	/*
@@ -219,9 +243,13 @@ struct backend_ops {
 	 */
 	int (*edit)(struct backend *b, int64_t row, const char *name,
 		    const char *description);
-	/* delete a committed image (its directory stays, pending) or drop
-	 * a pending one */
+	/* delete my image and its directory: a committed one (every rule
+	 * of a delete) or a pending one */
 	int (*remove)(struct backend *b, int64_t row);
+	/* what remove of a committed image would answer, changing nothing
+	 * (local: a read, which takes no write lock; tencentcloud: the
+	 * cloud's DryRun) */
+	int (*check_remove)(struct backend *b, int64_t row);
 	int (*share)(struct backend *b, int64_t row, const char *peer);
 	int (*unshare)(struct backend *b, int64_t row, const char *peer);
 	int (*add_peer)(struct backend *b, const char *region,
@@ -241,9 +269,50 @@ struct backend_ops {
 	 * Optional: why the last call failed, in words for people (the rule
 	 * it broke and what would make it pass, or the service's own error
 	 * code and request id), or NULL when there is nothing to add to the
-	 * errno. One line; valid until the next call.
+	 * errno. One line; valid until the next call. On the service side,
+	 * of the last failed call of the calling thread.
 	 */
-	const char *(*why)(struct backend *b);
+	const char *(*detail)(struct backend *b);
+
+	/*
+	 * The service side. Called from the wrapper's worker threads, several
+	 * at once; each call may take as long as the network does (never
+	 * -BACKEND_WAIT), until abort(). Images are named by id and region;
+	 * they are handed over with row 0 and no shared_with.
+	 */
+	/* every image of a folder; KIND_SHARED with f->peer NULL: every
+	 * image shared with me, each with its owner */
+	int (*fetch)(struct backend *b, const struct folder *f, image_cb cb,
+		     void *ctx);
+	/* the images of region among ids (n of them; unknown ids are left
+	 * out) */
+	int (*fetch_ids)(struct backend *b, const char *region,
+			 const char *const *ids, int n, image_cb cb,
+			 void *ctx);
+	/* the accounts my image id of region is shared with (peer->uin) */
+	int (*fetch_shares)(struct backend *b, const char *region,
+			    const char *id, peer_cb cb, void *ctx);
+	/* the limits of region, and today's operations where counted */
+	int (*quota)(struct backend *b, const char *region, struct usage *u);
+	/* make my custom image name in region from spec (an instance, an
+	 * import, or a copy of spec->copy_of); *out is the new image as the
+	 * service has it then (its id at least). A dry run only checks. */
+	int (*make)(struct backend *b, const char *region, const char *name,
+		    const struct spec *spec, struct image *out);
+	/* rename and describe my image in one step: name and description
+	 * NULL when unchanged; "" clears the description */
+	int (*modify)(struct backend *b, const char *region, const char *id,
+		      const char *name, const char *description);
+	/* delete my image (dry_run: what a delete would answer, changing
+	 * nothing) */
+	int (*delete)(struct backend *b, const char *region, const char *id,
+		      int dry_run);
+	/* share my image with peer (share 1) or stop sharing it (share 0) */
+	int (*permit)(struct backend *b, const char *region, const char *id,
+		      const char *peer, int share);
+	/* make the calls under way return -EINTR soon, and later ones at
+	 * once: the wrapper is closing (any thread) */
+	void (*abort)(struct backend *b);
 };
 
 /*
@@ -292,6 +361,17 @@ int backend_open(const struct config *cfg, struct backend **out);
 
 /* The implementations. */
 int local_open(const struct config *cfg, struct backend **out);
+/* the service side only: mount it as cache(tencentcloud) */
 int tencent_open(const struct config *cfg, struct backend **out);
+
+/*
+ * The cache (backend/cache/): a backend over inner's service side that
+ * keeps its listings in the SQLite file at path, fetched in the background
+ * and again after ttl seconds, and the pending images and peer folders that
+ * the service does not know. It owns inner from then on (closed with it,
+ * also on failure).
+ */
+int cache_open(struct backend *inner, const char *path, double ttl,
+	       struct backend **out);
 
 #endif /* IMAGEFS_BACKEND_H */

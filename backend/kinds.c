@@ -2,6 +2,8 @@
 /*
  * kinds.c - the folder names of the image kinds.
  */
+#include <string.h>
+
 #include "backend.h"
 
 const char *const kind_names[KIND_COUNT] = {
@@ -10,3 +12,11 @@ const char *const kind_names[KIND_COUNT] = {
 	[KIND_CUSTOM]	= "custom",
 	[KIND_SHARED]	= "shared",
 };
+
+enum image_kind kind_parse(const char *name)
+{
+	for (int k = 0; name && k < KIND_COUNT; k++)
+		if (!strcmp(name, kind_names[k]))
+			return k;
+	return KIND_PUBLIC;
+}

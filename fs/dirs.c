@@ -2,9 +2,10 @@
 /*
  * dirs.c - changing the tree by its directories: mkdir, rmdir, unlink and
  * rename (fs.h). mkdir in custom/ makes a pending image and in shared/ a
- * peer folder; rmdir drops them; unlinking info deletes an image; rename
- * renames an image. What happens inside an image directory is files.c's,
- * inside a peer folder share.c's.
+ * peer folder; unlinking info marks an image for deletion (marks.h), the
+ * rmdir that follows deletes it, rmdir drops a pending image or a peer
+ * folder; rename renames an image. What happens inside an image directory
+ * is files.c's, inside a peer folder share.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "errors.h"
 #include "files.h"
 #include "inode.h"
+#include "marks.h"
 #include "names.h"
 #include "scratch.h"
 #include "share.h"
@@ -54,18 +56,25 @@ static int resolve(struct fs *fs, uint64_t parent, const char *name,
 static int entry_name(const char *entry, char *name, size_t size)
 {
 	char id[16];
-	size_t len;
 	int rc = name_parse(entry, name, size, id);
 
 	if (rc)
 		return rc;
-	if (id[0]) {
-		len = strlen(name);
-		snprintf(name + len, size - len, " (%s)", id);
-	}
-	if (name[0] == '.')
-		return -EPERM;	/* no dotfiles: a trash folder goes */
-	return name_check(name);
+	if (id[0])
+		return -EINVAL;	/* " (img-...)" is the tree's own suffix */
+	return image_name_check(name);
+}
+
+/*
+ * Nothing is made in an image directory but info and scratch files: EPERM
+ * in mine, EROFS in one I cannot change.
+ */
+static int image_dir_refuse(struct fs *fs, uint64_t ino)
+{
+	struct image img;
+	int rc = my_image(fs, ino, &img);
+
+	return rc ? rc : -EPERM;
 }
 
 int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
@@ -78,6 +87,8 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 
 	if (rc)
 		return rc;
+	if (t.parent.type == N_IMAGE)
+		return image_dir_refuse(fs, parent);
 	if (t.parent.type != N_FOLDER ||
 	    (t.parent.kind != KIND_CUSTOM && t.parent.kind != KIND_SHARED))
 		return t.parent.type == N_PEER ? -EPERM : refuse(&t.parent);
@@ -104,6 +115,14 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 	return fs_getattr(fs, mutable_ino(N_IMAGE, row), e);
 }
 
+/* Whether image img's directory holds something: info or a scratch file. */
+static int holds_files(struct fs *fs, const struct image *img)
+{
+	struct entry e;
+
+	return !info_attr(fs, img, &e) || scratch_next(fs, img->row, 0);
+}
+
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 {
 	struct target t;
@@ -113,7 +132,9 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 		return rc;
 	if (t.parent.type == N_FOLDER && t.parent.kind == KIND_SHARED) {
 		rc = fs->b->ops->remove_peer(fs->b, t.folder.region, name);
-		goto out;
+		if (!rc)
+			times_changed(fs, t.folder.region);
+		return rc;
 	}
 	if (!t.found) {
 		if (t.parent.type == N_PEER)
@@ -124,15 +145,15 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 		return -EPERM;
 	if (t.img.kind != KIND_CUSTOM)
 		return -EROFS;
-	if (!t.img.pending)
-		return -ENOTEMPTY;
-	if (scratch_next(fs, t.img.row, 0))
+	/* a committed image is deleted once its info is unlinked (marked) */
+	if (holds_files(fs, &t.img))
 		return -ENOTEMPTY;
 	rc = fs->b->ops->remove(fs->b, t.img.row);
-out:
+	if (rc != -BACKEND_WAIT)
+		mark_clear(fs, t.img.row);	/* gone, or refused: it stays */
 	if (!rc)
 		times_changed(fs, t.folder.region);
-	return rc;
+	return failed(fs, t.img.row, "delete", rc);
 }
 
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
@@ -162,9 +183,12 @@ int fs_unlink(struct fs *fs, uint64_t parent, const char *name)
 		scratch_remove(fs, sc);
 		return 0;
 	}
-	if (img.pending)
+	if (img.pending || marked(fs, n.id))
 		return -ENOENT;
-	rc = fs->b->ops->remove(fs->b, n.id);
+	/* every refusal of the delete now; the rmdir that follows does it */
+	rc = fs->b->ops->check_remove(fs->b, n.id);
+	if (!rc)
+		rc = mark_set(fs, n.id);
 	return failed(fs, n.id, "delete", rc);
 }
 
@@ -173,26 +197,32 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 {
 	char iname[1024];
 	struct target from, to;
-	struct image img;
+	int64_t replace = 0;
 	int rc;
 
 	if (flags & RENAME_EXCHANGE)
 		return -EINVAL;
-	rc = fs_node(fs, parent, &from.parent);
-	if (rc)
-		return rc;
-	if (from.parent.type == N_IMAGE) {
-		rc = my_image(fs, parent, &img);
-		if (rc)
-			return rc == -EROFS && img.kind == KIND_SHARED ?
-			       -EPERM : rc;
-		if (newparent != parent)
-			return -EXDEV;
-		return files_rename(fs, img.row, name, newname, flags);
-	}
 	rc = resolve(fs, parent, name, &from);
 	if (rc)
 		return rc;
+	if (from.parent.type == N_IMAGE) {
+		struct image img;
+
+		rc = fs->b->ops->get(fs->b, from.parent.id, &img);
+		if (rc)
+			return rc;
+		if (img.kind != KIND_CUSTOM)
+			return img.kind == KIND_SHARED ? -EPERM : -EROFS;
+		/*
+		 * Out of its directory, mv and gio copy and unlink instead
+		 * (an unlink only marks the image); info is never renamed.
+		 */
+		if (newparent != parent)
+			return -EXDEV;
+		if (!strcmp(name, "info"))
+			return -EPERM;
+		return files_rename(fs, img.row, name, newname, flags);
+	}
 	if (from.parent.type != N_FOLDER || from.parent.kind != KIND_CUSTOM) {
 		if (from.parent.type == N_PEER && newparent == parent &&
 		    !from.found && !(flags & RENAME_NOREPLACE))
@@ -207,6 +237,8 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	rc = resolve(fs, newparent, newname, &to);
 	if (rc)
 		return rc;
+	if (to.parent.type == N_IMAGE)
+		return image_dir_refuse(fs, newparent);
 	if (to.parent.type != N_FOLDER || to.parent.kind != KIND_CUSTOM)
 		return to.parent.type == N_FOLDER ? refuse(&to.parent) :
 		       -EXDEV;
@@ -217,17 +249,15 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	if (to.found) {
 		if (flags & RENAME_NOREPLACE)
 			return -EEXIST;
-		if (!to.img.pending)
+		if (!to.img.pending || holds_files(fs, &to.img))
 			return -ENOTEMPTY;
-		rc = fs_rmdir(fs, newparent, newname);
-		if (rc)
-			return rc;
+		replace = to.img.row;	/* dropped in the same change */
 	}
 	rc = entry_name(newname, iname, sizeof(iname));
-	if (rc && rc != -BACKEND_WAIT)
+	if (rc)
 		fs_why(fs, rc, "%s: %s", newname, name_rule(rc));
-	else if (!rc)
-		rc = fs->b->ops->rename(fs->b, from.img.row, iname);
+	else
+		rc = fs->b->ops->rename(fs->b, from.img.row, iname, replace);
 	if (rc)
 		return failed(fs, from.img.row, "rename", rc);
 	row_changed(fs, from.img.row);

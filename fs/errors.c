@@ -37,8 +37,15 @@ static void image_path(struct fs *fs, int64_t row, char *buf, size_t size)
 {
 	char entry[512];
 	struct image img;
+	int rc;
 
-	if (fs->b->ops->get(fs->b, row, &img) ||
+	memset(&img, 0, sizeof(img));
+	rc = fs->b->ops->get(fs->b, row, &img);
+	/* a get that would wait for more than names (the cache: the
+	 * accounts an image is shared with) has read the names already */
+	if (rc == -BACKEND_WAIT && img.name[0] && img.region[0])
+		rc = 0;
+	if (rc ||
 	    name_display(img.name, img.id, img.dup, entry, sizeof(entry))) {
 		snprintf(buf, size, "image %lld", (long long)row);
 		return;
@@ -81,8 +88,8 @@ int failed(struct fs *fs, int64_t row, const char *what, int rc)
 
 	if (rc >= 0 || !row || rc == -BACKEND_WAIT)
 		return rc;
-	if (!why && fs->b->ops->why)
-		why = fs->b->ops->why(fs->b);
+	if (!why && fs->b->ops->detail)
+		why = fs->b->ops->detail(fs->b);
 	/* before get(), which may reuse the backend's buffer */
 	snprintf(reason, sizeof(reason), "%s%s%s", strerror(-rc),
 		 why ? ": " : "", why ? why : "");

@@ -2,6 +2,10 @@
 /*
  * files.c - open files of info and scratch files: their buffers, reads,
  * writes, and the commit of an info text at flush.
+ *
+ * A reader of info reads the image's own text, rendered from the backend
+ * at its first read (a pending image's is empty); a writer's text is its
+ * own open file's alone, parsed line by line as it comes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +18,7 @@
 #include "files.h"
 #include "info.h"
 #include "inode.h"
+#include "marks.h"
 #include "scratch.h"
 #include "spec.h"
 
@@ -36,6 +41,10 @@ struct open_file {
 	char *buf;
 	size_t len;
 	size_t cap;
+	/* a writer's complete lines, parsed once each as they come */
+	struct info_text parsed;
+	size_t parsed_len;	/* the bytes of buf parsed into it */
+	int check_due;		/* it holds keys not checked yet */
 };
 
 int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len)
@@ -59,54 +68,113 @@ int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len)
 static struct open_file *pending_writer(struct fs *fs, int64_t row)
 {
 	for (struct open_file *of = fs->open_files; of; of = of->next)
-		if (of->row == row && of->pending && !of->scratch)
+		if (of->row == row && of->pending && of->writable &&
+		    !of->scratch)
 			return of;
 	return NULL;
 }
 
 int info_attr(struct fs *fs, const struct image *img, struct entry *e)
 {
-	struct open_file *of;
-
 	if (!img->pending) {
+		if (marked(fs, img->row))
+			return -ENOENT;
 		info_entry(fs, img, e);
 		return 0;
 	}
-	of = pending_writer(fs, img->row);
-	if (!of)
+	if (!pending_writer(fs, img->row))
 		return -ENOENT;
-	file_entry(fs, e, mutable_ino(N_INFO, of->row), S_IFREG | 0644,
-		   of->len, time(NULL));
+	/* the image's own info: nothing yet, the text is the writer's */
+	file_entry(fs, e, mutable_ino(N_INFO, img->row), S_IFREG | 0644, 0,
+		   time(NULL));
 	e->mutable = 1;
 	return 0;
 }
 
-void files_truncate_info(struct fs *fs, int64_t row)
+/* Forget what was parsed of of's text: it is read again from the start. */
+static void parse_reset(struct open_file *of)
 {
-	for (struct open_file *of = fs->open_files; of; of = of->next) {
-		if (of->row == row && of->writable && !of->scratch) {
-			of->len = 0;
-			of->dirty = 1;
-		}
-	}
+	info_text_free(&of->parsed);
+	of->parsed.lines = 0;
+	of->parsed_len = 0;
+	of->check_due = 1;
 }
 
-/* Apply an edited text to a committed image: NAME and DESCRIPTION in one
- * operation of the backend, charged once or not at all. */
-static int edit_apply(struct fs *fs, const struct image *img,
-		      const struct info_text *t)
+/* Cut the text of writer of to size (no longer than it is). */
+static void text_cut(struct open_file *of, size_t size)
 {
-	const char *name = t->v[INFO_NAME];
-	const char *desc = t->v[INFO_DESCRIPTION];
+	of->len = size;
+	of->dirty = 1;
+	of->flushed = 0;
+	if (size < of->parsed_len)
+		parse_reset(of);
+}
 
-	/* what the file shows, written back, is no change */
-	if (name && edit_unchanged(img, INFO_NAME, name))
-		name = NULL;
-	if (desc && edit_unchanged(img, INFO_DESCRIPTION, desc))
-		desc = NULL;
-	if (!name && !desc)
+void files_truncate_info(struct fs *fs, int64_t row)
+{
+	for (struct open_file *of = fs->open_files; of; of = of->next)
+		if (of->row == row && of->writable && !of->scratch)
+			text_cut(of, 0);
+}
+
+int files_truncate(struct open_file *of, size_t size)
+{
+	if (!of->writable || of->scratch)
+		return -EBADF;
+	if (size > of->len)
+		return -EPERM;
+	text_cut(of, size);
+	return 0;
+}
+
+/*
+ * Apply an edit to a committed image (edit_of_text: NULL for what does not
+ * change): NAME and DESCRIPTION in one operation of the backend, charged
+ * once or not at all.
+ */
+static int edit_apply(struct fs *fs, const struct image *img,
+		      const char *name, const char *description)
+{
+	if (!name && !description)
 		return 0;
-	return fs->b->ops->edit(fs->b, img->row, name, desc);
+	return fs->b->ops->edit(fs->b, img->row, name, description);
+}
+
+/*
+ * Check (dry_run) or apply parsed text t of image row's info. For a
+ * pending image it makes the image; for a committed one it applies NAME
+ * and DESCRIPTION. complete: the text is whole.
+ */
+static int info_apply(struct fs *fs, int64_t row, struct info_text *t,
+		      int dry_run, int complete)
+{
+	const char *name, *description;
+	struct image img;
+	struct spec spec;
+	int rc = fs->b->ops->get(fs->b, row, &img);
+
+	if (rc)
+		return rc;
+	if (!img.pending) {
+		rc = edit_of_text(&img, t, &name, &description);
+		if (rc)
+			fs_why(fs, rc, "%s", t->why);
+		else if (!dry_run)
+			rc = edit_apply(fs, &img, name, description);
+		goto out;
+	}
+	rc = spec_of_text(t, &spec, complete);
+	if (rc)
+		return fs_why(fs, rc, "%s", t->why);
+	spec.dry_run = dry_run;
+	if (t->v[INFO_ID])
+		rc = fs->b->ops->copy(fs->b, row, t->v[INFO_ID], &spec);
+	else
+		rc = fs->b->ops->commit(fs->b, row, &spec);
+out:
+	if (!rc && !dry_run)
+		row_changed(fs, row);
+	return rc;
 }
 
 static int too_big(struct fs *fs)
@@ -115,48 +183,20 @@ static int too_big(struct fs *fs)
 		      INFO_MAX_BYTES / 1024);
 }
 
-/*
- * Check (dry_run) or commit the text of an info file. For a pending image
- * it makes the image; for a committed one it applies NAME and DESCRIPTION.
- */
+/* Check (dry_run) or commit a whole text of image row's info. */
 static int info_commit(struct fs *fs, int64_t row, const char *text,
 		       size_t len, int dry_run)
 {
 	struct info_text t;
-	struct image img;
-	struct spec spec;
 	int rc;
 
 	if (len > INFO_MAX_BYTES)
 		return too_big(fs);
-	rc = fs->b->ops->get(fs->b, row, &img);
-	if (rc)
-		return rc;
 	rc = info_parse(text, len, &t);
 	if (rc)
 		return t.why[0] ? fs_why(fs, rc, "%s", t.why) : rc;
-	if (!img.pending) {
-		rc = edit_check(&img, &t);
-		if (rc)
-			fs_why(fs, rc, "%s", t.why);
-		else if (!dry_run)
-			rc = edit_apply(fs, &img, &t);
-		goto out_free;
-	}
-	rc = spec_of_text(&t, &spec, !dry_run);
-	if (rc) {
-		fs_why(fs, rc, "%s", t.why);
-		goto out_free;
-	}
-	spec.dry_run = dry_run;
-	if (t.v[INFO_ID])
-		rc = fs->b->ops->copy(fs->b, row, t.v[INFO_ID], &spec);
-	else
-		rc = fs->b->ops->commit(fs->b, row, &spec);
-out_free:
+	rc = info_apply(fs, row, &t, dry_run, !dry_run);
 	info_text_free(&t);
-	if (!rc && !dry_run)
-		row_changed(fs, row);
 	return rc;
 }
 
@@ -176,6 +216,13 @@ static int of_new(struct fs *fs, int64_t row, int64_t scratch, int writable,
 	return 0;
 }
 
+static void of_free(struct open_file *of)
+{
+	info_text_free(&of->parsed);
+	free(of->buf);
+	free(of);
+}
+
 static int of_reserve(struct open_file *of, size_t len)
 {
 	char *p;
@@ -193,16 +240,63 @@ static int of_reserve(struct open_file *of, size_t len)
 	return 0;
 }
 
-static int of_load(struct open_file *of, const char *data, size_t len)
+/*
+ * A writer of img's info, with a text of its own: empty for a pending
+ * image, else the image's text unless O_TRUNC. Committed: the daily limit
+ * is said now, as early as it is known.
+ */
+static int info_writer(struct fs *fs, const struct image *img, int flags,
+		       struct open_file **out)
 {
-	int rc = of_reserve(of, len);
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
 
+	if (img->pending) {
+		rc = of_new(fs, img->row, 0, 1, out);
+		if (!rc)
+			(*out)->pending = (*out)->dirty = 1;	/* touch */
+		return rc;
+	}
+	rc = fs->b->ops->check_ops(fs->b, img->region);
+	if (rc)
+		return failed(fs, img->row, "open", rc);
+	if (!(flags & O_TRUNC)) {
+		rc = fs_info_text(fs, img->row, &text, &len);
+		if (rc)
+			return rc;
+	}
+	rc = of_new(fs, img->row, 0, 1, out);
+	if (!rc)
+		rc = of_reserve(*out, len);
+	if (!rc && len)
+		memcpy((*out)->buf, text, len);
+	if (!rc) {
+		(*out)->len = len;
+		(*out)->dirty = !!(flags & O_TRUNC);
+	}
+	free(text);
+	return rc;
+}
+
+/* create(2) of info in my image img's directory. */
+static int create_info(struct fs *fs, const struct image *img, int flags,
+		       struct entry *e, struct open_file **out)
+{
+	int again = !img->pending && marked(fs, img->row);
+	int rc;
+
+	if ((flags & O_EXCL) && !info_attr(fs, img, e))
+		return -EEXIST;
+	/* info made again in a marked directory: an edit of the image */
+	rc = info_writer(fs, img, again ? flags | O_TRUNC : flags, out);
 	if (rc)
 		return rc;
-	if (len)
-		memcpy(of->buf, data, len);
-	of->len = len;
-	return 0;
+	if (again) {
+		mark_clear(fs, img->row);
+		image_changed(fs, img);
+	}
+	return info_attr(fs, img, e);
 }
 
 int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
@@ -214,24 +308,13 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
 
 	if (rc)
 		return rc;
-	if (!strcmp(name, "info")) {
-		if (!img.pending || pending_writer(fs, img.row)) {
-			if (flags & O_EXCL)
-				return -EEXIST;
-			rc = fs_open(fs, mutable_ino(N_INFO, img.row), flags,
-				     out);
-			return rc ? rc : info_attr(fs, &img, e);
-		}
-		rc = of_new(fs, img.row, 0, 1, out);
-		if (rc)
-			return rc;
-		(*out)->pending = 1;
-		(*out)->dirty = 1;	/* touch alone commits the defaults */
-		return info_attr(fs, &img, e);
-	}
+	if (!strcmp(name, "info"))
+		return create_info(fs, &img, flags, e, out);
 	s = scratch_named(fs, img.row, name);
 	if (s && (flags & O_EXCL))
 		return -EEXIST;
+	if (!s && scratch_name_ok(name) != 1)
+		return -EPERM;	/* nothing kept but info and scratch files */
 	if (!s) {
 		rc = scratch_new(fs, img.row, name, &s);
 		if (rc)
@@ -246,11 +329,8 @@ int fs_create(struct fs *fs, uint64_t parent, const char *name, int flags,
 int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 {
 	int writable = (flags & O_ACCMODE) != O_RDONLY;
-	struct open_file *pw;
 	struct image img;
 	struct node n;
-	char *text = NULL;
-	size_t len = 0;
 	int rc = fs_node(fs, ino, &n);
 
 	if (rc)
@@ -270,15 +350,6 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 	}
 	if (n.type != N_INFO)
 		return -EISDIR;
-	pw = pending_writer(fs, n.id);
-	if (pw) {
-		rc = of_new(fs, n.id, 0, writable, out);
-		if (!rc)
-			rc = of_load(*out, pw->buf, pw->len);
-		if (!rc)
-			(*out)->pending = 1;
-		return rc;
-	}
 	if (!writable) {
 		/* rendered at the first read: a warm cat reads the cache */
 		rc = of_new(fs, n.id, 0, 0, out);
@@ -291,36 +362,36 @@ int fs_open(struct fs *fs, uint64_t ino, int flags, struct open_file **out)
 	rc = fs->b->ops->get(fs->b, n.id, &img);
 	if (rc)
 		return rc;
-	if (img.pending && img.kind == KIND_CUSTOM) {
-		/* a new text for a pending image, as at create */
-		rc = of_new(fs, img.row, 0, 1, out);
-		if (!rc)
-			(*out)->pending = (*out)->dirty = 1;
-		return rc;
-	}
-	if (img.pending)
-		return -ENOENT;
 	if (img.kind != KIND_CUSTOM)
-		return -EROFS;
-	/* the daily limit, as early as it is known */
-	rc = fs->b->ops->check_ops(fs->b, img.region);
-	if (rc)
-		return failed(fs, n.id, "open", rc);
-	rc = fs_info_text(fs, n.id, &text, &len);
-	if (rc)
-		return rc;
-	rc = of_new(fs, n.id, 0, writable, out);
-	if (!rc && !(flags & O_TRUNC))
-		rc = of_load(*out, text, len);
-	if (!rc && (flags & O_TRUNC))
-		(*out)->dirty = 1;
-	free(text);
-	return rc;
+		return img.pending ? -ENOENT : -EROFS;
+	if (!img.pending && marked(fs, img.row))
+		return -ENOENT;
+	return info_writer(fs, &img, flags, out);
 }
 
 int fs_open_cacheable(const struct open_file *of)
 {
 	return !of->writable && !of->scratch && !of->pending && !of->mutable;
+}
+
+/* The image's own text, for a reader: a pending image's is empty. */
+static int own_text(struct fs *fs, struct open_file *of)
+{
+	struct image img;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = fs_info_text(fs, of->row, &text, &len);
+
+	if (rc == -ENOENT && !fs->b->ops->get(fs->b, of->row, &img) &&
+	    img.pending)
+		rc = 0;
+	if (rc)
+		return rc;
+	free(of->buf);
+	of->buf = text;
+	of->len = of->cap = len;
+	of->lazy = 0;
+	return 0;
 }
 
 int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
@@ -332,15 +403,9 @@ int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
 
 	(void)ino;
 	if (of->lazy) {
-		char *text;
-
-		rc = fs_info_text(fs, of->row, &text, &len);
+		rc = own_text(fs, of);
 		if (rc)
 			return rc;
-		free(of->buf);
-		of->buf = text;
-		of->len = of->cap = len;
-		of->lazy = 0;
 	}
 	data = of->buf;
 	len = of->len;
@@ -348,7 +413,7 @@ int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
 		struct scratch *s = scratch_get(fs, of->scratch);
 
 		if (!s)
-			return -ENOENT;
+			return of->error ? of->error : -ENOENT;
 		data = s->data;
 		len = s->len;
 	}
@@ -358,6 +423,43 @@ int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
 		memcpy(buf, data + off, *got);
 	}
 	return 0;
+}
+
+/* A scratch file over its size is dropped: nothing is left of it. */
+static int scratch_file_write(struct fs *fs, struct open_file *of,
+			      const char *buf, size_t size, off_t off)
+{
+	struct scratch *s = scratch_get(fs, of->scratch);
+	int rc;
+
+	if (!s)
+		return of->error ? of->error : -ENOENT;
+	rc = scratch_write(s, buf, size, off);
+	if (rc == -EFBIG) {
+		scratch_remove(fs, s);
+		of->error = rc;
+	}
+	return rc;
+}
+
+/*
+ * Parse the complete lines of of's text that are not parsed yet: each
+ * byte once. A line with a key makes a check due.
+ */
+static int parse_lines(struct open_file *of)
+{
+	struct info_text before = of->parsed;
+	int rc;
+
+	if (!of->len || of->buf[of->len - 1] != '\n' ||
+	    of->parsed_len == of->len)
+		return 0;
+	rc = info_parse_more(of->buf + of->parsed_len,
+			     of->len - of->parsed_len, &of->parsed);
+	of->parsed_len = of->len;
+	for (int k = 0; k < INFO_NKEYS; k++)
+		of->check_due |= of->parsed.v[k] != before.v[k];
+	return rc;
 }
 
 /*
@@ -381,16 +483,13 @@ static int of_failed(struct fs *fs, struct open_file *of, const char *what,
 int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	     size_t size, off_t off)
 {
-	size_t end = off + size;
+	size_t end = off + size, over;
 	int rc;
 
 	if (!of->writable)
 		return -EBADF;
-	if (of->scratch) {
-		struct scratch *s = scratch_get(fs, of->scratch);
-
-		return s ? scratch_write(s, buf, size, off) : -ENOENT;
-	}
+	if (of->scratch)
+		return scratch_file_write(fs, of, buf, size, off);
 	if (of->error)
 		return of->error;
 	of->written = 1;
@@ -401,6 +500,11 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	rc = of_reserve(of, end);
 	if (rc)
 		return rc;
+	/* other bytes where the text was parsed: parse it again (a retry
+	 * of this request writes the same bytes) */
+	over = end < of->parsed_len ? end : of->parsed_len;
+	if ((size_t)off < over && memcmp(of->buf + off, buf, over - off))
+		parse_reset(of);
 	if ((size_t)off > of->len)
 		memset(of->buf + of->len, 0, off - of->len);
 	memcpy(of->buf + off, buf, size);
@@ -408,15 +512,18 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 		of->len = end;
 	of->dirty = 1;
 	of->flushed = 0;
-	/* a complete text is checked now: ">" ignores what close says */
-	if (of->len && of->buf[of->len - 1] == '\n') {
-		rc = info_commit(fs, of->row, of->buf, of->len, 1);
-		if (rc == -BACKEND_WAIT)
-			return rc;	/* made again, with the same bytes */
-		if (rc) {
-			of->error = rc;
-			return of_failed(fs, of, "write", rc);
-		}
+	/* a text is checked as its lines come: ">" ignores what close says */
+	rc = parse_lines(of);
+	if (rc && of->parsed.why[0])
+		fs_why(fs, rc, "%s", of->parsed.why);
+	if (!rc && of->check_due)
+		rc = info_apply(fs, of->row, &of->parsed, 1, 0);
+	if (rc == -BACKEND_WAIT)
+		return rc;	/* made again, with the same bytes */
+	of->check_due = 0;
+	if (rc) {
+		of->error = rc;
+		return of_failed(fs, of, "write", rc);
 	}
 	return 0;
 }
@@ -440,8 +547,7 @@ int fs_flush(struct fs *fs, struct open_file *of)
 		 * the defaults would commit; do it at release if no text
 		 * comes.
 		 */
-		int rc = info_commit(fs, of->row, "", 0, 1);
-
+		rc = info_commit(fs, of->row, "", 0, 1);
 		if (rc == -BACKEND_WAIT)
 			return rc;
 		of->at_release = !rc;
@@ -480,8 +586,7 @@ int fs_release(struct fs *fs, struct open_file *of, int final)
 			break;
 		}
 	}
-	free(of->buf);
-	free(of);
+	of_free(of);
 	return 0;
 }
 
@@ -491,8 +596,7 @@ void files_free_all(struct fs *fs)
 		struct open_file *of = fs->open_files;
 
 		fs->open_files = of->next;
-		free(of->buf);
-		free(of);
+		of_free(of);
 	}
 }
 
@@ -500,16 +604,16 @@ void files_free_all(struct fs *fs)
 static int has_info(struct fs *fs, int64_t row)
 {
 	struct image img;
+	struct entry e;
 
-	if (fs->b->ops->get(fs->b, row, &img))
-		return 0;
-	return !img.pending || pending_writer(fs, row);
+	return !fs->b->ops->get(fs->b, row, &img) && !info_attr(fs, &img, &e);
 }
 
 /*
- * A scratch file renamed onto info: a write of info, committed now. The
- * kernel's "info" then names the scratch inode, so that inode stands for
- * info until the kernel has dropped it.
+ * A scratch file renamed onto info: a write of info, committed now (info
+ * is there again if it was unlinked). The kernel's "info" then names the
+ * scratch inode, so that inode stands for info until the kernel has
+ * dropped it.
  */
 static int scratch_onto_info(struct fs *fs, struct scratch *s)
 {
@@ -517,6 +621,7 @@ static int scratch_onto_info(struct fs *fs, struct scratch *s)
 
 	if (rc)
 		return failed(fs, s->row, "commit", rc);
+	mark_clear(fs, s->row);
 	scratch_alias(fs, s);
 	return 0;
 }
@@ -526,35 +631,19 @@ int files_rename(struct fs *fs, int64_t row, const char *name,
 {
 	struct scratch *s = scratch_named(fs, row, name);
 	struct scratch *d = scratch_named(fs, row, newname);
-	char *text;
-	size_t len;
-	int rc;
 
-	if (!strcmp(name, "info")) {
-		/* a backup of info: copy it, info itself stays */
-		if (d && (flags & RENAME_NOREPLACE))
-			return -EEXIST;
-		rc = fs_info_text(fs, row, &text, &len);
-		if (rc)
-			return rc;
-		if (!d)
-			rc = scratch_new(fs, row, newname, &d);
-		if (!rc) {
-			free(d->data);
-			d->data = text;
-			d->len = len;
-			return 0;
-		}
-		free(text);
-		return rc;
-	}
 	if (!s)
 		return -ENOENT;
 	if (!strcmp(newname, "info")) {
+		if (s->link)
+			return -EPERM;
 		if ((flags & RENAME_NOREPLACE) && has_info(fs, row))
 			return -EEXIST;
 		return scratch_onto_info(fs, s);
 	}
+	if (s->link != (scratch_name_ok(newname) == 2) ||
+	    !scratch_name_ok(newname))
+		return -EPERM;	/* nothing kept but scratch names */
 	if (d) {
 		if (flags & RENAME_NOREPLACE)
 			return -EEXIST;

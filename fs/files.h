@@ -3,11 +3,16 @@
  * files.h - open files: an image's info, and scratch files. fs_create,
  * fs_open, fs_read, fs_write, fs_flush and fs_release (fs.h) are here.
  *
- * A writer of info keeps its own buffer. The text is checked at each
- * write(2) that completes a line (a shell's ">" ignores what close(2)
- * says) and committed at the first flush, once: later flushes return the
- * same result. For a pending image the commit makes the image; for a
- * committed one it applies NAME and DESCRIPTION.
+ * A reader of info reads the image's own text (a pending image has none:
+ * it reads empty). A writer keeps its own text, which no other open file
+ * sees; O_TRUNC empties it. The text is parsed as its lines come, each
+ * byte once, and checked at each write(2) that completes a line with a
+ * key (at most one check, one dry run of the backend, per write: a shell's
+ * ">" ignores what close(2) says). It is committed at the first flush,
+ * once: later flushes return the same result. For a pending image the
+ * commit makes the image; for a committed one it applies NAME and
+ * DESCRIPTION. Creating info in a directory whose info was unlinked
+ * (marks.h) is a writer of that image's info, with an empty text.
  */
 #ifndef IMAGEFS_FILES_H
 #define IMAGEFS_FILES_H
@@ -21,8 +26,9 @@
 int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len);
 
 /*
- * The attributes of img's info. A pending image has one only while a
- * writer has it open (its text so far), else -ENOENT.
+ * The attributes of img's info: -ENOENT while the image is marked, and for
+ * a pending image unless a writer has it open (its size is then 0: the
+ * image has no text yet).
  */
 int info_attr(struct fs *fs, const struct image *img, struct entry *e);
 
@@ -36,9 +42,16 @@ void files_free_all(struct fs *fs);
 void files_truncate_info(struct fs *fs, int64_t row);
 
 /*
- * rename(2) inside image row's directory. A scratch file is renamed (onto
- * another it replaces it); renamed onto info, it is a write of info,
- * committed now. info itself stays: renamed away it is copied (a backup).
+ * ftruncate(2) of open file of, a writer of info: its own text cut to size
+ * (-EPERM to make it longer, -EBADF for a reader).
+ */
+int files_truncate(struct open_file *of, size_t size);
+
+/*
+ * rename(2) of a scratch file inside image row's directory (info itself is
+ * never renamed: fs_rename says EPERM). Onto another it replaces it; onto
+ * a name that is no scratch name, EPERM; onto info, it is a write of info,
+ * committed now.
  */
 int files_rename(struct fs *fs, int64_t row, const char *name,
 		 const char *newname, unsigned int flags);

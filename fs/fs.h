@@ -7,9 +7,9 @@
  * Each group of calls below says which file it is in. Those files share
  * more among themselves through their own headers, from the ground up:
  * inode.h (inode numbers, entries, invalidation), errors.h (the last error
- * of an image), scratch.h (in-memory scratch files), spec.h (what a written
- * text asks for), files.h (open files and commits), tree.h (finding names),
- * share.h (share links).
+ * of an image), scratch.h (in-memory scratch files), marks.h (images marked
+ * for deletion), spec.h (what a written text asks for), files.h (open files
+ * and commits), tree.h (finding names), share.h (share links).
  *
  * Inode numbers are computed, not stored: the low 3 bits say what a node
  * is, bit 3 whether an image can change (custom and shared ones), and the
@@ -58,6 +58,7 @@ struct node {
 struct scratch;			/* scratch.h */
 struct open_file;		/* files.c */
 struct last_error;		/* errors.c */
+struct mark;			/* marks.c */
 
 struct fs {
 	struct backend *b;
@@ -71,6 +72,7 @@ struct fs {
 	struct scratch *scratch;	/* editors' temporary files */
 	struct open_file *open_files;	/* open info and scratch files */
 	struct last_error *errors;	/* of image dirs, newest first */
+	struct mark *marks;		/* images whose info was unlinked */
 	char why[256];			/* why fs/ refused, for failed() */
 	int64_t next_scratch;
 	/*
@@ -130,11 +132,12 @@ int fs_statfs(struct fs *fs, uint64_t ino, struct statvfs *sv);
 
 /*
  * Owners can be set only to the mounting user; modes and times are taken
- * and dropped; a size cuts or extends a scratch file, and 0 empties the
- * text of info's open writers. e: the attributes after.
+ * and dropped; a size cuts or extends a scratch file, cuts the text of of
+ * (ftruncate of a writer of info), and 0 empties the text of info's open
+ * writers (truncate by path, of NULL). e: the attributes after.
  */
-int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
-	       struct entry *e);
+int fs_setattr(struct fs *fs, uint64_t ino, struct open_file *of,
+	       const struct stat *st, int set, struct entry *e);
 
 /*
  * Extended attributes: xattr.c. getxattr answers the value's length when
@@ -145,6 +148,12 @@ int fs_getxattr(struct fs *fs, uint64_t ino, const char *name, char *buf,
 		size_t size);
 int fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name);
+
+/*
+ * Marks of deletion that lapsed (marks.c): drop them and tell the kernel.
+ * Returns the milliseconds until the next one lapses, or -1 for none.
+ */
+int fs_tick(struct fs *fs);
 
 /* Changing directories: dirs.c */
 int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,

@@ -364,6 +364,10 @@ static int parse_single(const char **pp, char *val, size_t *vlen)
 	return 0;
 }
 
+/*
+ * Parse the line at *pp (a NUL-terminated text) into out, using val as room
+ * for the value, and move *pp to the next line.
+ */
 /* Say what is wrong with a text in t->why; -EINVAL. */
 static int __attribute__((format(printf, 2, 3)))
 text_error(struct info_text *t, const char *fmt, ...)
@@ -376,10 +380,16 @@ text_error(struct info_text *t, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/*
- * Parse the line at *pp (a NUL-terminated text) into out, using val as room
- * for the value, and move *pp to the next line.
- */
+/* The number of lines that end between from and to. */
+static int lines_in(const char *from, const char *to)
+{
+	int n = 0;
+
+	for (; from < to; from++)
+		n += *from == '\n';
+	return n;
+}
+
 static int parse_line(const char **pp, char *val, struct info_text *out)
 {
 	const char *p = *pp;
@@ -418,9 +428,11 @@ static int parse_line(const char **pp, char *val, struct info_text *out)
 		ret = parse_bare(&p, val, &vlen);
 	if (ret)
 		return text_error(out, "%s: %s", name, *p == '"' ?
-			   "a \"value\" ends with a \" and escapes $ and `" :
-			   *p == '\'' ? "a 'value' ends with a '" :
-			   "quote a value with more than A-Za-z0-9._:,/+@-");
+				  "a \"value\" ends with a \" and escapes $ "
+				  "and `" : *p == '\'' ?
+				  "a 'value' ends with a '" :
+				  "quote a value with more than "
+				  "A-Za-z0-9._:,/+@-");
 	p += strspn(p, " \t");
 	if (*p == '\n')
 		p++;
@@ -435,26 +447,13 @@ static int parse_line(const char **pp, char *val, struct info_text *out)
 	return 0;
 }
 
-/* "line N: " before the reason of the line at line of text t. */
-static void line_why(struct info_text *out, const char *t, const char *line)
-{
-	char reason[sizeof(out->why)];
-	int n = 1;
-
-	for (; t < line; t++)
-		n += *t == '\n';
-	snprintf(reason, sizeof(reason), "%s", out->why);
-	snprintf(out->why, sizeof(out->why), "line %d: %.140s", n, reason);
-}
-
-int info_parse(const char *text, size_t len, struct info_text *out)
+int info_parse_more(const char *text, size_t len, struct info_text *out)
 {
 	const char *p;
 	char *t = NULL, *val = NULL;
 	size_t i, n = 0;
 	int ret;
 
-	memset(out, 0, sizeof(*out));
 	if (len && memchr(text, 0, len))
 		return text_error(out, "a NUL byte: info is text");
 	/* no value is longer than the text */
@@ -477,15 +476,31 @@ int info_parse(const char *text, size_t len, struct info_text *out)
 		const char *line = p;
 
 		ret = parse_line(&p, val, out);
-		if (ret == -EINVAL)
-			line_why(out, t, line);
+		if (ret == -EINVAL) {
+			char reason[sizeof(out->why)];
+
+			snprintf(reason, sizeof(reason), "%s", out->why);
+			snprintf(out->why, sizeof(out->why), "line %d: %.140s",
+				 out->lines + 1 + lines_in(t, line), reason);
+		}
 	}
-	if (ret)
-		info_text_free(out);
+	if (!ret)
+		out->lines += lines_in(t, p);
 
 out_free:
 	free(val);
 	free(t);
+	return ret;
+}
+
+int info_parse(const char *text, size_t len, struct info_text *out)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = info_parse_more(text, len, out);
+	if (ret)
+		info_text_free(out);
 	return ret;
 }
 

@@ -51,14 +51,13 @@ enum info_key {
 
 extern const char *const info_key_names[INFO_NKEYS];
 
-/*
- * A parsed text: v[key] is NULL when the key is absent. why: what is wrong
- * with the text, in words ("line 3: unknown key FOO"), when info_parse or
- * a check of spec.h refused it.
- */
+/* A parsed text: v[key] is NULL when the key is absent. */
 struct info_text {
 	char *v[INFO_NKEYS];
-	char why[160];
+	int lines;		/* lines parsed so far */
+	char why[160];		/* what is wrong with the text, in words
+				 * ("line 3: unknown key FOO"), when
+				 * info_parse or spec.h refused it */
 };
 
 /*
@@ -123,6 +122,14 @@ size_t info_format_line(const char *key, const char *value, char *buf,
  * says which line and what.
  */
 int info_parse(const char *text, size_t len, struct info_text *out);
+
+/*
+ * Parse len more bytes of a text into out, which holds the keys of the
+ * lines before them (len ends at a line's end, or the text's): each byte
+ * is read once, however the text comes. Errors as info_parse(); on one,
+ * out keeps what it has (free it with info_text_free()).
+ */
+int info_parse_more(const char *text, size_t len, struct info_text *out);
 
 void info_text_free(struct info_text *t);
 

@@ -213,19 +213,31 @@ void peer_entry(struct fs *fs, const struct region *r, const struct peer *p,
 	e->mutable = 1;
 }
 
+int share_entry(struct fs *fs, const struct share *s, char *out,
+		size_t size)
+{
+	struct image img;
+
+	img.id[0] = 0;
+	if (link_needs_id(s->name) && fs->b->ops->get(fs->b, s->image, &img))
+		img.id[0] = 0;
+	return name_display(s->name, img.id, 0, out, size);
+}
+
 int link_target(struct fs *fs, const struct share *s, char *buf,
 		size_t size)
 {
-	char entry[512], shown[INFO_VALUE_MAX];
+	char entry[512];
 	struct image img;
 	int rc;
 
-	/* a name shown escaped carries the image's id in custom/ */
+	/* the image's entry in custom/: with its id when not shown as is */
 	img.id[0] = 0;
-	if (info_show(s->name, SHOW_NAME, shown, sizeof(shown)) != s->name &&
+	if (!name_shown_as_is(s->name) &&
 	    fs->b->ops->get(fs->b, s->image, &img))
 		img.id[0] = 0;
 	rc = name_display(s->name, img.id, 0, entry, sizeof(entry));
+
 	if (rc)
 		return rc;
 	rc = snprintf(buf, size, "../../custom/%s", entry);
@@ -312,6 +324,17 @@ int fs_change(struct fs *fs, const struct change *c)
 	if (!r || !fs->inval_inode)
 		return 0;
 	times_changed(fs, c->region);
+	if (c->kind == KIND_PUBLIC || c->kind == KIND_MARKET) {
+		/* the cloud's own changes: the image and its listing */
+		if (c->image) {
+			fs->inval_inode(fs->inval_ctx, ino_make(N_IMAGE,
+								c->image));
+			fs->inval_inode(fs->inval_ctx, ino_make(N_INFO,
+								c->image));
+		}
+		fs->inval_inode(fs->inval_ctx, folder_ino(r, c->kind));
+		return 0;
+	}
 	mine = c->owner && !strcmp(c->owner, me);
 	parent = mine ? folder_ino(r, KIND_CUSTOM) :
 		 (c->owner && !uin_check(c->owner) ? peer_ino(r, c->owner) : 0);

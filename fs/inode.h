@@ -56,9 +56,14 @@ time_t folder_time(struct fs *fs, const struct summary *s,
 		   enum image_kind kind);
 
 /*
- * A share link's target, "../../custom/<entry name>" of the shared image
- * (with its id when its name is shown escaped): length or -errno.
+ * The name of share s's link: its image's name as custom/ shows it,
+ * without the suffix of a repeated name, with its id when link_needs_id().
+ * 0 or -ENAMETOOLONG.
  */
+int share_entry(struct fs *fs, const struct share *s, char *out,
+		size_t size);
+
+/* A share link's target, "../../custom/<entry name>": length or -errno. */
 int link_target(struct fs *fs, const struct share *s, char *buf,
 		size_t size);
 

@@ -39,7 +39,8 @@ static int session_open(void *ctx, struct fs *fs)
 		return rc;
 	rc = fs_init(fs, s->b, s->cfg.xattr);
 	if (rc) {
-		const char *why = s->b->ops->why ? s->b->ops->why(s->b) : NULL;
+		const char *why = s->b->ops->detail ?
+				  s->b->ops->detail(s->b) : NULL;
 
 		log_error("%s: cannot read the regions: %s",
 			  strcmp(s->cfg.backend, "local") ? s->cfg.backend :

@@ -20,6 +20,10 @@
 #define SLASH_UTF8	"\xef\xbc\x8f"
 #define SLASH_LEN	3
 
+/* U+FF0E FULLWIDTH FULL STOP, the leading '.' of a name not shown as is */
+#define DOT_UTF8	"\xef\xbc\x8e"
+#define DOT_LEN		3
+
 /* " (img-xxxxxxxx)": the suffix of a repeated name */
 #define ID_LEN		12
 #define DUP_SUFFIX_LEN	(ID_LEN + 3)
@@ -152,33 +156,35 @@ static int append(char *out, size_t size, size_t *len, const char *s,
 	return 0;
 }
 
-/* The bytes of the escape or the character at s of a shown name. */
-static size_t token_len(const char *s)
+/*
+ * The bytes of the escape (escaped: a name as info_show() shows it) or of
+ * the character at s of a name.
+ */
+static size_t token_len(const char *s, int escaped)
 {
 	uint32_t cp;
 	int n;
 
-	if (s[0] == '\\')
+	if (escaped && s[0] == '\\')
 		return s[1] == 'x' ? 4 : s[1] == 'u' ? 6 : 10;
 	n = utf8_next(s, &cp);
 	return n < 0 ? 1 : n;
 }
 
 /*
- * Append the entry form of name ('/' as U+FF0F). A name shown escaped is
- * cut, escape by escape, where it would leave less than room bytes of
- * out; any other name must fit whole.
+ * Append the entry form of name ('/' as U+FF0F). A name not shown as it
+ * is (cut) is cut, character by character or escape by escape, where it
+ * would leave less than room bytes of out; any other must fit whole.
  */
 static int append_name(char *out, size_t size, size_t *len, const char *name,
-		       int escaped, size_t room)
+		       int cut, int escaped, size_t room)
 {
 	size_t n;
 	int ret;
 
 	for (const char *p = name; *p; p += n) {
-		n = escaped ? token_len(p) : 1;
-		if (escaped && *len + (*p == '/' ? SLASH_LEN : n) + room >=
-		    size)
+		n = cut ? token_len(p, escaped) : 1;
+		if (cut && *len + (*p == '/' ? SLASH_LEN : n) + room >= size)
 			break;
 		if (*p == '/')
 			ret = append(out, size, len, SLASH_UTF8, SLASH_LEN);
@@ -196,19 +202,25 @@ int name_display(const char *name, const char *id, int dup, char *out,
 	char shown[INFO_VALUE_MAX];
 	const char *text = info_show(name, SHOW_NAME, shown, sizeof(shown));
 	int escaped = text != name;
+	int as_is = !escaped && name_shown_as_is(name);
 	size_t len = 0;
-	int ret;
+	int ret = 0;
 
 	if (!size)
 		return -ENAMETOOLONG;
-	if (escaped) {
-		/* a name the mount would refuse: always with its id */
+	if (!as_is) {
+		/* not shown as it is: always with its id, cut to fit */
 		dup = id[0] != 0;
 		if (size > NAME_MAX + 1)
 			size = NAME_MAX + 1;
+		if (*text == '.') {
+			ret = append(out, size, &len, DOT_UTF8, DOT_LEN);
+			text++;
+		}
 	}
-	ret = append_name(out, size, &len, text, escaped,
-			  dup ? strlen(id) + 3 : 0);
+	if (!ret)
+		ret = append_name(out, size, &len, text, !as_is, escaped,
+				  dup ? strlen(id) + 3 : 0);
 	if (!ret && dup) {
 		ret = append(out, size, &len, " (", 2);
 		if (!ret)
@@ -309,6 +321,25 @@ int name_check(const char *name)
 	return 0;
 }
 
+/* Why name cannot be an entry name as it is: 0, -EPERM or -EINVAL. */
+static int entry_check(const char *name)
+{
+	if (name[0] == '.' || name_is_probe(name))
+		return -EPERM;
+	if (strstr(name, SLASH_UTF8) || has_dup_suffix(name, strlen(name)))
+		return -EINVAL;
+	return 0;
+}
+
+int image_name_check(const char *name)
+{
+	int rc = name_check(name);
+
+	if (rc && rc != -ENAMETOOLONG)
+		return rc;
+	return entry_check(name) ? entry_check(name) : rc;
+}
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -318,11 +349,33 @@ const char *name_rule(int rc)
 	case -ENAMETOOLONG:
 		return "a name has at most " STR(NAME_MAX_CHARS) " characters";
 	case -EPERM:
-		return "a name may not start with a dot";
+		return "a name may not start with a dot, nor be one that file "
+		       "managers probe for";
 	default:
 		return "a name is UTF-8 text without control or invisible "
-		       "characters, not blank, . or ..";
+		       "characters, not blank, . or .., without U+FF0F or an "
+		       "ending like \" (img-xxxxxxxx)\"";
 	}
+}
+
+int name_shown_as_is(const char *name)
+{
+	int rc = image_name_check(name);
+	size_t bytes = strlen(name);
+
+	for (const char *p = strchr(name, '/'); p; p = strchr(p + 1, '/'))
+		bytes += SLASH_LEN - 1;
+	/* room for a repeated name's suffix, as any name that passes has */
+	return (!rc || rc == -ENAMETOOLONG) &&
+	       bytes <= NAME_MAX - DUP_SUFFIX_LEN;
+}
+
+int link_needs_id(const char *name)
+{
+	int rc = name_check(name);
+
+	/* shown escaped (a character it holds), a link needs no id */
+	return (!rc || rc == -ENAMETOOLONG) && !name_shown_as_is(name);
 }
 
 int text_check(const char *text)

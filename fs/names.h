@@ -14,11 +14,12 @@
 
 /*
  * Write the entry name of an image into out. dup: not the first holder of
- * its name. A name that name_check() refuses for a character it holds or
- * for being blank (one from the cloud, a peer or an old catalog) is shown
- * as info_show() shows it, cut to fit NAME_MAX with its " (<id>)" suffix,
- * whatever dup says (id "": no suffix). Returns 0, or -ENAMETOOLONG when
- * out is too small.
+ * its name. A name that name_shown_as_is() says no to (one from the cloud,
+ * a peer or an old catalog) carries its " (<id>)" suffix whatever dup says
+ * (id "": none) and is cut to fit NAME_MAX with it: shown as info_show()
+ * shows it when name_check() refuses a character it holds or it is blank,
+ * with a leading '.' as U+FF0E. Returns 0, or -ENAMETOOLONG when out is too
+ * small.
  */
 int name_display(const char *name, const char *id, int dup, char *out,
 		 size_t size);
@@ -38,6 +39,35 @@ int name_parse(const char *entry, char *name, size_t size, char *id);
  */
 int name_check(const char *name);
 
+/*
+ * Whether name may be an image's name: the one check of mkdir, mv, NAME= in
+ * info and of the names a backend lists. name_check()'s, and a name the
+ * tree shows as it is and finds again by lookup: -EPERM for a dotfile or a
+ * name file managers probe for (name_is_probe), -EINVAL for U+FF0F (what a
+ * '/' is shown as) or an ending like a repeated name's " (img-xxxxxxxx)".
+ */
+int image_name_check(const char *name);
+
+/*
+ * The rule a name broke, in words, from image_name_check's (or
+ * name_check's) errno.
+ */
+const char *name_rule(int rc);
+
+/*
+ * Whether name_display() shows name as it is: image_name_check() takes it,
+ * or finds it only too long, and it fits NAME_MAX with a suffix.
+ */
+int name_shown_as_is(const char *name);
+
+/*
+ * Whether the link of a share of an image called name carries the image's
+ * id: when name_shown_as_is() refuses the name for how it would read back
+ * (a dotfile, a probe name, U+FF0F, a suffix), not for a character it
+ * holds (that one is shown escaped, and read back by the escapes).
+ */
+int link_needs_id(const char *name);
+
 /* Check a free text (OS_NAME, PLATFORM ...): -EINVAL for invalid UTF-8 or
  * a character text_char_refused() refuses, else 0. */
 int text_check(const char *text);
@@ -45,12 +75,6 @@ int text_check(const char *text);
 /* Check a description: text_check(), and -EINVAL over DESC_MAX_CHARS
  * characters. */
 int description_check(const char *text);
-
-/*
- * The rule a name broke, in words, from name_check's errno (or -EPERM: a
- * dotfile, which no folder takes).
- */
-const char *name_rule(int rc);
 
 /*
  * The characters a text may not hold, because a line or a terminal would

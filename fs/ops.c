@@ -31,6 +31,7 @@
 /* entry timeout of names that can change (custom/, shared/): seconds */
 #define MUTABLE_ENTRY_TIMEOUT 0.5
 #define RETRY_MS 20	/* how often waiting requests are tried again */
+#define TICK_MS 1000	/* how often lapsing marks are looked at, at most */
 
 struct inval {
 	struct inval *next;
@@ -441,7 +442,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 static int run_setattr(struct call *c, int final)
 {
 	struct entry e;
-	int rc = fs_setattr(call_fs(c), c->ino, &c->attr, c->flags, &e);
+	struct open_file *of = c->fi.fh ? call_of(c) : NULL;
+	int rc = fs_setattr(call_fs(c), c->ino, of, &c->attr, c->flags, &e);
 
 	return reply_attr(c, give_up(c, rc, final), &e);
 }
@@ -452,7 +454,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct call c = { .req = req, .run = run_setattr, .ino = ino,
 			  .attr = *attr };
 
-	(void)fi;
+	if (fi)
+		c.fi = *fi;	/* ftruncate: the open file */
 	if (to_set & FUSE_SET_ATTR_MODE)
 		c.flags |= FS_SET_MODE;
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -1035,7 +1038,8 @@ static void wake(void *ctx)
 /*
  * The request loop: one thread reads and answers requests, and runs the
  * waiting ones again when the backend wakes it or every RETRY_MS, so that
- * a request that waits (on the network, on a lock) holds up only itself.
+ * a request that waits (on the network, on a lock) holds up only itself;
+ * it also lets marks of deletion lapse when their time comes (fs_tick).
  */
 static int serve_loop(struct imagefs *im)
 {
@@ -1047,8 +1051,13 @@ static int serve_loop(struct imagefs *im)
 	int rc = 0;
 
 	while (!fuse_session_exited(im->se)) {
-		int n = poll(pfd, 2, im->waiting ? RETRY_MS : -1);
+		int due = fs_tick(&im->fs);	/* marks that lapse */
+		int n, ms = im->waiting ? RETRY_MS : -1;
 		uint64_t v;
+
+		if (due >= 0 && (ms < 0 || due < ms))
+			ms = due < TICK_MS ? due : TICK_MS;
+		n = poll(pfd, 2, ms);
 
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;

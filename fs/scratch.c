@@ -3,6 +3,7 @@
  * scratch.c - the in-memory files of editors and the temporary links of
  * ln, in one list per daemon, newest first.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,79 @@
 #include "inode.h"
 #include "scratch.h"
 
-#define SCRATCH_MAX_FILES	256
 #define ALIASES_KEPT		32
+
+/*
+ * The names editors and tools make beside info, as patterns: '?' is a
+ * letter or digit (what mkstemp puts for an X), '@' a lower case letter,
+ * '*' one or more digits; anything else stands for itself. Each was seen
+ * with strace: see scratch.h.
+ */
+static const struct {
+	const char *pattern;
+	int link;
+} scratch_names[] = {
+	{ "info~", 0 },			/* editors, cp/mv/install -b */
+	{ "info.~*~", 0 },		/* --backup=numbered */
+	{ ".info.s@@", 0 },		/* vim's swap, nano's lock */
+	{ ".info.s@@x", 0 },		/* vim: can it make the swap file */
+	{ "sed??????", 0 },		/* sed -i */
+	{ ".goutputstream-??????", 0 },	/* GIO: gio save, file managers */
+	{ ".info.??????", 0 },		/* rsync */
+	{ "info.???????", 0 },		/* patch */
+	{ "XX??????", 0 },		/* perl -i */
+	{ "#info#", 0 },		/* emacs's auto-save */
+	{ ".#info", 1 },		/* emacs's lock, a symlink */
+	{ "info.save", 0 },		/* nano, when it is killed */
+	{ "info.save.*", 0 },
+};
+
+static int pattern_match(const char *p, const char *s)
+{
+	for (; *p; p++, s++) {
+		switch (*p) {
+		case '?':
+			if (!isalnum((unsigned char)*s))
+				return 0;
+			break;
+		case '@':
+			if (!islower((unsigned char)*s))
+				return 0;
+			break;
+		case '*':
+			if (!isdigit((unsigned char)*s))
+				return 0;
+			while (isdigit((unsigned char)s[1]))
+				s++;
+			break;
+		default:
+			if (*p != *s)
+				return 0;
+		}
+	}
+	return !*s;
+}
+
+/* vim's probe of whether it may write a new file: 4913, 5036, ... */
+static int vim_probe(const char *name)
+{
+	char *end;
+	long n;
+
+	if (!isdigit((unsigned char)name[0]) || strlen(name) > 6)
+		return 0;
+	n = strtol(name, &end, 10);
+	return !*end && n >= 4913 && (n - 4913) % 123 == 0;
+}
+
+int scratch_name_ok(const char *name)
+{
+	for (size_t i = 0; i < sizeof(scratch_names) / sizeof(*scratch_names);
+	     i++)
+		if (pattern_match(scratch_names[i].pattern, name))
+			return scratch_names[i].link ? 2 : 1;
+	return vim_probe(name);
+}
 
 struct scratch *scratch_get(struct fs *fs, int64_t id)
 {
@@ -48,7 +120,7 @@ int scratch_new(struct fs *fs, int64_t row, const char *name,
 	int n = 0;
 
 	for (s = fs->scratch; s; s = s->next)
-		n++;
+		n += s->row == row && !s->alias;
 	if (n >= SCRATCH_MAX_FILES)
 		return -ENOSPC;
 	if (strlen(name) >= sizeof(s->name))
@@ -63,6 +135,28 @@ int scratch_new(struct fs *fs, int64_t row, const char *name,
 	s->next = fs->scratch;
 	fs->scratch = s;
 	*out = s;
+	return 0;
+}
+
+int scratch_symlink(struct fs *fs, int64_t row, const char *name,
+		    const char *target, struct entry *e)
+{
+	struct scratch *s;
+	int rc;
+
+	if (scratch_named(fs, row, name))
+		return -EEXIST;
+	rc = scratch_new(fs, row, name, &s);
+	if (rc)
+		return rc;
+	s->data = strdup(target);
+	if (!s->data) {
+		scratch_remove(fs, s);
+		return -ENOMEM;
+	}
+	s->len = strlen(target);
+	s->link = 1;
+	scratch_entry(fs, s, e);
 	return 0;
 }
 
@@ -87,7 +181,7 @@ void scratch_free_all(struct fs *fs)
 void scratch_entry(struct fs *fs, const struct scratch *s, struct entry *e)
 {
 	file_entry(fs, e, ino_make(N_SCRATCH, s->id),
-		   s->row < 0 ? S_IFLNK | 0777 : S_IFREG | 0644, s->len,
+		   s->link ? S_IFLNK | 0777 : S_IFREG | 0644, s->len,
 		   s->mtime);
 	e->mutable = 1;
 }
@@ -96,7 +190,7 @@ int scratch_readlink(struct fs *fs, int64_t id, char *buf, size_t size)
 {
 	struct scratch *s = scratch_get(fs, id);
 
-	if (!s || s->row >= 0)
+	if (!s || !s->link)
 		return -EINVAL;
 	if (s->len >= size)
 		return -ENAMETOOLONG;
@@ -114,7 +208,7 @@ int scratch_resize(struct scratch *s, size_t size)
 		return 0;
 	}
 	if (size > SCRATCH_MAX_BYTES)
-		return -EPERM;
+		return -EFBIG;
 	p = realloc(s->data, size);
 	if (!p)
 		return -ENOMEM;

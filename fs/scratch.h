@@ -2,9 +2,10 @@
 /*
  * scratch.h - files that live only in the daemon's memory: the temporary
  * files editors and tools make next to info (vim's swap file, sed's
- * sedXXXXXX, info~, ...) and the temporary links GNU ln -sf makes in a
- * peer folder before renaming them over a share. They are kept per holder:
- * an image directory's row, or scratch_link_holder() of a peer folder.
+ * sedXXXXXX, info~, ... only the names scratch_name_ok() knows) and the
+ * temporary links GNU ln -sf makes in a peer folder before renaming them
+ * over a share. They are kept per holder: an image directory's row, or
+ * scratch_link_holder() of a peer folder, at most SCRATCH_MAX_FILES each.
  *
  * Each has an id, which only grows; its inode is ino_make(N_SCRATCH, id).
  * A file renamed onto info becomes an alias: it stands for that image's
@@ -20,6 +21,7 @@
 #include "fs.h"
 
 #define SCRATCH_MAX_BYTES	(1 << 20)	/* one editor's file */
+#define SCRATCH_MAX_FILES	16		/* in one directory */
 
 struct scratch {
 	struct scratch *next;
@@ -30,8 +32,20 @@ struct scratch {
 	char *data;		/* a link's target */
 	size_t len;
 	time_t mtime;
+	int link;		/* a symlink: data is its target */
 	int alias;		/* renamed onto info: stands for info now */
 };
+
+/*
+ * Whether editors and tools make a scratch file called name beside info:
+ * 1 for a file, 2 for a symlink (emacs's lock .#info), else 0. The names
+ * are listed in the README: vim's .info.swp (.swo, ...), .info.swpx and
+ * 4913; info~ and info.~N~ of editors and of cp, mv and install --backup;
+ * sed -i's sedXXXXXX; GIO's .goutputstream-XXXXXX; rsync's .info.XXXXXX;
+ * patch's info.XXXXXXX; perl -i's XXXXXXXX; emacs's #info# and .#info;
+ * nano's info.save and info.save.N.
+ */
+int scratch_name_ok(const char *name);
 
 /* The holder of the temporary links in the peer folder of inode folder. */
 static inline int64_t scratch_link_holder(uint64_t folder)
@@ -49,25 +63,32 @@ struct scratch *scratch_named(struct fs *fs, int64_t row, const char *name);
 struct scratch *scratch_next(struct fs *fs, int64_t row, int64_t after);
 
 /*
- * Make an empty file called name in holder row: -ENOSPC when the daemon
- * holds too many, -ENAMETOOLONG.
+ * Make an empty file called name in holder row: -ENOSPC when the holder
+ * has SCRATCH_MAX_FILES, -ENAMETOOLONG.
  */
 int scratch_new(struct fs *fs, int64_t row, const char *name,
 		struct scratch **out);
 
+/*
+ * Make a symlink called name to target in holder row (ln -sf's temporary
+ * link, emacs's lock): -EEXIST, or as scratch_new. e: its attributes.
+ */
+int scratch_symlink(struct fs *fs, int64_t row, const char *name,
+		    const char *target, struct entry *e);
+
 void scratch_remove(struct fs *fs, struct scratch *s);
 void scratch_free_all(struct fs *fs);
 
-/* The attributes of s: a regular file, or a symlink for a temporary link. */
+/* The attributes of s: a regular file, or a symlink. */
 void scratch_entry(struct fs *fs, const struct scratch *s, struct entry *e);
 
-/* The target of temporary link id into buf: 0, -EINVAL, -ENAMETOOLONG. */
+/* The target of scratch link id into buf: 0, -EINVAL, -ENAMETOOLONG. */
 int scratch_readlink(struct fs *fs, int64_t id, char *buf, size_t size);
 
 /* Write into s at off: -EFBIG past SCRATCH_MAX_BYTES. */
 int scratch_write(struct scratch *s, const char *buf, size_t size, off_t off);
 
-/* Cut s to size, or extend it with zeros: -EPERM past SCRATCH_MAX_BYTES. */
+/* Cut s to size, or extend it with zeros: -EFBIG past SCRATCH_MAX_BYTES. */
 int scratch_resize(struct scratch *s, size_t size);
 
 /* s now stands for its image's info: its data goes, old aliases too. */

@@ -86,27 +86,11 @@ static int link_image(struct fs *fs, uint64_t parent, const char *target,
 	return fs->b->ops->get(fs->b, n.id, img);
 }
 
-/* ln -sf makes a link under a temporary name, then renames it over. */
-static int temp_link(struct fs *fs, uint64_t parent, const char *target,
-		     const char *name, struct entry *e)
+/* The name a link to img has (share_entry). */
+static int link_name(const struct image *img, char *out, size_t size)
 {
-	int64_t holder = scratch_link_holder(parent);
-	struct scratch *s;
-	int rc;
-
-	if (scratch_named(fs, holder, name))
-		return -EEXIST;
-	rc = scratch_new(fs, holder, name, &s);
-	if (rc)
-		return rc;
-	s->data = strdup(target);
-	if (!s->data) {
-		scratch_remove(fs, s);
-		return -ENOMEM;
-	}
-	s->len = strlen(target);
-	scratch_entry(fs, s, e);
-	return 0;
+	return name_display(img->name, link_needs_id(img->name) ? img->id : "",
+			    0, out, size);
 }
 
 int share_rename(struct fs *fs, const struct node *n, uint64_t parent,
@@ -123,7 +107,7 @@ int share_rename(struct fs *fs, const struct node *n, uint64_t parent,
 	rc = link_image(fs, parent, s->data, &img);
 	if (rc)
 		return rc;
-	rc = name_display(img.name, "", 0, entry, sizeof(entry));
+	rc = link_name(&img, entry, sizeof(entry));
 	if (rc || strcmp(entry, newname))
 		return -EINVAL;
 	rc = fs->b->ops->share(fs->b, img.row, n->peer);
@@ -146,8 +130,15 @@ int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
 
 	if (rc)
 		return rc;
+	if (n.type == N_IMAGE) {
+		/* emacs's lock file: a scratch link; nothing else is kept */
+		rc = my_image(fs, parent, &img);
+		if (!rc && scratch_name_ok(name) != 2)
+			rc = -EPERM;
+		return rc ? rc : scratch_symlink(fs, n.id, name, target, e);
+	}
 	if (n.type != N_PEER)
-		return n.type == N_IMAGE ? -EROFS : refuse(&n);
+		return refuse(&n);
 	rc = link_image(fs, parent, target, &img);
 	if (rc)
 		return rc;
@@ -155,9 +146,10 @@ int fs_symlink(struct fs *fs, const char *target, uint64_t parent,
 		return -EPERM;
 	if (strcmp(img.region, n.region->name))
 		return -EXDEV;
-	rc = name_display(img.name, "", 0, entry, sizeof(entry));
+	rc = link_name(&img, entry, sizeof(entry));
 	if (!rc && strcmp(entry, name) && ln_temp_name(name))
-		return temp_link(fs, parent, target, name, e);
+		return scratch_symlink(fs, scratch_link_holder(parent), name,
+				       target, e);
 	if (rc || strcmp(entry, name))
 		return -EINVAL;
 	rc = fs->b->ops->share(fs->b, img.row, n.peer);
@@ -184,11 +176,13 @@ int share_unlink(struct fs *fs, const struct node *n, uint64_t parent,
 	if (rc == -ENOENT) {
 		struct folder f = { n->region->name, KIND_SHARED, n->peer };
 
-		if (!find_image(fs, &f, name, &img))
-			return -EPERM;
+		/* an image shared with me; else gone (another daemon's rm) */
+		rc = find_image(fs, &f, name, &img);
+		return rc ? rc : -EPERM;
 	}
-	if (!rc)
-		rc = fs->b->ops->unshare(fs->b, s.image, n->peer);
+	if (rc)
+		return rc;
+	rc = fs->b->ops->unshare(fs->b, s.image, n->peer);
 	if (rc)
 		return failed(fs, s.image, "unshare", rc);
 	row_changed(fs, s.image);

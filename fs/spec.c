@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../backend/source.h"
 #include "names.h"
 #include "spec.h"
 
@@ -30,6 +31,25 @@ static int bad_description(struct info_text *t)
 			   DESC_MAX_CHARS);
 }
 
+/*
+ * Whether t is the text of the image img was copied from: its ID is the one
+ * img's SOURCE names (cp -r, rsync -a, tar -x of that image again).
+ */
+static int copy_source_text(const struct image *img,
+			    const struct info_text *t)
+{
+	const char *id = t->v[INFO_ID];
+	size_t p = strlen(SOURCE_COPY_PREFIX), n;
+
+	if (!id || !strcmp(id, img->id) ||
+	    strncmp(img->source, SOURCE_COPY_PREFIX, p))
+		return 0;
+	n = strlen(id);
+	return !strncmp(img->source + p, id, n) &&
+	       !strncmp(img->source + p + n, SOURCE_COPY_AT,
+			strlen(SOURCE_COPY_AT));
+}
+
 int edit_unchanged(const struct image *img, enum info_key k, const char *v)
 {
 	char buf[INFO_VALUE_MAX];
@@ -39,30 +59,38 @@ int edit_unchanged(const struct image *img, enum info_key k, const char *v)
 	return now ? !strcmp(now, v) : !v[0] && k == INFO_DESCRIPTION;
 }
 
-int edit_check(const struct image *img, struct info_text *t)
+int edit_of_text(const struct image *img, struct info_text *t,
+		 const char **name, const char **description)
 {
-	int rc;
+	/* the directory names a copy, as when it was made */
+	int copy = copy_source_text(img, t);
+	int rc = 0;
 
-	for (int k = 0; k < INFO_NKEYS; k++) {
-		if (!t->v[k] || edit_unchanged(img, k, t->v[k]))
+	*name = *description = NULL;
+	for (int k = 0; k < INFO_NKEYS && !rc; k++) {
+		const char *v = t->v[k];
+
+		if (!v || edit_unchanged(img, k, v))
 			continue;
-		if (k == INFO_NAME) {
-			rc = name_check(t->v[k]);
+		if (k == INFO_NAME && !copy) {
+			rc = image_name_check(v);
 			if (rc)
-				return refuse_text(t, rc, "NAME: %s",
-						   name_rule(rc));
+				refuse_text(t, rc, "NAME: %s", name_rule(rc));
+			*name = v;
 		} else if (k == INFO_DESCRIPTION) {
-			if (description_check(t->v[k]))
-				return bad_description(t);
-		} else {
-			return refuse_text(t, -EPERM, "%s is %s: only NAME and "
-					   "DESCRIPTION can change",
-					   info_key_names[k],
-					   k < INFO_INSTANCE ? "read-only" :
-					   "not for a made image");
+			rc = description_check(v);
+			if (rc)
+				bad_description(t);
+			*description = v;
+		} else if (!copy) {
+			rc = refuse_text(t, -EPERM, "%s is %s: only NAME and "
+					 "DESCRIPTION can change",
+					 info_key_names[k],
+					 k < INFO_INSTANCE ? "read-only" :
+					 "not for a made image");
 		}
 	}
-	return 0;
+	return rc;
 }
 
 /*

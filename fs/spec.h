@@ -21,12 +21,17 @@
 int spec_of_text(struct info_text *t, struct spec *spec, int complete);
 
 /*
- * Whether t may be written onto committed image img: -EPERM when it
- * changes a key other than NAME and DESCRIPTION, the errno of a bad NAME
- * or DESCRIPTION, else 0; t->why says what is wrong. A key whose value
- * is what the file shows (edit_unchanged) is no change and is not checked.
+ * What t asks of committed image img: a new *name and *description (NULL:
+ * unchanged). -EPERM when it changes a key other than NAME and
+ * DESCRIPTION, the errno of a bad NAME (image_name_check) or DESCRIPTION,
+ * else 0; t->why says what is wrong. A key whose value is what the file
+ * shows (edit_unchanged) is no change and is not checked. The text of the
+ * image img was copied from (the ID its SOURCE names: cp -r, rsync -a or
+ * tar -x of it again) is img unchanged but for its DESCRIPTION: the
+ * directory names the copy, as when it was made.
  */
-int edit_check(const struct image *img, struct info_text *t);
+int edit_of_text(const struct image *img, struct info_text *t,
+		 const char **name, const char **description);
 
 /*
  * Whether v, written for key k, is what the file shows for img: a text

@@ -17,6 +17,7 @@
 #include "errors.h"
 #include "files.h"
 #include "inode.h"
+#include "marks.h"
 #include "names.h"
 #include "scratch.h"
 #include "tree.h"
@@ -32,32 +33,20 @@ static void folder_of(const struct node *n, struct folder *f)
 	f->peer = n->type == N_PEER ? n->peer : NULL;
 }
 
-struct first_ctx {
+struct entry_ctx {
 	struct image *out;
-	const char *id;		/* NULL: the first holder */
-	const char *entry;	/* escaped_cb: the entry name */
+	const char *entry;	/* the entry name looked for */
 	int found;
 };
 
-static int escaped_cb(void *ctx, const struct image *img)
+/* Whether img is the image listed as c->entry. */
+static int entry_cb(void *ctx, const struct image *img)
 {
-	struct first_ctx *c = ctx;
+	struct entry_ctx *c = ctx;
 	char entry[NAME_MAX + 1];
 
-	if (strcmp(img->id, c->id) ||
-	    name_display(img->name, img->id, img->dup, entry, sizeof(entry)) ||
+	if (name_display(img->name, img->id, img->dup, entry, sizeof(entry)) ||
 	    strcmp(entry, c->entry))
-		return 0;
-	*c->out = *img;
-	c->found = 1;
-	return 1;
-}
-
-static int first_cb(void *ctx, const struct image *img)
-{
-	struct first_ctx *c = ctx;
-
-	if (c->id ? strcmp(img->id, c->id) || !img->dup : img->dup)
 		return 0;
 	*c->out = *img;
 	c->found = 1;
@@ -67,30 +56,20 @@ static int first_cb(void *ctx, const struct image *img)
 int find_image(struct fs *fs, const struct folder *f, const char *entry,
 	       struct image *out)
 {
-	struct first_ctx c = { .out = out };
+	struct entry_ctx c = { .out = out, .entry = entry };
 	char name[1024], id[16];
 	int rc;
 
 	if (name_parse(entry, name, sizeof(name), id))
 		return -ENOENT;
-	if (id[0]) {
-		/* a name that really ends in " (img-...)" comes first */
-		size_t len = strlen(name);
-
-		snprintf(name + len, sizeof(name) - len, " (%s)", id);
-		rc = fs->b->ops->find(fs->b, f, name, first_cb, &c);
-		if (rc || c.found)
-			return rc ? rc : 0;
-		name[len] = 0;
-		c.id = id;
-	}
-	rc = fs->b->ops->find(fs->b, f, name, first_cb, &c);
-	if (rc || c.found || !id[0] || !strchr(entry, '\\'))
+	rc = fs->b->ops->find(fs->b, f, name, entry_cb, &c);
+	if (rc || c.found || !id[0])
 		return rc ? rc : c.found ? 0 : -ENOENT;
-	/* a name shown escaped: the holder of the id whose entry it is */
-	c.id = id;
-	c.entry = entry;
-	rc = fs->b->ops->list(fs->b, f, 0, escaped_cb, &c);
+	/*
+	 * A name not shown as it is (a leading dot, U+FF0F of its own, cut)
+	 * is listed with its id: the holder of that id whose entry it is.
+	 */
+	rc = fs->b->ops->list(fs->b, f, 0, entry_cb, &c);
 	if (rc)
 		return rc;
 	return c.found ? 0 : -ENOENT;
@@ -137,6 +116,7 @@ static int find_peer(struct fs *fs, const struct region *r, const char *uin,
 }
 
 struct share_ctx {
+	struct fs *fs;
 	const char *entry;
 	struct share *out;
 	int found;
@@ -147,7 +127,7 @@ static int share_find_cb(void *ctx, const struct share *s)
 	struct share_ctx *c = ctx;
 	char entry[NAME_MAX + 1];
 
-	if (name_display(s->name, "", 0, entry, sizeof(entry)) ||
+	if (share_entry(c->fs, s, entry, sizeof(entry)) ||
 	    strcmp(entry, c->entry))
 		return 0;
 	*c->out = *s;
@@ -155,11 +135,11 @@ static int share_find_cb(void *ctx, const struct share *s)
 	return 1;
 }
 
-/* My share named entry (as listed) in region/shared/<peer>/. */
+/* My share whose link is named entry in region/shared/<peer>/. */
 int find_share(struct fs *fs, const struct region *r, const char *peer,
 	       const char *entry, struct share *out)
 {
-	struct share_ctx c = { .entry = entry, .out = out };
+	struct share_ctx c = { .fs = fs, .entry = entry, .out = out };
 	int rc;
 
 	rc = fs->b->ops->shares(fs->b, r->name, peer, 0, share_find_cb, &c);
@@ -175,13 +155,14 @@ static int count_cb(void *ctx, const struct peer *p)
 	return 0;
 }
 
-static int count_peers(struct fs *fs, const struct region *r)
+/* The peer folders of r/shared/ in *n; only a wait is an error. */
+static int count_peers(struct fs *fs, const struct region *r, int *n)
 {
-	int n = 0;
+	int rc;
 
-	if (fs->b->ops->peers(fs->b, r->name, -1, count_cb, &n))
-		return 0;
-	return n;
+	*n = 0;
+	rc = fs->b->ops->peers(fs->b, r->name, -1, count_cb, n);
+	return rc == -BACKEND_WAIT ? rc : 0;
 }
 
 /* A folder of region r; s: the region's summary, or NULL to read it. */
@@ -194,7 +175,7 @@ static int folder_entry(struct fs *fs, const struct region *r,
 	int n = 0, rc = 0;
 
 	if (kind == KIND_SHARED)
-		n = count_peers(fs, r);
+		rc = count_peers(fs, r, &n);
 	else
 		rc = fs->b->ops->count(fs->b, &f, &n);
 	if (!s) {
@@ -307,8 +288,10 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 	struct peer p;
 	struct share s;
 	struct node n;
-	int rc = fs_node(fs, parent, &n);
+	int rc;
 
+	memset(e, 0, sizeof(*e));	/* even a failed lookup says mutable */
+	rc = fs_node(fs, parent, &n);
 	if (rc)
 		return rc;
 	/* a missing name may appear here later: cache its absence briefly */
@@ -406,7 +389,7 @@ static int list_share_cb(void *ctx, const struct share *s)
 	char name[512];
 	struct entry e;
 
-	if (name_display(s->name, "", 0, name, sizeof(name)))
+	if (share_entry(c->fs, s, name, sizeof(name)))
 		return 0;
 	link_entry(c->fs, s, &e);
 	c->full = c->fill(c->ctx, name, &e, COOKIE_LINKS + (uint64_t)s->row);
@@ -426,11 +409,9 @@ static int image_children(struct fs *fs, int64_t row, uint64_t off,
 		rc = fs->b->ops->get(fs->b, row, &img);
 		if (rc)
 			return rc;
-		if (!img.pending) {
-			info_entry(fs, &img, &e);
-			if (c->fill(c->ctx, "info", &e, COOKIE_FIRST))
-				return 0;
-		}
+		if (!info_attr(fs, &img, &e) &&
+		    c->fill(c->ctx, "info", &e, COOKIE_FIRST))
+			return 0;
 	}
 	for (s = scratch_next(fs, row, off < COOKIE_FIRST ? 0 :
 			      (int64_t)(off - COOKIE_FIRST));
@@ -551,8 +532,8 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
 	return rc < 0 ? rc : 0;
 }
 
-int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
-	       struct entry *e)
+int fs_setattr(struct fs *fs, uint64_t ino, struct open_file *of,
+	       const struct stat *st, int set, struct entry *e)
 {
 	struct scratch *s;
 	struct node n;
@@ -575,6 +556,8 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *st, int set,
 	s = n.type == N_SCRATCH ? scratch_get(fs, n.id) : NULL;
 	if (s)
 		rc = scratch_resize(s, st->st_size);
+	else if (n.type == N_INFO && of)
+		rc = files_truncate(of, st->st_size);	/* its own text */
 	else if (n.type == N_INFO && st->st_size == 0)
 		files_truncate_info(fs, n.id);	/* the writer that follows */
 	else
@@ -615,9 +598,14 @@ int fs_statfs(struct fs *fs, uint64_t ino, struct statvfs *sv)
 			continue;
 		region_summary(fs, r, &s);
 		/* in a region, the slots as the service says (usage) */
-		if (n.region && !fs->b->ops->usage(fs->b, r->name, &u)) {
-			s.images = u.images;
-			s.images_max = u.images_max;
+		if (n.region) {
+			rc = fs->b->ops->usage(fs->b, r->name, &u);
+			if (rc == -BACKEND_WAIT)
+				return rc;
+			if (!rc) {
+				s.images = u.images;
+				s.images_max = u.images_max;
+			}
 		}
 		images += s.images;
 		images_max += s.images_max;
@@ -662,5 +650,6 @@ void fs_destroy(struct fs *fs)
 	files_free_all(fs);
 	scratch_free_all(fs);
 	errors_free_all(fs);
+	marks_free_all(fs);
 }
 

@@ -2,8 +2,9 @@
 /*
  * xattr.c - user.imagefs.* extended attributes (with -o xattr): an image
  * directory carries its info keys, a region and its custom/ carry the
- * region's slots, today's operations and whether copies work, and every
- * image directory the last error of an operation on it.
+ * region's slots, today's operations (where the service counts them) and
+ * whether copies work, and every image directory the last error of an
+ * operation on it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -63,6 +64,8 @@ static int region_attrs(struct fs *fs, const struct region *r, attr_cb cb,
 	for (int i = 0; i < 3; i++) {
 		char name[64];
 
+		if (i == 1 && u.ops_max < 0)
+			continue;	/* the service has no daily limit */
 		snprintf(name, sizeof(name), PREFIX "%s", usage_names[i]);
 		if (cb(ctx, name, vals[i]))
 			break;

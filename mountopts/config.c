@@ -40,6 +40,7 @@ static const struct fuse_opt config_opts[] = {
 	OPT("cache=%s", cache),
 	OPT("cache_ttl=%lf", cache_ttl),
 	OPT("api_timeout=%lf", api_timeout),
+	OPT("language=%s", language),
 	/* for mount(8) and systemd only (x-* and comment= in config_key) */
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
@@ -96,16 +97,20 @@ void config_help(const char *prog)
 	       "(10), then ENOLCK\n"
 	       "tencentcloud backend:\n"
 	       "    -o endpoint=URL        API endpoint (default "
-	       "https://cvm.tencentcloudapi.com)\n"
+	       "https://cvm.tencentcloudapi.com;\n"
+	       "                           http only to a loopback address)\n"
 	       "    -o profile=NAME        ~/.tccli/NAME.credential (default "
 	       "$TCCLI_PROFILE or default)\n"
 	       "    -o credentials=PATH    a tccli credential file\n"
 	       "    -o cache=PATH          listing cache (default "
 	       "$XDG_CACHE_HOME/imagefs/UIN@HOST.db)\n"
-	       "    -o cache_ttl=SECONDS   listings are fetched again after "
-	       "this long (60)\n"
+	       "    -o cache_ttl=SECONDS   listings are fetched again, in the "
+	       "background, after\n"
+	       "                           this long (60)\n"
 	       "    -o api_timeout=SECONDS one API request gives up after "
 	       "this long (30)\n"
+	       "    -o language=LANG       X-TC-Language of the names the "
+	       "cloud gives (en-US or zh-CN)\n"
 	       "mount options:\n"
 	       "    -f                     stay in the foreground; messages "
 	       "to stderr, not syslog\n"
@@ -270,6 +275,11 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 			  cfg->api_timeout);
 		return -EINVAL;
 	}
+	if (cfg->language && strcmp(cfg->language, "en-US") &&
+	    strcmp(cfg->language, "zh-CN")) {
+		log_error("bad language: %s (en-US or zh-CN)", cfg->language);
+		return -EINVAL;
+	}
 	if (cfg->timeout < 0) {
 		log_error("bad timeout: %g (seconds, 0 or more)", cfg->timeout);
 		return -EINVAL;
@@ -287,6 +297,7 @@ void config_free(struct config *cfg)
 	free(cfg->profile);
 	free(cfg->credentials);
 	free(cfg->cache);
+	free(cfg->language);
 	free(cfg->import_dirs);
 	free(cfg->source);
 	free(cfg->mountpoint);

@@ -33,6 +33,7 @@ struct config {
 	char *cache;		/* the listing cache file, NULL: default */
 	double cache_ttl;	/* seconds a listing stays fresh */
 	double api_timeout;	/* seconds one request may take */
+	char *language;		/* X-TC-Language, NULL: en-US */
 	/* not -o options */
 	char *source;		/* SOURCE, NULL when not given */
 	char *mountpoint;	/* MOUNTPOINT, NULL when not given */

@@ -105,13 +105,23 @@ static int from_file(struct credentials *c, const char *path)
 		close(fd);
 		return -EACCES;
 	}
-	if (st.st_mode & 077) {
-		log_error("credentials %s are open to group or others "
-			  "(mode %04o); run: chmod 600 %s", path,
+	if (st.st_uid != geteuid()) {
+		log_error("credentials %s belong to another user (uid %u): "
+			  "refused", path, (unsigned int)st.st_uid);
+		close(fd);
+		return -EACCES;
+	}
+	if (st.st_mode & 022) {
+		log_error("credentials %s may be written by group or others "
+			  "(mode %04o): refused; run: chmod 600 %s", path,
 			  (unsigned int)(st.st_mode & 07777), path);
 		close(fd);
 		return -EACCES;
 	}
+	if (st.st_mode & 044)	/* tccli writes them 0644 */
+		log_warn("credentials %s may be read by others (mode %04o); "
+			 "run: chmod 600 %s", path,
+			 (unsigned int)(st.st_mode & 07777), path);
 	json_set_alloc_funcs(malloc, wiping_free);
 	text = read_all(fd, &len);
 	close(fd);

@@ -21,9 +21,10 @@ struct credentials {
  * In this order: -o credentials=PATH; -o profile=NAME (~/.tccli/NAME.
  * credential); $TENCENTCLOUD_SECRET_ID and $TENCENTCLOUD_SECRET_KEY (with
  * $TENCENTCLOUD_TOKEN or $TENCENTCLOUD_SECURITY_TOKEN); the profile named by
- * $TCCLI_PROFILE, else "default". A file that group or others may read is
- * refused. Returns 0, or -EACCES with a message on stderr that never holds
- * a secret.
+ * $TCCLI_PROFILE, else "default". A file that others may write, or that
+ * belongs to another user, is refused; one that others may only read (tccli
+ * writes 0644) is taken, with a warning on stderr. Returns 0, or -EACCES
+ * with a message on stderr that never holds a secret.
  */
 int credentials_load(const struct config *cfg, struct credentials *out);
 

@@ -157,3 +157,62 @@ def run(cmd, cwd=None, env=None, input=None, timeout=30):
     return subprocess.run(cmd, cwd=cwd, env=env or TOOL_ENV, input=input,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=timeout)
+
+
+def drive_tty(argv, steps, cwd=None, env=None, timeout=20):
+    """Run argv on a pseudo-terminal (an editor) and type into it.
+
+    steps: (marker, keys) pairs: wait until the screen output holds marker
+    (bytes), then type keys. Returns the exit status, or fails the test
+    naming the marker that never came (the program is killed).
+    """
+    import pty
+    import select
+    import signal
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            if cwd:
+                os.chdir(cwd)
+            os.execvpe(argv[0], argv, env or TOOL_ENV)
+        finally:
+            os._exit(127)
+    seen = b''
+    try:
+        for marker, keys in steps:
+            deadline = time.monotonic() + timeout
+            while marker not in seen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail('%s: no %r on the screen; last: %r' % (
+                        argv[0], marker, seen[-300:]))
+                ready, _, _ = select.select([fd], [], [], left)
+                if ready:
+                    try:
+                        seen += os.read(fd, 65536)
+                    except OSError:
+                        pytest.fail('%s ended before %r' % (argv[0],
+                                                           marker))
+            seen = b''
+            os.write(fd, keys)
+        deadline = time.monotonic() + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                pid = 0
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:
+                pytest.fail('%s did not exit' % argv[0])
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    os.read(fd, 65536)
+                except OSError:
+                    pass
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)

@@ -1,46 +1,60 @@
 # SPDX-License-Identifier: GPL-2.0
 """A loopback stand-in for the Tencent Cloud CVM API 3.0 (image actions).
 
-The mounted tests start it so that the daemon's `tencentcloud` backend runs
-without network:
+Built from the API reference (../shared/TENCENT-API.md: the SDKs' generated
+models and their errors.go), not from imagefs's own rules: the mounted tests
+run the daemon's tencentcloud backend against it, without network.
 
-    with TcServer(str(tmp_path / 'cloud.db'), settle=0.5) as cloud:
+    with TcServer(str(tmp_path / 'cloud.db'), settle=10) as cloud:
         # imagefs -o backend=tencentcloud,endpoint=<cloud.url> ...
-        secret_id, secret_key = test_keys('100000000001')
         cloud.call('DescribeImages', 'ap-guangzhou', {'Limit': 5})
         cloud.fail('RequestLimitExceeded', times=2, action='CreateImage')
+        cloud.advance(10)               # the images settle
 
-State. The cloud's whole state is one SQLite file in the local catalog's
-schema (backend/local/schema.sql ...), created and seeded like a new local catalog
-when missing, so a test inspects or edits it with sqlite3 exactly as it does
-a local catalog (settings, ops, shares ...). Each request opens its own
-connection; each mutating request is one BEGIN IMMEDIATE transaction. The
-rules are the local backend's (backend/local/rules.c), checked in the same
-order, with the daily limit last, so one filesystem operation fails with the
-same errno through both backends. Rows in state PENDING, the peers table and
-the changes table are the local backend's alone and are ignored here.
+State. The cloud's images, shares and regions are kept in one SQLite file
+in the local catalog's schema (backend/local/schema.sql ...), created and
+seeded like a new local catalog when missing, so that a test inspects or
+edits the cloud with sqlite3 as it does a local catalog. That is only how
+the state is stored: the rules are the cloud's. There is no daily limit
+(the ops table is never touched); the account's image quota per region is
+settings.max_custom_images (what DescribeImageQuota answers, 10 in a new
+file); an image is shared with at most share_limit accounts (500); regions
+whose regions.copy is 0 refuse SyncImages (InvalidRegion.Unavailable).
+Rows in state PENDING and the peers and changes tables are the local
+backend's and are ignored.
 
 Requests. POST / with a JSON body, signed with TC3-HMAC-SHA256 (signed
-headers content-type;host) and verified in full. SecretIds made by
-test_keys(uin) are accepted for any uin without set-up; add_account() adds
-others, optionally with a session token. Answers are HTTP/1.1 keep-alive,
-{"Response": {...}} as the real API's.
+headers content-type;host) and verified in full, the Host header included.
+SecretIds made by test_keys(uin) are accepted for any uin without set-up;
+add_account() adds others, optionally with a session token. Each action
+takes exactly its documented parameters: an unknown one is UnknownParameter,
+a wrong type InvalidParameter, an undocumented value InvalidParameterValue;
+each refusal is the error code the API documents for that action. Answers
+have the real shapes: SyncImages returns an ImageSet only when asked
+(ImageSetRequired), ImportImage and CreateImage return the ImageId. The
+image-type filter MARKET_IMAGE, undocumented since 2019, is refused unless
+TcServer(market=True). A request with "DryRun": true that passes every
+check answers DryRunOperation and changes nothing.
 
-Actions: DescribeImages, CreateImage, ImportImage, SyncImages,
-DeleteImages, ModifyImageAttribute, ModifyImageSharePermission,
-DescribeImageSharePermission, DescribeImageQuota. A request with
-"DryRun": true that passes every check (the daily limit too) answers the
-error DryRunOperation and changes nothing, as the real API does.
+Imports: ImageUrl must be a COS object URL
+(https://<bucket>-<appid>.cos.<region>.myqcloud.com/<key>); OsType,
+OsVersion and Architecture must be in what DescribeImportImageOs lists
+(IMPORT_OS); an .iso file needs Force. A file whose name holds "fail" ends
+in IMPORTFAILED.
 
-Time. With settle > 0 s, a new image starts in CREATING, SYNCING or
-IMPORTING and reaches NORMAL (IMPORTFAILED for an import whose file name
-holds "fail", e.g. http://host/fail.qcow2) settle seconds later, its
-SyncPercent rising meanwhile; the catalog is brought up to date at each
-request (or by advance()). With settle 0 new images are final at once.
+Time. With settle > 0, a new image starts in CREATING, SYNCING or
+IMPORTING and reaches its final state after settle seconds of the server's
+own clock, which only advance() moves (SyncPercent rising meanwhile); real
+time never settles anything. With settle 0 (the default) new images are
+final at once.
 
-Faults and inspection, for tests: requests, actions(), clear(), fail(),
-http_error(), delay(), drop(). As a client: call(), post() (methods, or
-module functions given a host and port) and signed_request().
+Faults and inspection, for tests: requests (each with its time, and done:
+when it was answered),
+actions(), clear(), most_in_flight; fail(), http_error(), empty(),
+garbage(), delay(), hold(), drop(), clear_faults(), each for the next
+requests of an action, or those a predicate picks; lag (seconds added to
+every answer). As a client: call(), post() (methods, or module functions
+given a host and port) and signed_request().
 
 The server runs in the test's own process, on threads. Python 3.11 keeps
 the GIL while a vfork()ed child has not exec'ed yet, so a child started
@@ -70,6 +84,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.parse
 import uuid
 
 VERSION = '2017-03-12'          # X-TC-Version of the CVM API
@@ -92,28 +107,70 @@ DEFAULT_UIN = '100000000001'    # the demo account of the seed
 TEST_ID_PREFIX = 'AKIDimagefsTEST'
 TEST_KEY_PREFIX = 'imagefs-test-key-'
 
-NAME_MAX_CHARS = 60
+NAME_MAX = 60                   # ImageName, characters
+DESCRIPTION_MAX = 256           # ImageDescription, characters
+SHARE_LIMIT = 500               # accounts an image may be shared with
 MAX_LIMIT = 100                 # DescribeImages' largest page
+MAX_FILTERS = 10
+MAX_FILTER_VALUES = 5
+LANGUAGES = ('zh-CN', 'en-US')
+ARCHITECTURES = ('x86_64', 'i386', 'arm_64')      # ImportImage's values
 IMPORT_ERROR = 'the image file could not be read'
 ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz'
-ARCHES = ('x86_64', 'i386', 'arm64')
-URL_SCHEMES = ('http://', 'https://', 'file://')
 RUNNING_STATES = ('CREATING', 'SYNCING', 'IMPORTING')
 
-INSTANCE_RE = re.compile(r'ins-[a-z0-9]{8}\Z')
+# DescribeImportImageOs, as the tccli example has it (and a few more).
+IMPORT_OS = {
+    'ImportImageOsListSupported': {
+        'Linux': ['CentOS', 'Ubuntu', 'Debian', 'OpenSUSE', 'SUSE',
+                  'CoreOS', 'FreeBSD', 'Other Linux'],
+        'Windows': ['Windows Server 2008', 'Windows Server 2012',
+                    'Windows Server 2016'],
+    },
+    'ImportImageOsVersionSet': [
+        {'OsName': 'CentOS', 'OsVersions': ['7', '6', '5'],
+         'Architecture': ['x86_64', 'i386']},
+        {'OsName': 'Ubuntu', 'OsVersions': ['22.04', '20.04', '18.04'],
+         'Architecture': ['x86_64', 'arm_64']},
+        {'OsName': 'Debian', 'OsVersions': ['12', '11', '10'],
+         'Architecture': ['x86_64', 'arm_64']},
+        {'OsName': 'OpenSUSE', 'OsVersions': ['15'],
+         'Architecture': ['x86_64']},
+        {'OsName': 'SUSE', 'OsVersions': ['15', '12'],
+         'Architecture': ['x86_64']},
+        {'OsName': 'CoreOS', 'OsVersions': ['-'],
+         'Architecture': ['x86_64']},
+        {'OsName': 'FreeBSD', 'OsVersions': ['13', '12'],
+         'Architecture': ['x86_64']},
+        {'OsName': 'Other Linux', 'OsVersions': ['-'],
+         'Architecture': ['x86_64', 'i386', 'arm_64']},
+        {'OsName': 'Windows Server 2008', 'OsVersions': ['-'],
+         'Architecture': ['x86_64']},
+        {'OsName': 'Windows Server 2012', 'OsVersions': ['-'],
+         'Architecture': ['x86_64']},
+        {'OsName': 'Windows Server 2016', 'OsVersions': ['-'],
+         'Architecture': ['x86_64']},
+    ],
+}
+
+IMAGE_ID_RE = re.compile(r'img-[0-9a-z]{8}\Z')
+INSTANCE_RE = re.compile(r'ins-[0-9a-z]{8}\Z')
 DIGITS_RE = re.compile(r'[0-9]+\Z')
+COS_HOST_RE = re.compile(r'[a-z0-9][a-z0-9-]*-[0-9]+\.cos\.[a-z0-9-]+\.'
+                         r'(myqcloud\.com|tencentcos\.cn)\Z')
 AUTH_RE = re.compile(
     ALGORITHM + r' Credential=([^/,\s]+)/([0-9-]+)/([a-z]+)/tc3_request,'
     r'\s*SignedHeaders=([a-z;-]+),\s*Signature=([0-9a-f]{64})\Z')
 
-# ImageType of a row: kind, and for custom images whose they are.
-IMAGE_TYPES = ('PUBLIC_IMAGE', 'MARKET_IMAGE', 'PRIVATE_IMAGE',
-               'SHARED_IMAGE')
-KIND_SOURCE = {'public': 'OFFICIAL', 'market': 'MARKETPLACE'}
+# The image-type filter's values, and the kinds of catalog rows.
+IMAGE_TYPES = ('PUBLIC_IMAGE', 'PRIVATE_IMAGE', 'SHARED_IMAGE')
+MARKET_TYPE = 'MARKET_IMAGE'
 CUSTOM_SOURCE = (('instance:', 'CREATE_IMAGE'), ('import:', 'EXTERNAL_IMPORT'),
-                 ('copy:', 'SYNC_IMAGE'))
+                 ('copy:', 'CREATE_IMAGE'))
 FILTER_COLUMNS = {'image-type': 'image_type', 'image-name': 'name',
-                  'image-id': 'id'}
+                  'image-id': 'id', 'platform': 'platform'}
+OTHER_FILTERS = ('tag-key', 'tag-value', 'dedicated-cluster-id',
+                 'cdc-cache-status')
 # The attributes a copy takes from its source.
 COPIED = ('os_name', 'os_type', 'platform', 'arch', 'bits', 'size_gb',
           'description', 'price')
@@ -131,28 +188,12 @@ WHERE i.region = :region AND i.state <> 'PENDING'
                   WHERE s.image = i.row AND s.account = :uin))
 """
 
-# An image of a region by id, with what the rules need to know of it.
-OWN_SQL = """
-SELECT i.*, i.kind = 'custom' AND i.owner = ? AS mine,
-       (SELECT count(*) FROM shares WHERE image = i.row) AS shares,
-       (SELECT count(*) FROM images c
-        WHERE c.source = 'copy:' || i.id || '@' || i.region
-          AND c.state NOT IN ('NORMAL', 'IMPORTFAILED', 'PENDING'))
-       AS copies
-FROM images i WHERE i.id = ? AND i.region = ? AND i.state <> 'PENDING'
-"""
-
-# The attributes of an image created from an instance (local's Q_DEFAULTS).
+# The attributes of an image created from an instance.
 DEFAULTS_SQL = """
 SELECT os_name, os_type, platform, arch, bits, size_gb FROM images
 WHERE region = ? AND kind = 'public' AND platform = 'TencentOS'
   AND arch = 'x86_64' AND state <> 'PENDING'
 ORDER BY created DESC LIMIT 1
-"""
-
-CHARGE_SQL = """
-INSERT INTO ops (account, region, day, count) VALUES (?, ?, ?, 1)
-ON CONFLICT (account, region, day) DO UPDATE SET count = count + 1
 """
 
 
@@ -313,56 +354,21 @@ def transaction(path, begin='BEGIN IMMEDIATE'):
         conn.close()
 
 
-def today():
-    """The day operations are charged to: YYYY-MM-DD in UTC+08:00."""
-    return time.strftime('%Y-%m-%d', time.gmtime(time.time() + 8 * 3600))
-
-
 def iso_time(seconds):
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(seconds or 0))
-
-
-def redact_url(url):
-    """url without user:password@, as local_import.c's url_redact."""
-    scheme_end = url.find('://')
-    if scheme_end < 0:
-        return url
-    auth = scheme_end + 3
-    end = auth + len(re.match(r'[^/?#]*', url[auth:]).group(0))
-    at = url.find('@', auth, end)
-    return url if at < 0 else url[:auth] + url[at + 1:]
-
-
-def import_os_name(os_type, os_version):
-    """OsName of an imported image: OsType and OsVersion ('CentOS', '7'),
-    or OsVersion alone when it already names the OS in full (the daemon
-    sends the info's OS_NAME there), or none for the version '-'."""
-    if os_version.strip() in ('', '-'):
-        return None
-    if os_version.lower().startswith(os_type.lower()):
-        return os_version
-    return '%s %s' % (os_type, os_version)
 
 
 def import_fails(url):
     """Whether an import of url ends in IMPORTFAILED: its file name (not
     its host, directories or query) holds 'fail'."""
-    path = re.split(r'[?#]', url.split('://', 1)[-1], maxsplit=1)[0]
+    path = urllib.parse.urlsplit(url).path
     return 'fail' in path.rsplit('/', 1)[-1]
 
 
-def url_ok(url):
-    """As local_import.c's url_check: a known scheme, no white space."""
-    if re.search(r'[ \t\r\n]', url):
-        return False
-    return any(url.lower().startswith(s) and len(url) > len(s)
-               for s in URL_SCHEMES)
-
-
 def image_source(row):
-    """ImageSource of an image row: its kind, or how a custom one came."""
+    """ImageSource of an image row: OFFICIAL, or how a custom one came."""
     if row['kind'] != 'custom':
-        return KIND_SOURCE[row['kind']]
+        return 'OFFICIAL'
     for prefix, name in CUSTOM_SOURCE:
         if (row['source'] or '').startswith(prefix):
             return name
@@ -377,164 +383,216 @@ def _string(key, value):
     return value
 
 
-def _name(key, value):
-    _string(key, value)
-    if not value.strip(' ') or any(ord(c) < 32 or ord(c) == 127
-                                   for c in value):
-        raise ApiError('InvalidParameterValue',
-                       '%s is empty or holds control characters' % key)
-    return value
-
-
 def _strings(key, value):
     if not isinstance(value, list) or \
             not all(isinstance(v, str) for v in value):
-        raise ApiError('InvalidParameter', '%s must be a list of strings'
+        raise ApiError('InvalidParameter', '%s must be an array of strings'
                        % key)
     return value
 
 
-def _count(key, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ApiError('InvalidParameterValue',
-                       '%s must be a non-negative integer' % key)
+def _integer(key, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError('InvalidParameter', '%s must be an integer' % key)
+    if value < 0:
+        raise ApiError('InvalidParameterValue', '%s must not be negative'
+                       % key)
     return value
 
 
-def _flag(key, value):
+def _boolean(key, value):
     if not isinstance(value, bool):
         raise ApiError('InvalidParameter', '%s must be a boolean' % key)
     return value
 
 
+def _true_false(key, value):
+    """The string booleans of CreateImage ("true" / "false")."""
+    if value not in ('true', 'false'):
+        raise ApiError('InvalidParameterValue', '%s is "true" or "false"'
+                       % key)
+    return value == 'true'
+
+
 def _filters(key, value):
     if not isinstance(value, list):
-        raise ApiError('InvalidParameter', '%s must be a list' % key)
+        raise ApiError('InvalidParameter', '%s must be an array' % key)
     for f in value:
         if not isinstance(f, dict) or set(f) != {'Name', 'Values'}:
             raise ApiError('InvalidParameter',
                            'a filter has exactly Name and Values')
         _string('Filters.Name', f['Name'])
         _strings('Filters.Values', f['Values'])
-        if f['Name'] not in FILTER_COLUMNS:
-            raise ApiError('InvalidFilter', 'unknown filter %s' % f['Name'])
-        if f['Name'] == 'image-type' and \
-                not set(f['Values']) <= set(IMAGE_TYPES):
-            raise ApiError('InvalidParameterValue', 'unknown image-type')
     return value
 
 
-def optional(body, key, check, default=None):
-    """body[key] checked by check, default when absent."""
+def _anything(key, value):
+    return value
+
+
+def _one_of(*values):
+    def check(key, value):
+        _string(key, value)
+        if value not in values:
+            raise ApiError('InvalidParameterValue', '%s is one of %s'
+                           % (key, ', '.join(values)))
+        return value
+    return check
+
+
+# The parameters of each action (from the SDKs' models), and their types.
+PARAMETERS = {
+    'DescribeImages': {'ImageIds': _strings, 'Filters': _filters,
+                       'Offset': _integer, 'Limit': _integer,
+                       'InstanceType': _string},
+    'CreateImage': {'ImageName': _string, 'InstanceId': _string,
+                    'ImageDescription': _string, 'ForcePoweroff': _true_false,
+                    'Sysprep': _true_false, 'DataDiskIds': _strings,
+                    'SnapshotIds': _strings, 'DryRun': _boolean,
+                    'TagSpecification': _anything, 'ImageFamily': _string},
+    'ImportImage': {'Architecture': _string, 'OsType': _string,
+                    'OsVersion': _string, 'ImageUrl': _string,
+                    'ImageName': _string, 'ImageDescription': _string,
+                    'DryRun': _boolean, 'Force': _boolean,
+                    'TagSpecification': _anything,
+                    'LicenseType': _one_of('TencentCloud', 'BYOL'),
+                    'BootMode': _one_of('Legacy BIOS', 'UEFI'),
+                    'ImageFamily': _string,
+                    'ImportImageDataDiskList': _anything},
+    'SyncImages': {'ImageIds': _strings, 'DestinationRegions': _strings,
+                   'DryRun': _boolean, 'ImageName': _string,
+                   'ImageSetRequired': _boolean, 'Encrypt': _boolean,
+                   'KmsKeyId': _string},
+    'DeleteImages': {'ImageIds': _strings, 'DeleteBindedSnap': _boolean,
+                     'DryRun': _boolean},
+    'ModifyImageAttribute': {'ImageId': _string, 'ImageName': _string,
+                             'ImageDescription': _string,
+                             'ImageFamily': _string,
+                             'ImageDeprecated': _boolean},
+    'ModifyImageSharePermission': {'ImageId': _string,
+                                   'AccountIds': _strings,
+                                   'Permission': _string},
+    'DescribeImageSharePermission': {'ImageId': _string},
+    'DescribeImageQuota': {},
+    'DescribeImportImageOs': {},
+}
+
+
+def parameters(action, body):
+    """body checked against the action's parameters: UnknownParameter for
+    any other key, InvalidParameter(Value) for a wrong type or value."""
+    known = PARAMETERS[action]
+    for key, value in body.items():
+        if key not in known:
+            raise ApiError('UnknownParameter', 'The parameter `%s` is not '
+                           'recognized' % key)
+        known[key](key, value)
+    return body
+
+
+def required(body, key):
     if key not in body:
-        return default
-    return check(key, body[key])
+        raise ApiError('MissingParameter', 'The request is missing a '
+                       'required parameter `%s`.' % key)
+    return body[key]
 
 
-def required(body, key, check):
-    """body[key] checked by check: MissingParameter when absent."""
-    if key not in body:
-        raise ApiError('MissingParameter', 'the request lacks %s' % key)
-    return check(key, body[key])
+def image_id_of(value, malformed='InvalidImageId.Malformed'):
+    if not IMAGE_ID_RE.match(value):
+        raise ApiError(malformed, 'malformed image id %r' % value)
+    return value
 
 
-def first(body, key):
-    """The first string of the list body[key] (the one used)."""
-    values = required(body, key, _strings)
-    if not values:
-        raise ApiError('MissingParameter', '%s is empty' % key)
-    return values[0]
+def check_name(name, too_long='InvalidParameterValue.TooLarge'):
+    if not name.strip():
+        raise ApiError('InvalidParameterValue', 'ImageName is empty')
+    if len(name) > NAME_MAX:
+        raise ApiError(too_long, 'ImageName has at most %d characters'
+                       % NAME_MAX)
+    return name
+
+
+def check_description(text):
+    if text is not None and len(text) > DESCRIPTION_MAX:
+        raise ApiError('InvalidParameterValue.TooLarge', 'ImageDescription '
+                       'has at most %d characters' % DESCRIPTION_MAX)
+    return text
+
+
+def cos_url(url):
+    """Whether url is a COS object URL (what ImportImage takes)."""
+    try:
+        u = urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return (u.scheme in ('http', 'https') and not u.username and
+            COS_HOST_RE.match(u.hostname or '') is not None and
+            len(u.path) > 1 and not u.path.endswith('/'))
 
 
 # --- the image service -------------------------------------------------
 
 class Cloud:
-    """The rules of the image service, over one transaction of the catalog,
-    for one request of account uin in region."""
+    """One request of account uin in region, over one transaction of the
+    state file: the action's checks, in the order the API documents its
+    errors, then the change."""
 
-    def __init__(self, conn, uin, region, body, settling):
+    def __init__(self, server, conn, uin, region, body):
+        self.server = server
         self.conn = conn
         self.uin = uin
         self.region = region
         self.body = body
-        self.settling = settling
         self.started = []       # (row, final state, error) of new images
-
-    # --- catalog helpers ---
 
     def _value(self, sql, *args, default=None):
         row = self.conn.execute(sql, args).fetchone()
         return default if row is None or row[0] is None else row[0]
 
-    def setting(self, key, default):
-        return self._value('SELECT value FROM settings WHERE key = ?', key,
-                           default=default)
-
     def region_copy(self, region):
         """regions.copy of region; None when there is no such region."""
         return self._value('SELECT copy FROM regions WHERE name = ?', region)
 
-    def check_region(self, region):
-        if self.region_copy(region) is None:
-            raise ApiError('InvalidParameterValue.Region',
-                           'no region %r' % region)
+    def image(self, image_id, region=None):
+        """The image image_id of region as the caller sees it (with its
+        image_type, shares and copies), or None."""
+        return self.conn.execute(
+            'SELECT * FROM (%s) WHERE id = :id' % VISIBLE_SQL,
+            {'uin': self.uin, 'region': region or self.region,
+             'id': image_id}).fetchone()
 
-    def image(self, image_id):
-        """An image of the request region, for a change of it."""
-        row = self.conn.execute(OWN_SQL, (self.uin, image_id,
-                                          self.region)).fetchone()
-        if row is None:
-            raise ApiError('InvalidImageId.NotFound',
-                           'no image %s in %s' % (image_id, self.region))
-        return row
+    def shares(self, row):
+        return self._value('SELECT count(*) FROM shares WHERE image = ?',
+                           row, default=0)
 
-    def my_image(self, image_id):
-        """The caller's own custom image image_id of the request region."""
-        row = self.image(image_id)
-        if not row['mine']:
-            raise ApiError('UnauthorizedOperation.ImageNotBelongToAccount',
-                           '%s is not your custom image' % image_id)
-        return row
+    def quota(self):
+        """The account's image quota of a region (the file says it)."""
+        return self._value("SELECT value FROM settings WHERE key = "
+                           "'max_custom_images'", default=10)
 
-    def check_slot(self, region, name):
-        """A new custom image called name may go in region: the quota,
-        then the name, in local's order."""
-        count = self._value(
+    def quota_left(self, region):
+        """The image quota of region, checked: ImageQuotaLimitExceeded."""
+        used = self._value(
             "SELECT count(*) FROM images WHERE region = ? AND "
             "kind = 'custom' AND owner = ? AND state <> 'PENDING'",
             region, self.uin)
-        if count >= self.setting('max_custom_images', 10):
-            raise ApiError('ImageQuotaLimitExceeded',
-                           'custom image quota of %s reached' % region)
-        self.check_name(region, name)
+        if used >= self.quota():
+            raise ApiError('ImageQuotaLimitExceeded', 'The image quota of '
+                           '%s has been reached.' % region)
 
-    def check_name(self, region, name, row=0):
-        """name is free among my other images of region, and short."""
-        taken = self._value(
-            "SELECT 1 FROM images WHERE region = ? AND kind = 'custom' AND "
-            "owner = ? AND name = ? AND row <> ? AND state <> 'PENDING'",
-            region, self.uin, name, row)
-        if taken:
-            raise ApiError('InvalidImageName.Duplicate',
-                           'you already have an image called %r' % name)
-        if len(name) > NAME_MAX_CHARS:
-            raise ApiError('InvalidParameterValue.TooLong',
-                           'an image name has at most %d characters'
-                           % NAME_MAX_CHARS)
+    def name_free(self, region, name, row=0):
+        """name is not one of my images of region (but row)."""
+        if self._value(
+                "SELECT 1 FROM images WHERE region = ? AND kind = 'custom' "
+                "AND owner = ? AND name = ? AND row <> ? AND "
+                "state <> 'PENDING'", region, self.uin, name, row):
+            raise ApiError('InvalidImageName.Duplicate', 'The image name '
+                           '%r already exists.' % name)
 
-    def charge(self):
-        """Charge one operation to the request region: the daily limit."""
-        day = today()
-        done = self._value('SELECT count FROM ops WHERE account = ? AND '
-                           'region = ? AND day = ?', self.uin, self.region,
-                           day, default=0)
-        if done >= self.setting('max_daily_ops', 5):
-            raise ApiError('LimitExceeded.ImageOperation',
-                           'daily image operations of %s used up'
-                           % self.region)
-        self.conn.execute(CHARGE_SQL, (self.uin, self.region, day))
-        if optional(self.body, 'DryRun', _flag, False):
-            raise ApiError('DryRunOperation', 'the request would succeed')
+    def dry_run(self):
+        if self.body.get('DryRun'):
+            raise ApiError('DryRunOperation', 'The request would have '
+                           'succeeded, but the DryRun parameter was used.')
 
     def _new_id(self):
         while True:
@@ -552,19 +610,20 @@ class Cloud:
         cols = dict(attrs, id=self._new_id(), region=region, kind='custom',
                     owner=self.uin, name=name, created=now, mtime=now,
                     source=source, state=final, progress=None, error=error)
-        if self.settling:
+        if self.server.settle > 0:
             cols.update(state=running, progress=0, error=None)
         keys = sorted(cols)
         cur = self.conn.execute(
             'INSERT INTO images (%s) VALUES (%s)'
             % (', '.join(keys), ', '.join('?' * len(keys))),
             [cols[k] for k in keys])
-        if self.settling:
+        if self.server.settle > 0:
             self.started.append((cur.lastrowid, final, error))
         return cols['id']
 
     def image_json(self, row):
         custom = row['kind'] == 'custom'
+        arch = row['arch'] or ''
         return {
             'ImageId': row['id'],
             'ImageName': row['name'],
@@ -572,38 +631,69 @@ class Cloud:
             'ImageState': row['state'],
             'OsName': row['os_name'] or '',
             'Platform': row['platform'] or '',
-            'Architecture': row['arch'] or '',
+            'Architecture': 'arm' if arch == 'arm64' else arch,
             'ImageSize': row['size_gb'] or 0,
             'CreatedTime': iso_time(row['created']),
             'ImageDescription': row['description'] or '',
-            'ImageCreator': row['owner'] if custom else '',
+            'ImageCreator': row['owner'] if custom else 'tencent'
+            if row['kind'] == 'public' else row['owner'],
             'ImageSource': image_source(row),
-            'SyncPercent': row['progress'] or 0,
+            'SyncPercent': row['progress'] if row['state'] in
+            RUNNING_STATES else None,
             'IsSupportCloudinit': True,
             'LicenseType': 'TencentCloud',
+            'SnapshotSet': [],
+            'Tags': [],
+            'ImageFamily': '',
+            'ImageDeprecated': False,
         }
 
     # --- the actions ---
 
     def describe_images(self):
-        ids = optional(self.body, 'ImageIds', _strings)
-        filters = optional(self.body, 'Filters', _filters)
-        offset = optional(self.body, 'Offset', _count, 0)
-        limit = optional(self.body, 'Limit', _count, 20)
+        ids = self.body.get('ImageIds')
+        filters = self.body.get('Filters')
+        offset = self.body.get('Offset', 0)
+        limit = self.body.get('Limit', 20)
         if ids is not None and filters is not None:
-            raise ApiError('InvalidParameter',
-                           'ImageIds and Filters exclude each other')
+            raise ApiError('InvalidParameter.'
+                           'InvalidParameterCoexistImageIdsFilters',
+                           'ImageIds and Filters cannot both be given')
         if limit > MAX_LIMIT:
             raise ApiError('InvalidParameterValue.LimitExceeded',
                            'Limit is at most %d' % MAX_LIMIT)
+        for image_id in ids or ():
+            image_id_of(image_id)
         if ids is not None:
             filters = [{'Name': 'image-id', 'Values': ids}]
+        elif filters and (len(filters) > MAX_FILTERS or
+                          any(len(f['Values']) > MAX_FILTER_VALUES
+                              for f in filters)):
+            raise ApiError('InvalidFilterValue.LimitExceeded',
+                           'at most %d filters of %d values'
+                           % (MAX_FILTERS, MAX_FILTER_VALUES))
+        types = IMAGE_TYPES + ((MARKET_TYPE,) if self.server.market else ())
         where, args = ['1'], {'uin': self.uin, 'region': self.region}
         for n, f in enumerate(filters or ()):
+            name = f['Name']
+            if name == 'image-type' and not set(f['Values']) <= set(types):
+                raise ApiError('InvalidParameterValue',
+                               'image-type is one of %s' % ', '.join(types))
+            if name in OTHER_FILTERS or name.startswith('tag:'):
+                where.append('0')       # no image carries tags here
+                continue
+            if name not in FILTER_COLUMNS:
+                raise ApiError('InvalidFilter', 'unknown filter %s' % name)
             keys = ['f%d_%d' % (n, m) for m in range(len(f['Values']))]
             args.update(zip(keys, f['Values']))
-            where.append('%s IN (%s)' % (FILTER_COLUMNS[f['Name']], ', '.join(
-                ':' + k for k in keys) or 'NULL'))
+            column = FILTER_COLUMNS[name]
+            if name in ('image-name', 'platform'):      # fuzzy
+                where.append('(%s)' % ' OR '.join(
+                    "instr(lower(%s), lower(:%s))" % (column, k)
+                    for k in keys) if keys else '0')
+            else:
+                where.append('%s IN (%s)' % (column, ', '.join(
+                    ':' + k for k in keys) or 'NULL'))
         query = 'FROM (%s) WHERE %s' % (VISIBLE_SQL, ' AND '.join(where))
         total = self.conn.execute('SELECT count(*) ' + query,
                                   args).fetchone()[0]
@@ -614,17 +704,24 @@ class Cloud:
                 'ImageSet': [self.image_json(r) for r in rows]}
 
     def create_image(self):
-        instance = required(self.body, 'InstanceId', _string)
-        name = required(self.body, 'ImageName', _name)
-        description = optional(self.body, 'ImageDescription', _string)
+        name = check_name(required(self.body, 'ImageName'))
+        description = check_description(self.body.get('ImageDescription'))
+        instance = self.body.get('InstanceId')
+        if instance is None and self.body.get('SnapshotIds') is None:
+            raise ApiError('InvalidParameter.SpecifyOneParameter',
+                           'InstanceId or SnapshotIds is required')
+        if instance is None:
+            raise ApiError('InvalidParameter.SnapshotNotFound',
+                           'no such snapshot')
         if not INSTANCE_RE.match(instance):
             raise ApiError('InvalidInstanceId.Malformed',
                            'malformed instance id %r' % instance)
         if instance.endswith('00000000'):
             raise ApiError('InvalidInstanceId.NotFound',
                            'no instance %s' % instance)
-        self.check_slot(self.region, name)
-        self.charge()
+        self.quota_left(self.region)
+        self.name_free(self.region, name)
+        self.dry_run()
         row = self.conn.execute(DEFAULTS_SQL, (self.region,)).fetchone()
         attrs = dict(row) if row else {}
         attrs['description'] = description or None
@@ -632,141 +729,204 @@ class Cloud:
                                        'instance:' + instance, 'CREATING')}
 
     def import_image(self):
-        arch = required(self.body, 'Architecture', _string)
-        os_type = required(self.body, 'OsType', _string)
-        os_version = required(self.body, 'OsVersion', _string)
-        url = required(self.body, 'ImageUrl', _string)
-        name = required(self.body, 'ImageName', _name)
-        description = optional(self.body, 'ImageDescription', _string)
-        if arch not in ARCHES:
-            raise ApiError('InvalidParameterValue',
-                           'Architecture is one of %s' % ', '.join(ARCHES))
-        if not url_ok(url):
-            raise ApiError('InvalidParameterValue',
-                           'ImageUrl must be an http, https or file URL')
-        self.check_slot(self.region, name)
-        self.charge()
-        windows = os_type.lower().startswith('windows')
-        attrs = {'os_name': import_os_name(os_type, os_version),
+        arch = required(self.body, 'Architecture')
+        os_type = required(self.body, 'OsType')
+        os_version = required(self.body, 'OsVersion')
+        url = required(self.body, 'ImageUrl')
+        name = check_name(required(self.body, 'ImageName'))
+        description = check_description(self.body.get('ImageDescription'))
+        if arch not in ARCHITECTURES:
+            raise ApiError('InvalidParameterValue', 'Architecture is one of '
+                           '%s' % ', '.join(ARCHITECTURES))
+        family = next((f for f, names in
+                       IMPORT_OS['ImportImageOsListSupported'].items()
+                       if os_type in names), None)
+        entry = next((e for e in IMPORT_OS['ImportImageOsVersionSet']
+                      if e['OsName'] == os_type), None)
+        if family is None or entry is None:
+            raise ApiError('InvalidImageOsType.Unsupported',
+                           'OsType %r is not supported' % os_type)
+        if os_version not in entry['OsVersions']:
+            raise ApiError('InvalidImageOsVersion.Unsupported',
+                           'OsVersion %r of %s is not supported'
+                           % (os_version, os_type))
+        if arch not in entry['Architecture']:
+            raise ApiError('InvalidParameterValue', 'Architecture %s of %s '
+                           'is not supported' % (arch, os_type))
+        if not cos_url(url):
+            raise ApiError('InvalidParameter.InvalidParameterUrlError',
+                           'ImageUrl must be a COS object URL')
+        if urllib.parse.urlsplit(url).path.lower().endswith('.iso') and \
+                not self.body.get('Force'):
+            raise ApiError('InvalidParameterValue.ISOMustImportByForce',
+                           'ISO files must be imported with Force')
+        self.quota_left(self.region)
+        self.name_free(self.region, name)
+        self.dry_run()
+        windows = family == 'Windows'
+        attrs = {'os_name': os_type if os_version == '-' else
+                 '%s %s' % (os_type, os_version),
                  'os_type': 'windows' if windows else 'linux',
-                 'platform': os_type, 'arch': arch,
+                 'platform': 'Windows' if windows else os_type,
+                 'arch': 'arm64' if arch == 'arm_64' else arch,
                  'bits': 32 if arch == 'i386' else 64,
                  'description': description or None}
         failed = import_fails(url)
-        self.create(self.region, name, attrs, 'import:' + redact_url(url),
-                     'IMPORTING', 'IMPORTFAILED' if failed else 'NORMAL',
-                     IMPORT_ERROR if failed else None)
-        return {}
+        image_id = self.create(
+            self.region, name, attrs, 'import:' + url.split('?')[0],
+            'IMPORTING', 'IMPORTFAILED' if failed else 'NORMAL',
+            IMPORT_ERROR if failed else None)
+        return {'ImageId': image_id}
 
     def sync_images(self):
-        image_id = first(self.body, 'ImageIds')
-        dest = first(self.body, 'DestinationRegions')
-        name = optional(self.body, 'ImageName', _name)
-        self.check_region(dest)
-        src = self.my_image(image_id)
+        ids = required(self.body, 'ImageIds')
+        dests = required(self.body, 'DestinationRegions')
+        name = self.body.get('ImageName')
+        if len(ids) != 1:
+            raise ApiError('InvalidParameterValue.LimitExceeded',
+                           'one image per call')
+        if not dests:
+            raise ApiError('MissingParameter', 'DestinationRegions is empty')
+        image_id = image_id_of(ids[0])
+        src = self.image(image_id)
+        if src is None:
+            raise ApiError('InvalidImageId.NotFound', 'The image %s does not '
+                           'exist.' % image_id)
+        kind = src['image_type']
+        if kind not in ('PRIVATE_IMAGE', 'SHARED_IMAGE'):
+            raise ApiError('InvalidParameterValue.InvalidImageId',
+                           '%s cannot be synced' % image_id)
         if src['state'] != 'NORMAL':
             raise ApiError('InvalidImageId.IncorrectState',
                            '%s is %s' % (image_id, src['state']))
-        if not self.region_copy(self.region) or not self.region_copy(dest):
-            raise ApiError('InvalidRegion.Unavailable',
-                           'no image duplication between %s and %s'
-                           % (self.region, dest))
-        name = name or src['name']
-        self.check_slot(dest, name)
-        self.charge()
+        for dest in dests:
+            copy = self.region_copy(dest)
+            if copy is None:
+                raise ApiError('InvalidRegion.NotFound', 'no region %r'
+                               % dest)
+            if kind == 'SHARED_IMAGE' and dest != self.region:
+                raise ApiError('InvalidRegion.Unavailable', 'a shared image '
+                               'is synced into its own region only')
+            if kind == 'PRIVATE_IMAGE' and dest == self.region:
+                raise ApiError('InvalidParameterValue.InvalidRegion',
+                               'a custom image is synced to another region')
+            if not copy or not self.region_copy(self.region):
+                raise ApiError('InvalidRegion.Unavailable', 'The region '
+                               'does not support image sync.')
+            check_name(name or src['name'])
+            self.quota_left(dest)
+            self.name_free(dest, name or src['name'])
+        self.dry_run()
         attrs = {k: src[k] for k in COPIED}
-        new_id = self.create(dest, name, attrs,
-                             'copy:%s@%s' % (image_id, self.region),
-                             'SYNCING')
-        return {'ImageSet': [{'ImageId': new_id, 'Region': dest}]}
+        made = [{'ImageId': self.create(dest, name or src['name'], attrs,
+                                        'copy:%s@%s' % (image_id,
+                                                        self.region),
+                                        'SYNCING'),
+                 'Region': dest} for dest in dests]
+        if self.body.get('ImageSetRequired'):
+            return {'ImageSet': made}
+        return {}
+
+    def my_image(self, image_id, not_mine):
+        """The caller's own custom image of the request region; not_mine
+        is the code of an image shared with the caller."""
+        img = self.image(image_id_of(image_id))
+        if img is None:
+            raise ApiError('InvalidImageId.NotFound', 'The image %s does not '
+                           'exist.' % image_id)
+        if img['image_type'] == 'SHARED_IMAGE':
+            raise ApiError(not_mine, '%s is shared with you' % image_id)
+        if img['image_type'] != 'PRIVATE_IMAGE':
+            raise ApiError('InvalidParameterValue.InvalidImageId',
+                           '%s does not allow this operation' % image_id)
+        return img
 
     def delete_images(self):
-        image_id = first(self.body, 'ImageIds')
-        img = self.my_image(image_id)
-        if img['shares']:
-            raise ApiError('InvalidImageId.InShared',
-                           '%s is shared' % image_id)
-        if img['copies'] or img['state'] not in ('NORMAL', 'IMPORTFAILED'):
-            raise ApiError('InvalidImageId.IncorrectState',
-                           '%s is %s or being copied'
-                           % (image_id, img['state']))
-        self.charge()
-        self.conn.execute('DELETE FROM shares WHERE image = ?', (img['row'],))
-        self.conn.execute('DELETE FROM images WHERE row = ?', (img['row'],))
+        ids = required(self.body, 'ImageIds')
+        if not ids:
+            raise ApiError('MissingParameter', 'ImageIds is empty')
+        imgs = [self.my_image(i, 'InvalidParameterValue.'
+                              'InvalidImageIdIsShared') for i in ids]
+        for img in imgs:
+            if self.shares(img['row']):
+                raise ApiError('InvalidImageId.InShared', '%s is shared'
+                               % img['id'])
+            if img['state'] in RUNNING_STATES:
+                raise ApiError('InvalidImageId.IncorrectState',
+                               '%s is %s' % (img['id'], img['state']))
+        self.dry_run()
+        for img in imgs:
+            self.conn.execute('DELETE FROM images WHERE row = ?',
+                              (img['row'],))
         return {}
 
     def modify_image_attribute(self):
-        image_id = required(self.body, 'ImageId', _string)
-        name = optional(self.body, 'ImageName', _name)
-        description = optional(self.body, 'ImageDescription', _string)
-        if name is None and description is None:
-            raise ApiError('MissingParameter',
-                           'ImageName or ImageDescription is needed')
-        img = self.my_image(image_id)
-        changes = {'mtime': int(time.time())}
+        image_id = required(self.body, 'ImageId')
+        name = self.body.get('ImageName')
+        description = check_description(self.body.get('ImageDescription'))
+        img = self.my_image(image_id, 'UnsupportedOperation.'
+                            'SharedImageModifyUnsupported')
+        if img['state'] in RUNNING_STATES:
+            raise ApiError('InvalidImageId.IncorrectState',
+                           '%s is %s' % (image_id, img['state']))
+        changes = {}
         if name is not None:
-            self.check_name(self.region, name, img['row'])
+            self.name_free(self.region, check_name(name), img['row'])
             changes['name'] = name
         if description is not None:
             changes['description'] = description or None
-        self.charge()
-        keys = sorted(changes)
-        self.conn.execute(
-            'UPDATE images SET %s WHERE row = ?'
-            % ', '.join('%s = ?' % k for k in keys),
-            [changes[k] for k in keys] + [img['row']])
+        if changes:
+            changes['mtime'] = int(time.time())
+            keys = sorted(changes)
+            self.conn.execute(
+                'UPDATE images SET %s WHERE row = ?'
+                % ', '.join('%s = ?' % k for k in keys),
+                [changes[k] for k in keys] + [img['row']])
         return {}
 
-    def _shared_with(self, row, account):
-        return self._value('SELECT 1 FROM shares WHERE image = ? AND '
-                           'account = ?', row, account)
-
-    def _share(self, image_id, account):
-        if account == self.uin:
-            raise ApiError('InvalidAccountIs.YourSelf',
-                           'an image is not shared with its owner')
-        img = self.my_image(image_id)
-        if img['state'] != 'NORMAL':
-            raise ApiError('InvalidImageId.IncorrectState',
-                           '%s is %s' % (image_id, img['state']))
-        if self._shared_with(img['row'], account):
-            raise ApiError('InvalidImageId.IsShared',
-                           '%s is already shared with %s'
-                           % (image_id, account))
-        if img['shares'] >= self.setting('max_share_accounts', 50):
-            raise ApiError('OverQuota', '%s is shared with too many accounts'
-                           % image_id)
-        self.charge()
-        self.conn.execute('INSERT INTO shares (image, account) VALUES (?, ?)',
-                          (img['row'], account))
-
-    def _unshare(self, image_id, account):
-        img = self.my_image(image_id)
-        if not self._shared_with(img['row'], account):
-            raise ApiError('InvalidAccountId.NotFound',
-                           '%s is not shared with %s' % (image_id, account))
-        self.charge()
-        self.conn.execute('DELETE FROM shares WHERE image = ? AND '
-                          'account = ?', (img['row'], account))
-
     def modify_image_share_permission(self):
-        image_id = required(self.body, 'ImageId', _string)
-        account = first(self.body, 'AccountIds')
-        permission = required(self.body, 'Permission', _string)
+        image_id = required(self.body, 'ImageId')
+        accounts = required(self.body, 'AccountIds')
+        permission = required(self.body, 'Permission')
         if permission not in ('SHARE', 'CANCEL'):
             raise ApiError('InvalidParameterValue',
                            'Permission is SHARE or CANCEL')
-        if not DIGITS_RE.match(account):
-            raise ApiError('InvalidAccountId.NotFound',
-                           'no account %r' % account)
-        if permission == 'SHARE':
-            self._share(image_id, account)
-        else:
-            self._unshare(image_id, account)
+        for account in accounts:
+            if not DIGITS_RE.match(account):
+                raise ApiError('InvalidAccountId.NotFound',
+                               'no account %r' % account)
+            if account == self.uin:
+                raise ApiError('InvalidAccountIs.YourSelf',
+                               'You cannot share an image with yourself.')
+        img = self.my_image(image_id, 'UnauthorizedOperation.'
+                            'ImageNotBelongToAccount')
+        if img['state'] != 'NORMAL':
+            raise ApiError('InvalidParameterValue.InvalidImageState',
+                           '%s is %s' % (image_id, img['state']))
+        row = img['row']
+        for account in accounts:
+            shared = self._value('SELECT 1 FROM shares WHERE image = ? AND '
+                                 'account = ?', row, account)
+            if permission == 'SHARE' and shared:
+                raise ApiError('FailedOperation.AccountAlreadyExists',
+                               '%s is already shared with %s'
+                               % (image_id, account))
+            if permission == 'SHARE' and \
+                    self.shares(row) >= self.server.share_limit:
+                raise ApiError('OverQuota', 'The image is shared with too '
+                               'many accounts.')
+            if permission == 'SHARE':
+                self.conn.execute('INSERT INTO shares (image, account) '
+                                  'VALUES (?, ?)', (row, account))
+            else:
+                self.conn.execute('DELETE FROM shares WHERE image = ? AND '
+                                  'account = ?', (row, account))
         return {}
 
     def describe_image_share_permission(self):
-        img = self.my_image(required(self.body, 'ImageId', _string))
+        image_id = required(self.body, 'ImageId')
+        img = self.my_image(image_id, 'UnauthorizedOperation.'
+                            'ImageNotBelongToAccount')
         rows = self.conn.execute('SELECT account FROM shares WHERE image = ? '
                                  'ORDER BY account', (img['row'],))
         created = iso_time(img['mtime'])
@@ -775,10 +935,13 @@ class Cloud:
             for r in rows]}
 
     def describe_image_quota(self):
-        return {'ImageNumQuota': self.setting('max_custom_images', 10)}
+        return {'ImageNumQuota': self.quota()}
+
+    def describe_import_image_os(self):
+        return json.loads(json.dumps(IMPORT_OS))
 
 
-# Action -> (method of Cloud, whether it changes the catalog).
+# Action -> (method of Cloud, whether it changes the state).
 ACTIONS = {
     'DescribeImages': (Cloud.describe_images, False),
     'CreateImage': (Cloud.create_image, True),
@@ -791,6 +954,7 @@ ACTIONS = {
     'DescribeImageSharePermission': (Cloud.describe_image_share_permission,
                                      False),
     'DescribeImageQuota': (Cloud.describe_image_quota, False),
+    'DescribeImportImageOs': (Cloud.describe_import_image_os, False),
 }
 
 
@@ -838,21 +1002,36 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
         action = headers.get('x-tc-action', '')
-        owner._record(action, headers, body)
-        fault = owner._take_fault(action)
-        if fault and self._inject(fault):
-            return
-        if self.path != '/':
-            self._send(404, b'no such path\n', 'text/plain')
-            return
-        self._send(200, owner._answer(action, headers, body),
-                   'application/json')
+        request = owner._record(action, headers, body)
+        owner._busy(1)
+        try:
+            if owner.lag and owner._stopping.wait(owner.lag):
+                self._inject({'kind': 'drop'})
+                return
+            fault = owner._take_fault(request)
+            if fault and self._inject(fault):
+                return
+            if self.path != '/':
+                self._send(404, b'no such path\n', 'text/plain')
+                return
+            self._send(200, owner._answer(action, headers, body),
+                       'application/json')
+        finally:
+            request['done'] = time.monotonic()
+            owner._busy(-1)
 
     def _inject(self, fault):
         """Play fault; True when that was the whole answer."""
         kind = fault['kind']
-        if kind == 'delay':
-            stopped = self.server.owner._stopping.wait(fault['seconds'])
+        if kind in ('delay', 'hold'):
+            owner = self.server.owner
+            if kind == 'delay':
+                stopped = owner._stopping.wait(fault['seconds'])
+            else:
+                while not (fault['event'].wait(0.05) or
+                           owner._stopping.is_set()):
+                    pass
+                stopped = owner._stopping.is_set()
             if not stopped:
                 return False
             kind = 'drop'               # the server stopped meanwhile
@@ -860,8 +1039,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, error_body(fault['code'], fault['message']),
                        'application/json')
         elif kind == 'http':
-            self._send(fault['status'], b'imagefs tcserver: injected HTTP '
-                       b'%d\n' % fault['status'], 'text/plain')
+            self._send(fault['status'], fault['body'], fault['type'])
         else:                           # drop: no answer at all
             self.close_connection = True
             try:
@@ -894,15 +1072,24 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class TcServer:
-    """The stand-in cloud over the catalog file db_path (see the module's
-    docstring). accounts: SecretId -> dict(key=, uin=, token=None)."""
+    """The stand-in cloud over the state file db_path (see the module's
+    docstring). accounts: SecretId -> dict(key=, uin=, token=None).
+    settle: seconds of the server's clock (advance()) a new image takes;
+    market: accept the MARKET_IMAGE filter; share_limit: accounts per
+    image; lag: seconds added to every answer."""
 
     def __init__(self, db_path, accounts=None, settle=0.0, host='127.0.0.1',
-                 port=0):
+                 port=0, market=False, share_limit=SHARE_LIMIT, lag=0.0):
         self.db_path = db_path
         self.settle = settle
+        self.market = market
+        self.share_limit = share_limit
+        self.lag = lag
         self.host = host
         self.requests = []
+        self.in_flight = 0      # requests being answered now
+        self.most_in_flight = 0
+        self.clock = 0.0
         self._port = port
         self._accounts = {}
         self._faults = []
@@ -1029,46 +1216,55 @@ class TcServer:
         try:
             uin = self._authenticate(headers, body)
             if headers.get('x-tc-version') != VERSION:
-                raise ApiError('InvalidParameterValue',
+                raise ApiError('NoSuchVersion',
                                'X-TC-Version must be %s' % VERSION)
             if action not in ACTIONS:
                 raise ApiError('InvalidAction', 'no action %r' % action)
+            language = headers.get('x-tc-language')
+            if language is not None and language not in LANGUAGES:
+                raise ApiError('InvalidParameterValue', 'X-TC-Language is '
+                               'one of %s' % ', '.join(LANGUAGES))
             params = _parse_json(body)
             if params is None:
                 raise ApiError('InvalidParameter',
                                'the body is not a JSON object')
             response = self._run(action, headers.get('x-tc-region', ''),
-                                 params, uin)
+                                 parameters(action, params), uin)
         except ApiError as e:
             return error_body(e.code, e.message)
-        except Exception as e:          # a bug here, or the catalog's
+        except Exception as e:          # a bug here, or the state file's
             traceback.print_exc()
             return error_body('InternalError', str(e))
         response['RequestId'] = str(uuid.uuid4())
         return _json_bytes(response)
 
     def _run(self, action, region, params, uin):
-        """Run action in one transaction of the catalog."""
+        """Run action in one transaction of the state file."""
         method, writes = ACTIONS[action]
-        self.advance()
+        self.advance(0)
         with transaction(self.db_path,
                          'BEGIN IMMEDIATE' if writes else 'BEGIN') as conn:
-            cloud = Cloud(conn, uin, region, params, self.settle > 0)
-            cloud.check_region(region)
+            cloud = Cloud(self, conn, uin, region, params)
+            if not region:
+                raise ApiError('MissingParameter', 'X-TC-Region is needed')
+            if cloud.region_copy(region) is None:
+                raise ApiError('UnsupportedRegion', 'The region %r is not '
+                               'supported.' % region)
             response = method(cloud)
-        now = time.time()
         with self._lock:
             for row, final, error in cloud.started:
-                self._running[row] = (now, final, error)
+                self._running[row] = (self.clock, final, error)
         return response
 
-    def advance(self):
-        """Bring the images that settle up to date with the clock."""
+    def advance(self, seconds):
+        """Move the server's clock on by seconds and bring the images that
+        settle up to date with it."""
         with self._lock:
-            running = dict(self._running)
+            self.clock += seconds
+            now, running = self.clock, dict(self._running)
         if not running:
             return
-        now, settle, done = time.time(), self.settle, []
+        settle, done = self.settle, []
         marks = ', '.join('?' * len(RUNNING_STATES))
         with transaction(self.db_path) as conn:
             for row, (start, final, error) in running.items():
@@ -1078,7 +1274,8 @@ class TcServer:
                         'UPDATE images SET state = ?, progress = NULL, '
                         'error = ?, mtime = ? WHERE row = ? AND state IN '
                         '(%s)' % marks,
-                        (final, error, int(now), row) + RUNNING_STATES)
+                        (final, error, int(time.time()), row)
+                        + RUNNING_STATES)
                     done.append(row)
                     continue
                 cur = conn.execute(
@@ -1097,11 +1294,18 @@ class TcServer:
     def _record(self, action, headers, body):
         m = AUTH_RE.match(headers.get('authorization', ''))
         account = self.account(m.group(1)) if m else None
+        request = {'action': action, 'region': headers.get('x-tc-region'),
+                   'body': _parse_json(body), 'headers': headers,
+                   'uin': account['uin'] if account else None,
+                   'time': time.monotonic()}
         with self._lock:
-            self.requests.append({
-                'action': action, 'region': headers.get('x-tc-region'),
-                'body': _parse_json(body), 'headers': headers,
-                'uin': account['uin'] if account else None})
+            self.requests.append(request)
+        return request
+
+    def _busy(self, n):
+        with self._lock:
+            self.in_flight += n
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
 
     def clear(self):
         """Forget the requests received so far."""
@@ -1113,39 +1317,72 @@ class TcServer:
         with self._lock:
             return [r['action'] for r in self.requests]
 
-    def _add_fault(self, kind, times, action, **args):
+    # Each fault plays for the next `times` requests of `action` (None:
+    # any) for which when(request) is true (when: None, any), request being
+    # a dict of its action, region and body.
+
+    def _add_fault(self, kind, times, action, when=None, **args):
         with self._lock:
             self._faults.append(dict(args, kind=kind, times=times,
-                                     action=action))
+                                     action=action, when=when))
 
-    def _take_fault(self, action):
-        """The first fault armed for action, used once; or None."""
+    def _take_fault(self, request):
+        """The first fault armed for request, used once; or None."""
         with self._lock:
             for fault in self._faults:
-                if fault['action'] in (None, action):
-                    fault['times'] -= 1
-                    if fault['times'] <= 0:
-                        self._faults.remove(fault)
-                    return fault
+                if fault['action'] not in (None, request['action']) or \
+                        (fault['when'] and not fault['when'](request)):
+                    continue
+                fault['times'] -= 1
+                if fault['times'] <= 0:
+                    self._faults.remove(fault)
+                return fault
         return None
 
+    def clear_faults(self):
+        """Disarm every fault not played yet."""
+        with self._lock:
+            del self._faults[:]
+
     def fail(self, code, times=1, action=None,
-             message='injected by imagefs tcserver'):
-        """The next times requests (of action) answer the error code."""
-        self._add_fault('fail', times, action, code=code, message=message)
+             message='injected by imagefs tcserver', when=None):
+        """The next requests answer the error code."""
+        self._add_fault('fail', times, action, when, code=code,
+                        message=message)
 
-    def http_error(self, status=500, times=1, action=None):
-        """The next times requests (of action) answer HTTP status."""
-        self._add_fault('http', times, action, status=status)
+    def http_error(self, status=500, times=1, action=None, body=None,
+                   when=None):
+        """The next requests answer HTTP status, with body (bytes, else a
+        line of text)."""
+        self._add_fault('http', times, action, when, status=status,
+                        body=body if body is not None else
+                        b'imagefs tcserver: injected HTTP %d\n' % status,
+                        type='application/json' if body else 'text/plain')
 
-    def delay(self, seconds, times=1, action=None):
-        """The next times requests (of action) wait seconds, then answer."""
-        self._add_fault('delay', times, action, seconds=seconds)
+    def empty(self, times=1, action=None, when=None):
+        """The next requests answer 200 with no body."""
+        self._add_fault('http', times, action, when, status=200, body=b'',
+                        type='application/json')
 
-    def drop(self, times=1, action=None):
-        """The next times requests (of action) get no answer: the
-        connection is closed."""
-        self._add_fault('drop', times, action)
+    def garbage(self, times=1, action=None, when=None):
+        """The next requests answer 200 with a body that is not JSON."""
+        self._add_fault('http', times, action, when, status=200,
+                        body=b'<html>gateway</html>', type='text/html')
+
+    def delay(self, seconds, times=1, action=None, when=None):
+        """The next requests wait seconds, then answer."""
+        self._add_fault('delay', times, action, when, seconds=seconds)
+
+    def hold(self, times=1, action=None, when=None):
+        """The next requests wait until the threading.Event returned is
+        set (or the server stops), then answer."""
+        event = threading.Event()
+        self._add_fault('hold', times, action, when, event=event)
+        return event
+
+    def drop(self, times=1, action=None, when=None):
+        """The next requests get no answer: the connection is closed."""
+        self._add_fault('drop', times, action, when)
 
     # --- a client, for tests ---
 
@@ -1216,13 +1453,19 @@ def main(argv=None):
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=0)
     parser.add_argument('--settle', type=float, default=0.0,
-                        help='seconds a new image takes to be NORMAL')
+                        help='seconds a new image takes to be NORMAL (of '
+                        'real time here: the clock advances every second)')
+    parser.add_argument('--lag', type=float, default=0.0,
+                        help='seconds added to every answer')
+    parser.add_argument('--market', action='store_true',
+                        help='accept the MARKET_IMAGE filter')
     args = parser.parse_args(argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with TcServer(args.db, settle=args.settle, host=args.host,
-                  port=args.port) as server:
+                  port=args.port, lag=args.lag,
+                  market=args.market) as server:
         secret_id, secret_key = test_keys('<uin>')
         print('imagefs tcserver: %s' % server.url)
         print('keys of account <uin> (digits): SecretId %s, SecretKey %s'
@@ -1231,8 +1474,8 @@ def main(argv=None):
               'imagefs -o backend=tencentcloud,endpoint=%s,account=<uin> '
               '<mountpoint>' % (secret_id, secret_key, server.url))
         sys.stdout.flush()
-        while not stop.wait(3600):
-            pass
+        while not stop.wait(1):
+            server.advance(1)
     return 0
 
 

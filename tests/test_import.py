@@ -366,11 +366,11 @@ def check_failed(mnt, conn, path, words, timeout=FAIL_WITHIN):
     ident = info['ID']
     assert rows(conn, 'SELECT state FROM images WHERE id = ?',
                 ident)[0]['state'] == 'IMPORTFAILED'
-    os.unlink(os.path.join(path, 'info'))       # deletes the image
+    os.unlink(os.path.join(path, 'info'))       # marks the image
     assert listing(path) == []
-    assert not rows(conn, 'SELECT 1 FROM images WHERE id = ?', ident)
     assert statvfs_slots(custom) == (total, free), 'the directory holds it'
-    os.rmdir(path)
+    os.rmdir(path)                              # deletes it
+    assert not rows(conn, 'SELECT 1 FROM images WHERE id = ?', ident)
     assert statvfs_slots(custom) == (total, free + 1)
     assert os.path.basename(path) not in listing(custom)
     return info
@@ -439,14 +439,16 @@ def test_file_url(importer, disks, tmp_path):
 
 
 def test_deleted_import_leaves_no_key_behind(importer, disks):
-    # unlinking info deletes the image whole: the next image committed in
-    # the same directory shows none of the import's FORMAT and SHA256
+    # rm -r deletes the image whole: the next image committed under the
+    # same name shows none of the import's FORMAT and SHA256
     disk = disks['disk.qcow2']
     mnt, conn = importer(opts=['import_dirs=' + os.path.dirname(disk.path)])
     url = 'file://' + disk.path
     path = start_import(mnt, 'twice', url)
     first = check_imported(mnt, conn, path, url, disk)
     os.unlink(os.path.join(path, 'info'))
+    os.rmdir(path)
+    os.mkdir(path)
     assert listing(path) == []
     write_file(os.path.join(path, 'info'), 'DESCRIPTION=second\n')
     info = read_info(os.path.join(path, 'info'))

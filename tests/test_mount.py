@@ -413,6 +413,18 @@ def custom_sizes(mnt, region):
             for n in listing(folder)]
 
 
+def test_df_lists_the_mount(mount):
+    """Either backend: plain df lists the mount, in GiB, from the start."""
+    mnt = mount()
+    r = run(['df', '-h'])
+    assert r.returncode == 0, r.stderr
+    assert [line for line in r.stdout.decode().splitlines()
+            if line.endswith(' ' + mnt)], 'df -h does not list the mount'
+    sv = os.statvfs(mnt)
+    assert sv.f_frsize == GIB and sv.f_blocks > 0 and sv.f_files > 0
+
+
+@pytest.mark.local_only
 def test_df_lists_the_mount_with_disk_sizes(mount):
     mnt = mount()
     r = run(['df', '-h'])
@@ -594,6 +606,7 @@ def dir_times(mnt, peer_dirs=()):
     return {rel: os.stat(os.path.join(mnt, rel)).st_mtime for rel in rels}
 
 
+@pytest.mark.local_only
 def test_folder_times_are_their_newest_change(tmp_path, mount):
     mnt = mount()
     t = dir_times(mnt, [os.path.join(GZ, 'shared', '100000000002')])
@@ -622,6 +635,7 @@ def test_folder_times_are_their_newest_change(tmp_path, mount):
     assert dir_times(m3, [os.path.join(GZ, 'shared', '100000000002')]) == t
 
 
+@pytest.mark.local_only
 def test_folder_times_move_with_a_change(mount):
     mnt = mount()
     start = int(time.time())

@@ -911,30 +911,70 @@ static void test_spec(void)
 	expect_spec("INSTANCE=ins-ABCD1234\n", 0, -EINVAL);
 }
 
-static void expect_edit(const struct image *img, const char *text, int rc)
+/* edit_of_text of text on img: rc, and the name and description asked. */
+static void expect_edit_of(const struct image *img, const char *text,
+			   int rc, const char *name, const char *description)
 {
+	const char *n = "unset", *d = "unset";
 	struct info_text t;
 
 	EXPECT_EQ_INT(parse(text, &t), 0);
-	EXPECT_EQ_INT(edit_check(img, &t), rc);
+	EXPECT_EQ_INT(edit_of_text(img, &t, &n, &d), rc);
+	if (!rc) {
+		EXPECT_EQ_STR(n, name);
+		EXPECT_EQ_STR(d, description);
+	}
 	info_text_free(&t);
 }
 
-static void test_edit_check(void)
+static void expect_edit(const struct image *img, const char *text, int rc)
 {
-	struct image img;
-	char text[4096];
+	const char *n, *d;
+	struct info_text t;
+
+	EXPECT_EQ_INT(parse(text, &t), 0);
+	EXPECT_EQ_INT(edit_of_text(img, &t, &n, &d), rc);
+	info_text_free(&t);
+}
+
+static void test_edit_of_text(void)
+{
+	struct image img, copy;
+	char text[4096], src[4096];
 
 	full_image(&img);
 	/* the whole text back, unchanged: no change asked */
 	info_render(&img, text, sizeof(text));
-	expect_edit(&img, text, 0);
-	expect_edit(&img, "NAME=new\nDESCRIPTION=\"new text\"\n", 0);
+	expect_edit_of(&img, text, 0, NULL, NULL);
+	expect_edit_of(&img, "NAME=new\nDESCRIPTION=\"new text\"\n", 0,
+		       "new", "new text");
 	expect_edit(&img, "ID=img-abcd1234\nREGION=ap-guangzhou\n", 0);
 	expect_edit(&img, "ID=img-00000000\n", -EPERM);
 	expect_edit(&img, "OS_TYPE=windows\n", -EPERM);
 	expect_edit(&img, "INSTANCE=ins-abcd1234\n", -EPERM);
 	expect_edit(&img, "NAME=\"\"\n", -EINVAL);
+	/* NAME= takes what mkdir takes: no dotfile, probe name or U+FF0F */
+	expect_edit(&img, "NAME=.hidden\n", -EPERM);
+	expect_edit(&img, "NAME=desktop.ini\n", -EPERM);
+	expect_edit(&img, "NAME=\"a" FF0F "b\"\n", -EINVAL);
+	expect_edit(&img, "NAME=\"v (img-abcd1234)\"\n", -EINVAL);
+	expect_edit_of(&img, "NAME=a/b\n", 0, "a/b", NULL);
+
+	/* a copy of img, given img's text: only its description counts */
+	copy = img;
+	snprintf(copy.id, sizeof(copy.id), "img-0000copy");
+	snprintf(copy.name, sizeof(copy.name), "the-copy");
+	snprintf(copy.region, sizeof(copy.region), "ap-beijing");
+	snprintf(copy.description, sizeof(copy.description), "mine");
+	snprintf(copy.source, sizeof(copy.source), "copy:%s@%s", img.id,
+		 img.region);
+	info_render(&img, src, sizeof(src));
+	expect_edit_of(&copy, src, 0, NULL, img.description);
+	/* not its source: the ID is a read-only key */
+	snprintf(copy.source, sizeof(copy.source), "copy:img-abcd12345@x");
+	expect_edit(&copy, src, -EPERM);
+	snprintf(copy.source, sizeof(copy.source), "instance:ins-abcd1234");
+	expect_edit(&copy, src, -EPERM);
 	expect_edit(&img, "NAME=\"a\xe2\x80\x8b\"\n", -EINVAL);
 	expect_edit(&img, "DESCRIPTION=\"two\nlines\"\n", -EINVAL);
 
@@ -954,6 +994,56 @@ static void test_edit_check(void)
 	/* a new value is checked as any */
 	expect_edit(&img, "DESCRIPTION=\"a\nb\tc\"\n", -EINVAL);
 	expect_edit(&img, "DESCRIPTION=\"clean\"\n", 0);
+}
+
+static void test_image_name_check(void)
+{
+	char out[NAME_MAX + 1], buf[512];
+
+	EXPECT_EQ_INT(image_name_check("ubuntu base"), 0);
+	EXPECT_EQ_INT(image_name_check("a/b"), 0);
+	EXPECT_EQ_INT(image_name_check("..."), -EPERM);
+	EXPECT_EQ_INT(image_name_check(".hidden"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("Desktop.ini"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("autorun.inf"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("thumbs.db"), -EPERM);
+	EXPECT_EQ_INT(image_name_check("a" FF0F "b"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check("x (img-abcd1234)"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check("x (img-abcd123)"), 0);
+	EXPECT_EQ_INT(image_name_check("a\tb"), -EINVAL);
+	EXPECT_EQ_INT(image_name_check(repeat(buf, sizeof(buf), "a", 61)),
+		      -ENAMETOOLONG);
+	EXPECT_EQ_INT(image_name_check("autorun.inf.bak"), 0);
+
+	/* every accepted name round-trips through its entry name */
+	expect_round_trip("a/b", "img-12345678", 0, "a" FF0F "b");
+	/* names the tree cannot show as they are: with their id */
+	EXPECT_EQ_INT(name_display(".hidden", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "\xef\xbc\x8ehidden (img-12345678)");
+	EXPECT(!name_is_probe(out));
+	EXPECT_EQ_INT(name_display("desktop.ini", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "desktop.ini (img-12345678)");
+	EXPECT_EQ_INT(name_display("a" FF0F "b", "img-12345678", 0, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "a" FF0F "b (img-12345678)");
+	EXPECT_EQ_INT(name_display("..", "img-12345678", 1, out,
+				   sizeof(out)), 0);
+	EXPECT_EQ_STR(out, "\xef\xbc\x8e. (img-12345678)");
+	/* too long for NAME_MAX: cut at a character, with the id */
+	repeat(buf, sizeof(buf), HAN, 100);
+	EXPECT_EQ_INT(name_display(buf, "img-12345678", 0, out, sizeof(out)),
+		      0);
+	EXPECT(strlen(out) <= NAME_MAX);
+	EXPECT(utf8_length(out) > 0);
+	EXPECT_EQ_STR(out + strlen(out) - 15, " (img-12345678)");
+	/* longer than 60 characters but shown whole: as it is */
+	repeat(buf, sizeof(buf), "n", 70);
+	EXPECT(name_shown_as_is(buf));
+	EXPECT_EQ_INT(name_display(buf, "img-12345678", 0, out, sizeof(out)),
+		      0);
+	EXPECT_EQ_STR(out, buf);
 }
 
 static void test_image_formats(void)
@@ -1171,42 +1261,178 @@ static void test_tc3_wipes(void)
 	free(stack);
 }
 
-/* The cloud's error codes, exact and by prefix, in DESIGN.md's errno. */
+/* The cloud's error codes, one by one, in DESIGN.md's errno. */
 static void test_tc_errno(void)
 {
-	EXPECT_EQ_INT(tc_errno("ImageQuotaLimitExceeded"), -EDQUOT);
-	EXPECT_EQ_INT(tc_errno("LimitExceeded.ImageOperation"), -EAGAIN);
-	EXPECT_EQ_INT(tc_errno("RequestLimitExceeded.UinLimitExceeded"),
-		      -EAGAIN);
-	EXPECT_EQ_INT(tc_errno("InvalidRegion.Unavailable"), -EOPNOTSUPP);
-	EXPECT_EQ_INT(tc_errno("UnauthorizedOperation."
-			       "ImageNotBelongToAccount"), -EPERM);
-	EXPECT_EQ_INT(tc_errno("UnauthorizedOperation"), -EACCES);
-	EXPECT_EQ_INT(tc_errno("OverQuota"), -EMLINK);
-	EXPECT_EQ_INT(tc_errno("InvalidImageId.InShared"), -EBUSY);
-	EXPECT_EQ_INT(tc_errno("InvalidImageId.IncorrectState"), -EBUSY);
-	EXPECT_EQ_INT(tc_errno("InvalidImageId.NotFound"), -ENOENT);
-	EXPECT_EQ_INT(tc_errno("InvalidImageId.Malformed"), -EINVAL);
-	EXPECT_EQ_INT(tc_errno("InvalidImageName.Duplicate"), -EEXIST);
-	EXPECT_EQ_INT(tc_errno("InvalidParameterValue.TooLong"),
-		      -ENAMETOOLONG);
-	EXPECT_EQ_INT(tc_errno("InvalidParameterValue"), -EINVAL);
-	EXPECT_EQ_INT(tc_errno("MissingParameter"), -EINVAL);
-	EXPECT_EQ_INT(tc_errno("AuthFailure.SignatureExpire"), -EACCES);
-	EXPECT_EQ_INT(tc_errno("InternalError"), -EIO);
-	EXPECT_EQ_INT(tc_errno("SomethingNew.Unheard"), -EIO);
-	EXPECT_EQ_INT(tc_errno(""), -EIO);
+	static const struct {
+		const char *action, *code;
+		int err;
+	} cases[] = {
+		{ "CreateImage", "ImageQuotaLimitExceeded", EDQUOT },
+		{ "SyncImages", "ImageQuotaLimitExceeded", EDQUOT },
+		{ "ImportImage", "ImageQuotaLimitExceeded", EDQUOT },
+		{ NULL, "RequestLimitExceeded", EAGAIN },
+		{ NULL, "RequestLimitExceeded.UinLimitExceeded", EAGAIN },
+		{ NULL, "RequestLimitExceeded.GlobalRegionUinLimitExceeded",
+		  EAGAIN },
+		{ NULL, "RequestLimitExceeded.IPLimitExceeded", EAGAIN },
+		{ "SyncImages", "InvalidRegion.Unavailable", EOPNOTSUPP },
+		{ "SyncImages", "UnsupportedOperation.Region", EOPNOTSUPP },
+		{ "SyncImages", "InvalidRegion.NotFound", EOPNOTSUPP },
+		{ "SyncImages", "InvalidParameterValue.InvalidRegion",
+		  EOPNOTSUPP },
+		{ NULL, "UnsupportedRegion", EOPNOTSUPP },
+		{ "ImportImage", "RegionAbilityLimit.UnsupportedToImportImage",
+		  EOPNOTSUPP },
+		{ NULL, "UnsupportedOperation.EncryptedImagesNotSupported",
+		  EOPNOTSUPP },
+		{ NULL, "UnsupportedOperation.LocationImageNotSupported",
+		  EOPNOTSUPP },
+		{ NULL, "UnsupportedOperation.SyncEncryptImageNotSupport",
+		  EOPNOTSUPP },
+		{ NULL, "InvalidParameter.InstanceImageNotSupport",
+		  EOPNOTSUPP },
+		{ NULL, "FailedOperation.BYOLImageShareFailed", EOPNOTSUPP },
+		{ NULL, "UnsupportedOperation", EOPNOTSUPP },
+		{ NULL, "UnsupportedOperation.PublicImageExportUnsupported",
+		  EOPNOTSUPP },
+		{ NULL, "UnauthorizedOperation.ImageNotBelongToAccount",
+		  EPERM },
+		{ "SyncImages", "InvalidParameterValue.InvalidImageId", EPERM },
+		{ "DeleteImages",
+		  "InvalidParameterValue.InvalidImageIdIsShared", EPERM },
+		{ "ModifyImageAttribute",
+		  "UnsupportedOperation.SharedImageModifyUnsupported", EPERM },
+		{ "ModifyImageSharePermission", "OverQuota", EMLINK },
+		{ "ModifyImageSharePermission",
+		  "FailedOperation.AccountAlreadyExists", EEXIST },
+		{ "CreateImage", "InvalidImageName.Duplicate", EEXIST },
+		{ "DeleteImages", "InvalidImageId.InShared", EBUSY },
+		{ "DeleteImages", "InvalidImageId.IncorrectState", EBUSY },
+		{ "ModifyImageSharePermission",
+		  "InvalidParameterValue.InvalidImageState", EBUSY },
+		{ "SyncImages", "FailedOperation.InvalidImageState", EBUSY },
+		{ "DeleteImages", "MutexOperation.TaskRunning", EBUSY },
+		{ "CreateImage", "OperationDenied.InstanceOperationInProgress",
+		  EBUSY },
+		{ "CreateImage", "UnsupportedOperation.InstanceStateStarting",
+		  EBUSY },
+		{ "CreateImage", "ResourceUnavailable.SnapshotCreating",
+		  EBUSY },
+		{ "CreateImage", "ResourceInUse", EBUSY },
+		{ "ModifyImageAttribute", "InvalidParameterValue.TooLong",
+		  ENAMETOOLONG },
+		{ "ModifyImageAttribute", "InvalidParameterValue.TooLarge",
+		  ENAMETOOLONG },
+		{ "CreateImage", "InvalidParameter.ValueTooLarge",
+		  ENAMETOOLONG },
+		{ "SyncImages", "InvalidImageId.TooLarge", EFBIG },
+		{ "SyncImages", "InvalidImageId.NotFound", EINVAL },
+		{ "DeleteImages", "InvalidImageId.NotFound", ENOENT },
+		{ "ModifyImageAttribute", "InvalidImageId.NotFound", ENOENT },
+		{ NULL, "InvalidImageId.NotFound", ENOENT },
+		{ "ModifyImageSharePermission", "InvalidAccountIs.YourSelf",
+		  EINVAL },
+		{ "ModifyImageSharePermission",
+		  "FailedOperation.AccountIsYourSelf", EINVAL },
+		{ "ModifyImageSharePermission",
+		  "FailedOperation.NotMasterAccount", EINVAL },
+		{ "ModifyImageSharePermission", "InvalidAccountId.NotFound",
+		  EINVAL },
+		{ "SyncImages", "InvalidImageId.Malformed", EINVAL },
+		{ "CreateImage", "InvalidInstanceId.NotFound", EINVAL },
+		{ "CreateImage", "InvalidInstanceId.Malformed", EINVAL },
+		{ "CreateImage", "InvalidInstance.NotSupported", EINVAL },
+		{ "ImportImage", "InvalidImageOsType.Unsupported", EINVAL },
+		{ "ImportImage", "InvalidImageOsVersion.Unsupported", EINVAL },
+		{ "ImportImage", "InvalidParameter.InvalidParameterUrlError",
+		  EINVAL },
+		{ "ImportImage", "InvalidParameterValue.ISOMustImportByForce",
+		  EINVAL },
+		{ NULL, "InvalidParameter", EINVAL },
+		{ NULL, "InvalidParameterValue", EINVAL },
+		{ "DescribeImages", "InvalidParameter."
+		  "InvalidParameterCoexistImageIdsFilters", EINVAL },
+		{ "DescribeImages", "InvalidFilter", EINVAL },
+		{ "DescribeImages", "InvalidFilterValue.LimitExceeded",
+		  EINVAL },
+		{ "DescribeImages", "InvalidParameterValue.LimitExceeded",
+		  EINVAL },
+		{ NULL, "MissingParameter", EINVAL },
+		{ NULL, "UnknownParameter", EINVAL },
+		{ "DescribeImages", "InvalidRegion.NotFound", EINVAL },
+		{ NULL, "AuthFailure.SignatureFailure", EACCES },
+		{ NULL, "AuthFailure.SignatureExpire", EACCES },
+		{ NULL, "AuthFailure.SecretIdNotFound", EACCES },
+		{ NULL, "AuthFailure.TokenFailure", EACCES },
+		{ NULL, "UnauthorizedOperation", EACCES },
+		{ NULL, "UnauthorizedOperation.PermissionDenied", EACCES },
+		{ NULL, "UnauthorizedOperation.InvalidToken", EACCES },
+		{ NULL, "OperationDenied.InnerUserProhibitAction", EACCES },
+		{ NULL, "InvalidAccount.InsufficientBalance", EACCES },
+		{ NULL, "InvalidAccount.UnpaidOrder", EACCES },
+		{ NULL, "AccountQualificationRestrictions", EACCES },
+		{ NULL, "IpInBlacklist", EACCES },
+		{ NULL, "IpNotInWhitelist", EACCES },
+		{ NULL, "InternalError", EIO },
+		{ NULL, "InternalServerError", EIO },
+		{ NULL, "ServiceUnavailable", EIO },
+		{ NULL, "ResourceInsufficient", EIO },
+		{ NULL, "SomethingNew.Unheard", EIO },
+		{ NULL, "", EIO },
+		/* codes the old table had, which no action documents */
+		{ NULL, "LimitExceeded.ImageOperation", EIO },
+		{ NULL, "LimitExceeded.ImageQuota", EIO },
+		{ NULL, "InvalidImageState.Busy", EIO },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = tc_errno(cases[i].action, cases[i].code);
+
+		if (got != -cases[i].err)
+			fprintf(stderr, "tc_errno(%s, %s)\n",
+				cases[i].action ? cases[i].action : "-",
+				cases[i].code);
+		EXPECT_EQ_INT(got, -cases[i].err);
+	}
+	EXPECT_EQ_INT(tc_errno("CreateImage", "DryRunOperation"), 0);
 }
 
+/* The endpoint: the Host that is signed is the Host that is sent. */
 static void test_tc_conf(void)
 {
-	struct tc_conf c = { 0 };
+	static const struct {
+		const char *endpoint, *host;
+		int rc;
+	} cases[] = {
+		{ NULL, "cvm.tencentcloudapi.com", 0 },
+		{ "https://cvm.tencentcloudapi.com:443",
+		  "cvm.tencentcloudapi.com", 0 },
+		{ "https://CVM.TencentCloudAPI.com/", "cvm.tencentcloudapi.com",
+		  0 },
+		{ "https://cvm.ap-guangzhou.tencentcloudapi.com:8443",
+		  "cvm.ap-guangzhou.tencentcloudapi.com:8443", 0 },
+		{ "http://127.0.0.1:8080/", "127.0.0.1:8080", 0 },
+		{ "http://127.0.0.1:80", "127.0.0.1", 0 },
+		{ "http://localhost:8080", "localhost:8080", 0 },
+		{ "http://[::1]:8080", "[::1]:8080", 0 },
+		{ "http://127.9.8.7", "127.9.8.7", 0 },
+		{ "http://cvm.tencentcloudapi.com", NULL, -EINVAL },
+		{ "http://10.0.0.1:8080", NULL, -EINVAL },
+		{ "ftp://127.0.0.1/", NULL, -EINVAL },
+		{ "::not a url", NULL, -EINVAL },
+	};
 
-	EXPECT_EQ_INT(tc_conf_init(&c, NULL), 0);
-	EXPECT_EQ_STR(c.host, "cvm.tencentcloudapi.com");
-	EXPECT_EQ_INT(tc_conf_init(&c, "http://127.0.0.1:8080/"), 0);
-	EXPECT_EQ_STR(c.host, "127.0.0.1:8080");
-	EXPECT_EQ_INT(tc_conf_init(&c, "::not a url"), -EINVAL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tc_conf c = { 0 };
+
+		EXPECT_EQ_INT(tc_conf_init(&c, cases[i].endpoint, NULL),
+			      cases[i].rc);
+		if (cases[i].host)
+			EXPECT_EQ_STR(c.host, cases[i].host);
+		EXPECT_EQ_STR(c.language, "en-US");
+		tc_conf_free(&c);
+	}
 }
 
 static void write_text(const char *path, const char *text, mode_t mode)
@@ -1231,9 +1457,14 @@ static void test_credentials(void)
 	EXPECT(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/key.json", dir);
 	write_text(path, "{\"secretId\": \"AKIDx\", \"secretKey\": \"k\", "
-		   "\"token\": \"t\"}", 0644);
+		   "\"token\": \"t\"}", 0664);
 	cfg.credentials = path;
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), -EACCES);	/* writable */
+	chmod(path, 0602);
 	EXPECT_EQ_INT(credentials_load(&cfg, &c), -EACCES);
+	chmod(path, 0644);	/* as tccli writes it: taken, with a warning */
+	EXPECT_EQ_INT(credentials_load(&cfg, &c), 0);
+	EXPECT_EQ_STR(c.id, "AKIDx");
 	chmod(path, 0600);
 	EXPECT_EQ_INT(credentials_load(&cfg, &c), 0);
 	EXPECT_EQ_STR(c.id, "AKIDx");
@@ -1300,7 +1531,8 @@ int main(void)
 	test_parse_errors();
 	test_parse_accepts();
 	test_spec();
-	test_edit_check();
+	test_edit_of_text();
+	test_image_name_check();
 	test_image_formats();
 	test_image_size_overflow();
 	test_tc3_sign();

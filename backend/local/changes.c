@@ -49,6 +49,7 @@ static int read_log(struct local *l, int64_t *seq, change_cb cb, void *ctx)
 			continue;	/* our own: the kernel saw it */
 		c.seq = *seq;
 		c.image = sqlite3_column_int64(l->cst, 1);
+		c.kind = KIND_COUNT;	/* only custom images change here */
 		c.region = (const char *)sqlite3_column_text(l->cst, 2);
 		c.owner = (const char *)sqlite3_column_text(l->cst, 3);
 		c.old_name = (const char *)sqlite3_column_text(l->cst, 4);

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "../backend.h"
+#include "../imagerow.h"
 #include "../source.h"
 #include "local.h"
 #include "../../mountopts/config.h"
@@ -35,7 +36,7 @@ extern const char imagefs_schema3_sql[];
 extern const char imagefs_schema4_sql[];
 extern const char imagefs_schema5_sql[];
 
-/* How an image row is read: the columns of row_to_image(), in order. */
+/* How an image row is read: the columns of image_from_row(), in order. */
 #define IMAGE_COLS							\
 	"i.row, i.id, i.region, "					\
 	"CASE WHEN i.kind = 'custom' AND i.owner <> ?1 THEN 'shared' "	\
@@ -337,60 +338,6 @@ int local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 	return 0;
 }
 
-static enum image_kind kind_parse(const char *s)
-{
-	for (int k = 0; k < KIND_COUNT; k++)
-		if (!strcmp(s, kind_names[k]))
-			return k;
-	return KIND_PUBLIC;
-}
-
-/* An image row into img: -EOVERFLOW when a text does not fit whole. */
-static int row_to_image(sqlite3_stmt *st, struct image *img)
-{
-	char kind[16];
-	int rc = 0;
-
-	img->row = sqlite3_column_int64(st, 0);
-	rc |= local_copy_text(img->id, sizeof(img->id), st, 1);
-	rc |= local_copy_text(img->region, sizeof(img->region), st, 2);
-	rc |= local_copy_text(kind, sizeof(kind), st, 3);
-	img->kind = kind_parse(kind);
-	rc |= local_copy_text(img->owner, sizeof(img->owner), st, 4);
-	rc |= local_copy_text(img->name, sizeof(img->name), st, 5);
-	rc |= local_copy_text(img->os_name, sizeof(img->os_name), st, 6);
-	rc |= local_copy_text(img->os_type, sizeof(img->os_type), st, 7);
-	rc |= local_copy_text(img->platform, sizeof(img->platform), st, 8);
-	rc |= local_copy_text(img->arch, sizeof(img->arch), st, 9);
-	img->bits = sqlite3_column_int(st, 10);
-	img->size_gb = sqlite3_column_int(st, 11);
-	rc |= local_copy_text(img->state, sizeof(img->state), st, 12);
-	img->progress = sqlite3_column_type(st, 13) == SQLITE_NULL ?
-			-1 : sqlite3_column_int64(st, 13);
-	img->created = sqlite3_column_int64(st, 14);
-	img->mtime = sqlite3_column_int64(st, 15);
-	rc |= local_copy_text(img->description, sizeof(img->description), st,
-			      16);
-	rc |= local_copy_text(img->source, sizeof(img->source), st, 17);
-	rc |= local_copy_text(img->provider, sizeof(img->provider), st, 18);
-	rc |= local_copy_text(img->price, sizeof(img->price), st, 19);
-	rc |= local_copy_text(img->error, sizeof(img->error), st, 20);
-	rc |= local_copy_text(img->format, sizeof(img->format), st, 21);
-	rc |= local_copy_text(img->sha256, sizeof(img->sha256), st, 22);
-	rc |= local_copy_text(img->shared_with, sizeof(img->shared_with), st,
-			      23);
-	img->dup = sqlite3_column_int(st, 24);
-	img->pending = !strcmp(img->state, "PENDING");
-	if (img->pending)
-		img->state[0] = 0;
-	if (rc) {
-		log_warn("image row %lld: a text of the catalog is longer "
-			 "than imagefs shows: left out", (long long)img->row);
-		return -EOVERFLOW;
-	}
-	return 0;
-}
-
 /* Step st to the end, handing each image row to cb. */
 static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
 {
@@ -399,7 +346,7 @@ static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		/* a row that cannot be shown whole is logged and left out */
-		if (row_to_image(st, &img))
+		if (image_from_row(st, 0, &img))
 			continue;
 		if (cb(ctx, &img))
 			break;
@@ -483,7 +430,7 @@ int local_get(struct backend *b, int64_t row, struct image *out)
 
 	if (rc)
 		return rc;
-	rc = row_to_image(st, out);
+	rc = image_from_row(st, 0, out);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -1036,6 +983,7 @@ void local_close(struct backend *b)
 	for (int q = 0; q < Q_COUNT_ALL; q++)
 		sqlite3_finalize(l->stmts[q]);
 	local_disconnect(l, l->db);
+	pthread_mutex_destroy(&l->service_lock);
 	free(l->path);
 	free(l->account);
 	free(l);
@@ -1062,12 +1010,21 @@ static const struct backend_ops local_ops = {
 	.set_description = local_set_description,
 	.edit = local_edit,
 	.remove = local_remove,
+	.check_remove = local_check_remove,
 	.share = local_share,
 	.unshare = local_unshare,
 	.add_peer = local_add_peer,
 	.remove_peer = local_remove_peer,
 	.changes = local_changes,
-	.why = local_why,
+	.detail = local_why,
+	.fetch = local_svc_fetch,
+	.fetch_ids = local_svc_fetch_ids,
+	.fetch_shares = local_svc_fetch_shares,
+	.quota = local_svc_quota,
+	.make = local_svc_make,
+	.modify = local_svc_modify,
+	.delete = local_svc_delete,
+	.permit = local_svc_permit,
 };
 
 /* The catalog's id: the FUSE generation of its inodes (backend.h). */
@@ -1112,6 +1069,7 @@ int local_open_file(const char *path, const char *account, int seed,
 	l->b.wait_timeout = LOCAL_LOCK_TIMEOUT;
 	l->b.wait_errno = ENOLCK;
 	pthread_mutex_init(&l->changes_lock, NULL);
+	pthread_mutex_init(&l->service_lock, NULL);
 	if (getrandom(&l->origin, sizeof(l->origin), 0) != sizeof(l->origin))
 		l->origin = getpid();
 	l->origin &= INT64_MAX;
@@ -1144,6 +1102,7 @@ int local_open_file(const char *path, const char *account, int seed,
 
 out_destroy:
 	pthread_mutex_destroy(&l->changes_lock);
+	pthread_mutex_destroy(&l->service_lock);
 out_free:
 	free(l->path);
 	free(l->account);

@@ -2,7 +2,8 @@
 /*
  * local.h - internals of the local (SQLite) backend, shared by its files:
  * local.c (catalog, reads), rules.c (every rule and mutation), changes.c
- * (what other daemons changed), import.c (imports).
+ * (what other daemons changed), service.c (the service side, for a
+ * wrapping backend), import.c (imports).
  */
 #ifndef IMAGEFS_LOCAL_H
 #define IMAGEFS_LOCAL_H
@@ -77,6 +78,9 @@ struct local {
 	int dry_run;		/* the open transaction only checks */
 	struct importer *importer;	/* import.c */
 	int64_t origin;		/* this daemon, in the change log */
+	/* held by each service-side call (service.c): a wrapper calls from
+	 * several threads */
+	pthread_mutex_t service_lock;
 	/* the change feed's own connection, used from another thread */
 	pthread_mutex_t changes_lock;
 	sqlite3 *cdb;
@@ -110,7 +114,7 @@ int local_by_row(struct local *l, enum query q, int64_t row,
 int local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 int local_errno(int rc);
 /*
- * Say why the call fails, in words for people (the backend's why op): the
+ * Say why the call fails, in words for people (the backend's detail op): the
  * rule and what would make it pass. Returns rc.
  */
 int local_refuse(struct local *l, int rc, const char *fmt, ...)
@@ -138,7 +142,7 @@ int local_exec(sqlite3 *db, const char *sql);
 void local_today(char *buf, size_t size);
 int local_usage_locked(struct local *l, const char *region, struct usage *u);
 
-/* The reads of local.c, which the tencentcloud backend uses on its cache */
+/* The reads of local.c */
 int local_regions(struct backend *b, struct region *out, int max, int *n);
 int local_list(struct backend *b, const struct folder *f, int64_t after,
 	       image_cb cb, void *ctx);
@@ -174,16 +178,38 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec);
 int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int local_check_ops(struct backend *b, const char *region);
-int local_rename(struct backend *b, int64_t row, const char *name);
+int local_rename(struct backend *b, int64_t row, const char *name,
+		 int64_t replace);
 int local_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description);
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description);
 int local_remove(struct backend *b, int64_t row);
+int local_check_remove(struct backend *b, int64_t row);
+/* make a committed image in one transaction */
+int local_make(struct backend *b, const char *region, const char *name,
+	       const struct spec *spec, struct image *out);
 int local_share(struct backend *b, int64_t row, const char *peer);
 int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);
 int local_remove_peer(struct backend *b, const char *region, const char *peer);
+
+/* service.c: the service side of backend.h */
+int local_svc_fetch(struct backend *b, const struct folder *f, image_cb cb,
+		    void *ctx);
+int local_svc_fetch_ids(struct backend *b, const char *region,
+			const char *const *ids, int n, image_cb cb, void *ctx);
+int local_svc_fetch_shares(struct backend *b, const char *region,
+			   const char *id, peer_cb cb, void *ctx);
+int local_svc_quota(struct backend *b, const char *region, struct usage *u);
+int local_svc_make(struct backend *b, const char *region, const char *name,
+		   const struct spec *spec, struct image *out);
+int local_svc_modify(struct backend *b, const char *region, const char *id,
+		     const char *name, const char *description);
+int local_svc_delete(struct backend *b, const char *region, const char *id,
+		     int dry_run);
+int local_svc_permit(struct backend *b, const char *region, const char *id,
+		     const char *peer, int share);
 
 /* import.c */
 /* Start the import workers: timeout without data in seconds; dirs: where

@@ -1,6 +1,5 @@
 -- imagefs: the limits and the regions of the image service.
--- Run right after schema.sql on a new local catalog (before seed.sql) and
--- on a new tencentcloud cache, which holds no seeded images.
+-- Run right after schema.sql on a new local catalog (before seed.sql).
 
 -- Limits ------------------------------------------------------------------
 

@@ -94,10 +94,7 @@ int local_tx_begin(struct local *l)
 /* A dry run reads: WAL readers neither wait for a writer nor hold it up. */
 int local_tx_begin_read(struct local *l)
 {
-	int rc;
-
-	l->why[0] = 0;
-	rc = step_done(local_stmt(l, Q_BEGIN_READ));
+	int rc = step_done(local_stmt(l, Q_BEGIN_READ));
 
 	l->dry_run = !rc;
 	return rc;
@@ -343,16 +340,16 @@ static int insert_pending(struct local *l, const char *region,
 	return rc;
 }
 
-int local_create_pending(struct backend *b, const char *region,
-			 const char *name, int64_t *row)
+/*
+ * A new pending image in region, in the open transaction: the slot and the
+ * name are checked. row NULL: only checked (a dry run).
+ */
+static int pending_locked(struct local *l, const char *region,
+			  const char *name, int64_t *row)
 {
-	struct local *l = to_local(b);
 	struct usage u;
-	int rc = local_tx_begin(l);
+	int rc = local_usage_locked(l, region, &u);
 
-	if (rc)
-		return rc;
-	rc = local_usage_locked(l, region, &u);
 	if (!rc && u.images >= u.images_max)
 		rc = local_refuse(l, -EDQUOT, "%s: %d of %d image slots used "
 				  "(pending images count): delete an image, "
@@ -360,13 +357,26 @@ int local_create_pending(struct backend *b, const char *region,
 				  u.images, u.images_max);
 	if (!rc)
 		rc = name_free(l, region, name, 0);
+	if (rc || !row)
+		return rc;
 	*row = 0;
+	rc = insert_pending(l, region, name, row);
 	if (!rc)
-		rc = insert_pending(l, region, name, row);
-	if (!rc)
-		rc = local_log_change(l, *row, region, b->account, NULL, name,
-				      NULL);
-	return local_tx_end(l, rc);
+		rc = local_log_change(l, *row, region, l->b.account, NULL,
+				      name, NULL);
+	return rc;
+}
+
+int local_create_pending(struct backend *b, const char *region,
+			 const char *name, int64_t *row)
+{
+	struct local *l = to_local(b);
+	int rc = local_tx_begin(l);
+
+	*row = 0;
+	if (rc)
+		return rc;
+	return local_tx_end(l, pending_locked(l, region, name, row));
 }
 
 /* The size of a field of struct image. */
@@ -541,45 +551,56 @@ static int spec_attrs(const struct spec *spec, struct attrs *a)
 	return rc ? rc : spec_source(spec, a);
 }
 
-int local_commit(struct backend *b, int64_t row, const struct spec *spec)
+/* An import's URL as the catalog takes it: -EINVAL otherwise. */
+static int url_ok(struct local *l, const char *url)
 {
-	struct local *l = to_local(b);
-	struct attrs a = { 0 };
-	struct owned o;
-	sqlite3_stmt *st;
-	int rc;
-
 	l->why[0] = 0;
-	if (spec->import_url && (local_url_check(l, spec->import_url) ||
-				 strlen(spec->import_url) > URL_MAX_BYTES))
+	if (url && (local_url_check(l, url) || strlen(url) > URL_MAX_BYTES))
 		return local_refuse(l, -EINVAL, "IMPORT_URL is an http or "
 				    "https URL of at most %d bytes, or a file "
 				    "URL under a directory of -o import_dirs",
 				    URL_MAX_BYTES);
-	rc = begin_owned(l, row, &o, 1, spec->dry_run);
-	if (rc)
-		return rc;
-	st = local_stmt(l, Q_DEFAULTS);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
+	return 0;
+}
+
+/* Make pending row o what spec says, in the open transaction. */
+static int commit_locked(struct local *l, int64_t row, const struct owned *o,
+			 const struct spec *spec)
+{
+	struct attrs a = { 0 };
+	sqlite3_stmt *st = local_stmt(l, Q_DEFAULTS);
+	int rc = 0;
+
+	if (!st)
+		return -EIO;
 	/* an import says what it is; anything else starts from defaults */
-	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, o->region, -1, SQLITE_STATIC);
 	if (!spec->import_url && sqlite3_step(st) == SQLITE_ROW)
 		rc = attrs_from_row(&a, st, 0);
 	sqlite3_reset(st);
 	if (!rc)
 		rc = spec_attrs(spec, &a);
 	if (!rc)
-		rc = local_charge(l, o.region);
+		rc = local_charge(l, o->region);
 	if (rc || spec->dry_run)
-		goto out;
-	rc = make_image(l, row, &o, &a);
+		return rc;
+	rc = make_image(l, row, o, &a);
 	if (!rc && spec->import_url)
 		rc = queue_import(l, row, spec);
-out:
-	rc = local_tx_end(l, rc);
+	return rc;
+}
+
+int local_commit(struct backend *b, int64_t row, const struct spec *spec)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc = url_ok(l, spec->import_url);
+
+	if (!rc)
+		rc = begin_owned(l, row, &o, 1, spec->dry_run);
+	if (rc)
+		return rc;
+	rc = local_tx_end(l, commit_locked(l, row, &o, spec));
 	if (!rc && spec->import_url && !spec->dry_run)
 		local_import_kick(l);
 	return rc;
@@ -650,32 +671,25 @@ static int no_copies(struct local *l, const char *region)
 			    "%s do", region, list);
 }
 
-int local_copy(struct backend *b, int64_t row, const char *source_id,
-	       const struct spec *spec)
+static int copy_locked(struct local *l, int64_t row, const struct owned *o,
+		       const char *source_id, const struct spec *spec)
 {
-	struct local *l = to_local(b);
 	struct attrs a = { 0 };
 	struct source src;
 	int64_t copy_to;
-	struct owned o;
 	sqlite3_stmt *st;
 	int found, rc;
 
-	rc = begin_owned(l, row, &o, 1, spec->dry_run);
-	if (rc)
-		return rc;
 	rc = copy_source(l, source_id, &src, &a);
 	if (rc)
-		goto out;
+		return rc;
 	st = local_stmt(l, Q_REGION_COPY);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
-	sqlite3_bind_text(st, 2, o.region, -1, SQLITE_STATIC);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, o->region, -1, SQLITE_STATIC);
 	rc = step_int(st, &copy_to, &found);
 	if (!rc && (!src.copy || !copy_to))
-		rc = no_copies(l, src.copy ? o.region : src.region);
+		rc = no_copies(l, src.copy ? o->region : src.region);
 	else if (!rc && !src.mine)
 		rc = local_refuse(l, -EPERM, "%s is not one of my custom "
 				  "images: only those can be copied",
@@ -692,9 +706,58 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 	if (!rc)
 		rc = local_charge(l, src.region);
 	if (!rc && !spec->dry_run)
-		rc = make_image(l, row, &o, &a);
-out:
-	return local_tx_end(l, rc);
+		rc = make_image(l, row, o, &a);
+	return rc;
+}
+
+int local_copy(struct backend *b, int64_t row, const char *source_id,
+	       const struct spec *spec)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc = begin_owned(l, row, &o, 1, spec->dry_run);
+
+	if (rc)
+		return rc;
+	return local_tx_end(l, copy_locked(l, row, &o, source_id, spec));
+}
+
+/*
+ * The service side's make: a new image of mine in region, its pending row
+ * and its commit (or copy) in one transaction; *out as it is then. A dry
+ * run makes the same checks in a read transaction.
+ */
+int local_make(struct backend *b, const char *region, const char *name,
+	       const struct spec *spec, struct image *out)
+{
+	struct local *l = to_local(b);
+	struct owned o = { 0 };
+	int64_t row = 0;
+	int rc = url_ok(l, spec->import_url);
+
+	if (!rc)
+		rc = spec->dry_run ? local_tx_begin_read(l) :
+		     local_tx_begin(l);
+	if (rc)
+		return rc;
+	rc = pending_locked(l, region, name, spec->dry_run ? NULL : &row);
+	if (!rc && spec->dry_run) {
+		snprintf(o.region, sizeof(o.region), "%s", region);
+		snprintf(o.name, sizeof(o.name), "%s", name);
+		o.mine = o.pending = 1;
+	} else if (!rc) {
+		rc = owned(l, row, &o);
+	}
+	if (!rc)
+		rc = spec->copy_of ? copy_locked(l, row, &o, spec->copy_of,
+						 spec) :
+		     commit_locked(l, row, &o, spec);
+	if (!rc && !spec->dry_run)
+		rc = local_get(b, row, out);
+	rc = local_tx_end(l, rc);
+	if (!rc && spec->import_url && !spec->dry_run)
+		local_import_kick(l);
+	return rc;
 }
 
 int local_check_ops(struct backend *b, const char *region)
@@ -711,10 +774,40 @@ static int differs(const char *s, const char *now)
 	return s && strcmp(s, now ? now : "");
 }
 
-int local_edit(struct backend *b, int64_t row, const char *name,
-	       const char *description)
+/* Drop my pending image row, which holds name in region: 0 when gone. */
+static int drop_pending(struct local *l, int64_t row, const char *region,
+			const char *name)
 {
-	struct local *l = to_local(b);
+	struct owned p;
+	sqlite3_stmt *st;
+	int rc = owned(l, row, &p);
+
+	if (rc == -ENOENT)
+		return 0;	/* gone already: the name is free */
+	if (rc)
+		return rc;
+	if (!p.pending)
+		return -ENOTEMPTY;	/* committed meanwhile */
+	if (strcmp(p.region, region) || strcmp(p.name, name))
+		return -EINVAL;
+	st = local_stmt(l, Q_DELETE);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	rc = step_done(st);
+	if (!rc)
+		rc = local_log_change(l, row, region, l->b.account, name, NULL,
+				      NULL);
+	return rc;
+}
+
+/*
+ * An edit of my image row (see local_edit); a new name may take the place
+ * of my pending image replace, dropped in the same transaction.
+ */
+static int edit(struct local *l, int64_t row, const char *name,
+		const char *description, int64_t replace)
+{
 	struct owned o;
 	sqlite3_stmt *st;
 	int rc = begin_owned(l, row, &o, 0, 0);
@@ -727,7 +820,9 @@ int local_edit(struct backend *b, int64_t row, const char *name,
 		description = NULL;
 	if (!name && !description)
 		goto out;	/* no change: nothing charged */
-	if (name)
+	if (name && replace)
+		rc = drop_pending(l, replace, o.region, name);
+	if (!rc && name)
 		rc = name_free(l, o.region, name, row);
 	if (!rc && o.pending && description)
 		rc = local_refuse(l, -EINVAL, "%s is pending: write its info "
@@ -754,15 +849,22 @@ out:
 	return local_tx_end(l, rc);
 }
 
-int local_rename(struct backend *b, int64_t row, const char *name)
+int local_edit(struct backend *b, int64_t row, const char *name,
+	       const char *description)
 {
-	return local_edit(b, row, name, NULL);
+	return edit(to_local(b), row, name, description, 0);
+}
+
+int local_rename(struct backend *b, int64_t row, const char *name,
+		 int64_t replace)
+{
+	return edit(to_local(b), row, name, NULL, replace);
 }
 
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
-	return local_edit(b, row, NULL, description);
+	return edit(to_local(b), row, NULL, description, 0);
 }
 
 /* -EBUSY: my image is shared; name an account and its link. */
@@ -787,6 +889,37 @@ static int shared_busy(struct local *l, int64_t row, const struct owned *o)
 			    o->name);
 }
 
+/* What refuses the delete of my image o: -EBUSY, the daily limit, or 0. */
+static int remove_refused(struct local *l, int64_t row,
+			  const struct owned *o)
+{
+	if (o->pending)
+		return 0;
+	if (o->shares)
+		return shared_busy(l, row, o);
+	if (o->copies)
+		return local_refuse(l, -EBUSY, "a copy of %s is still being "
+				    "made: it can be deleted once the copy is "
+				    "NORMAL", o->name);
+	if (strcmp(o->state, "NORMAL") && strcmp(o->state, "IMPORTFAILED"))
+		return local_refuse(l, -EBUSY, "%s is %s: it can be deleted "
+				    "once it is NORMAL or IMPORTFAILED",
+				    o->name, o->state);
+	return ops_left(l, o->region);
+}
+
+/* The checks of local_remove in a read transaction: no write lock. */
+int local_check_remove(struct backend *b, int64_t row)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	int rc = begin_owned(l, row, &o, 0, 1);
+
+	if (rc)
+		return rc;
+	return local_tx_end(l, remove_refused(l, row, &o));
+}
+
 int local_remove(struct backend *b, int64_t row)
 {
 	struct local *l = to_local(b);
@@ -796,21 +929,9 @@ int local_remove(struct backend *b, int64_t row)
 
 	if (rc)
 		return rc;
-	if (o.pending)
-		goto out_delete;
-	if (o.shares)
-		rc = shared_busy(l, row, &o);
-	else if (o.copies)
-		rc = local_refuse(l, -EBUSY, "a copy of %s is still being "
-				  "made: it can be deleted once the copy is "
-				  "NORMAL", o.name);
-	else if (strcmp(o.state, "NORMAL") && strcmp(o.state, "IMPORTFAILED"))
-		rc = local_refuse(l, -EBUSY, "%s is %s: it can be deleted once "
-				  "it is NORMAL or IMPORTFAILED", o.name,
-				  o.state);
-	else
+	rc = remove_refused(l, row, &o);
+	if (!rc && !o.pending)
 		rc = local_charge(l, o.region);
-out_delete:
 	if (rc)
 		goto out;
 	st = local_stmt(l, Q_DELETE);
@@ -820,12 +941,9 @@ out_delete:
 	}
 	sqlite3_bind_int64(st, 2, row);
 	rc = step_done(st);
-	/* a committed image's directory stays, pending, until rmdir */
-	if (!rc && !o.pending)
-		rc = insert_pending(l, o.region, o.name, &row);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
-				o.pending ? NULL : o.name, NULL);
+				      NULL, NULL);
 out:
 	return local_tx_end(l, rc);
 }

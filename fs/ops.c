@@ -1089,6 +1089,45 @@ static int serve_loop(struct imagefs *im)
 	return rc;
 }
 
+/* The session that SIGTERM, SIGINT and SIGHUP end. */
+static struct imagefs *signalled;
+
+/*
+ * End the session, and wake the request loop: a signal that comes between
+ * its check of the session and its poll() would otherwise leave it asleep
+ * (libfuse's handler only sets the flag; under valgrind, which delivers
+ * signals at its own points, half the SIGTERMs were lost so).
+ */
+static void on_signal(int sig)
+{
+	uint64_t one = 1;
+	int saved = errno;
+
+	(void)sig;
+	if (signalled) {
+		fuse_session_exit(signalled->se);
+		if (write(signalled->wake_fd, &one, sizeof(one)) < 0)
+			(void)0;	/* full: it is awake already */
+	}
+	errno = saved;
+}
+
+/* Take (set 1) or give back (set 0) the signals that end the daemon. */
+static int end_signals(struct imagefs *im, int set)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa = { 0 };
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = set ? on_signal : SIG_DFL;
+	signalled = set ? im : NULL;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(*sigs); i++)
+		if (sigaction(sigs[i], &sa, NULL))
+			return -1;
+	sa.sa_handler = set ? SIG_IGN : SIG_DFL;
+	return sigaction(SIGPIPE, &sa, NULL);
+}
+
 /*
  * Block (or restore) the signals that end the daemon around the creation
  * of threads, which keep the mask: SIGTERM and Ctrl-C must come to the
@@ -1157,7 +1196,7 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->se = fuse_session_new(args, &imagefs_ops, sizeof(imagefs_ops), im);
 	if (!im->se)
 		goto out_close;
-	if (fuse_set_signal_handlers(im->se))
+	if (end_signals(im, 1))
 		goto out_destroy;
 	if (fuse_session_mount(im->se, mountpoint))
 		goto out_signals;
@@ -1186,7 +1225,7 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 out_unmount:
 	fuse_session_unmount(im->se);
 out_signals:
-	fuse_remove_signal_handlers(im->se);
+	end_signals(im, 0);
 out_destroy:
 	fuse_session_destroy(im->se);
 out_close:

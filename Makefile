@@ -140,8 +140,25 @@ test: deps
 	$(MAKE) pytest-asan
 	$(MAKE) valgrind
 
-bench: imagefs
+# libfuse's low-level example daemon, the reference of scripts/bench
+PTLL_SRC ?= /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
+
+build/passthrough_ll: $(wildcard $(PTLL_SRC))
+	@if [ -f "$(PTLL_SRC)" ]; then \
+		mkdir -p build && \
+		echo "$(CC) -O2 -o $@ $(PTLL_SRC)" && \
+		$(CC) -O2 -Wall -o $@ "$(PTLL_SRC)" \
+			$$(pkg-config --cflags --libs fuse3); \
+	else \
+		echo "bench: no $(PTLL_SRC): apt-get install libfuse3-dev," \
+		     "or build example/passthrough_ll.c of libfuse 3.14 as" \
+		     "$@ (PTLL_SRC=...); bench runs without it"; \
+	fi
+
+# the browsing workloads at 2,000 and 100,000 images, then commit latency
+bench: imagefs build/passthrough_ll
 	scripts/bench
+	scripts/bench-commit
 
 install: imagefs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

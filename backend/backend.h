@@ -69,12 +69,14 @@ struct region {
  * One image with every attribute of the info file (DESIGN.md section 2).
  * Each text field holds its longest value whole: a backend answers
  * -EOVERFLOW rather than cut one.
+ * backend/local/rows.c packs each field: a new one goes there too.
  */
 struct image {
 	int64_t row;		/* catalog row id: stable, the inode base */
 	enum image_kind kind;
 	int pending;		/* made by mkdir, not yet committed */
-	int dup;		/* an earlier holder (by id) has this name */
+	int dup;		/* an earlier holder (by id) has this name:
+				 * from list and find; get says 0 */
 	char id[16];		/* img-xxxxxxxx, "" while pending */
 	char name[NAME_MAX_BYTES + 1];
 	char region[32];
@@ -273,6 +275,18 @@ struct backend_ops {
 	 * of the last failed call of the calling thread.
 	 */
 	const char *(*detail)(struct backend *b);
+
+	/*
+	 * Optional (NULL: nothing to do): the FUSE thread is done with a
+	 * request for now, answered or set aside to wait. A backend may keep
+	 * something open from the first call of a request until then (the
+	 * local backend: one read transaction for all the request's reads);
+	 * one that has never seen this call keeps nothing open. A backend
+	 * that makes a request's calls to another on the FUSE thread passes
+	 * it on; one that calls the other's service side from its workers
+	 * (the cache) does not.
+	 */
+	void (*request_end)(struct backend *b);
 
 	/*
 	 * The service side. Called from the wrapper's worker threads, several

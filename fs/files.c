@@ -47,6 +47,9 @@ struct open_file {
 	int check_due;		/* it holds keys not checked yet */
 };
 
+/* Bytes that hold the info text of nearly every image. */
+#define INFO_TEXT_USUAL	2048
+
 int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len)
 {
 	struct image img;
@@ -56,7 +59,14 @@ int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len)
 		return rc;
 	if (img.pending)
 		return -ENOENT;
-	*len = info_render(&img, NULL, 0);
+	/* one pass for the usual text, a second one for a longer one */
+	*text = malloc(INFO_TEXT_USUAL);
+	if (!*text)
+		return -ENOMEM;
+	*len = info_render(&img, *text, INFO_TEXT_USUAL);
+	if (*len < INFO_TEXT_USUAL)
+		return 0;
+	free(*text);
 	*text = malloc(*len + 1);
 	if (!*text)
 		return -ENOMEM;

@@ -50,10 +50,19 @@ const char *const info_key_names[INFO_NKEYS] = {
 	[INFO_IMPORT_URL]	= "IMPORT_URL",
 };
 
-/* The bytes of a value written without quotes. */
-static const char bare_chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	"0123456789._:,/+@-";
+/*
+ * The bytes of a value written without quotes (BARE), and those escaped
+ * with a backslash inside double quotes (ESCAPED): a table, as every stat
+ * of an info renders it for its size.
+ */
+#define BARE	1
+#define ESCAPED	2
+static const unsigned char value_class[256] = {
+	['A' ... 'Z'] = BARE, ['a' ... 'z'] = BARE, ['0' ... '9'] = BARE,
+	['.'] = BARE, ['_'] = BARE, [':'] = BARE, [','] = BARE, ['/'] = BARE,
+	['+'] = BARE, ['@'] = BARE, ['-'] = BARE,
+	['\\'] = ESCAPED, ['"'] = ESCAPED, ['$'] = ESCAPED, ['`'] = ESCAPED,
+};
 
 /* The bytes a bare value read back may not hold: sh would treat them. */
 static const char bare_reject[] = " \t\n\r\v\f\"'\\$`;&|<>()";
@@ -89,10 +98,19 @@ static void sink_putc(struct sink *s, char c)
 	s->len++;
 }
 
+static void sink_write(struct sink *s, const char *str, size_t n)
+{
+	if (s->len + 1 < s->size) {
+		size_t room = s->size - 1 - s->len;
+
+		memcpy(s->buf + s->len, str, n < room ? n : room);
+	}
+	s->len += n;
+}
+
 static void sink_puts(struct sink *s, const char *str)
 {
-	while (*str)
-		sink_putc(s, *str++);
+	sink_write(s, str, strlen(str));
 }
 
 static void sink_end(struct sink *s)
@@ -114,9 +132,15 @@ static void put_escape(struct sink *s, char kind, uint32_t v)
 /* Whether raw must be escaped to be shown as how says. */
 static int needs_escape(const char *raw, enum info_show how)
 {
+	const unsigned char *p = (const unsigned char *)raw;
 	uint32_t cp;
 	int n;
 
+	/* printable ASCII, nearly every value, refuses nothing */
+	while (*p >= 0x20 && *p < 0x7f)
+		p++;
+	if (!*p)
+		return how == SHOW_NAME && name_is_blank(raw);
 	if (how == SHOW_NAME && name_is_blank(raw))
 		return 1;
 	for (; *raw; raw += n) {
@@ -167,6 +191,83 @@ const char *info_show(const char *raw, enum info_show how, char *buf,
 	return buf;
 }
 
+/*
+ * Numbers and times, without snprintf and strftime: every stat, listing
+ * entry and read of an info renders it, and those two cost as much as the
+ * rest of the text. Both need 21 bytes; a smaller buf takes the slow way.
+ */
+#define NUMBER_BYTES	21
+
+/* v in decimal, at the end of buf. */
+static const char *decimal(char *buf, size_t size, int64_t v)
+{
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	char *p = buf + NUMBER_BYTES;
+
+	if (size < NUMBER_BYTES) {
+		snprintf(buf, size, "%lld", (long long)v);
+		return buf;
+	}
+	*--p = 0;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10));
+	if (v < 0)
+		*--p = '-';
+	return p;
+}
+
+/* n as width digits at p. */
+static void digits(char *p, unsigned int n, int width)
+{
+	while (width--) {
+		p[width] = (char)('0' + n % 10);
+		n /= 10;
+	}
+}
+
+/*
+ * t as 2026-02-03T11:45:00Z: for the years 1970 to 9999 the civil date of
+ * its day number (the proleptic Gregorian calendar in 400-year eras,
+ * counted from 0000-03-01); gmtime_r and strftime for other times.
+ */
+static const char *utc_time(char *buf, size_t size, int64_t t)
+{
+	uint64_t days = (uint64_t)t / 86400 + 719468;
+	unsigned int secs = (unsigned int)((uint64_t)t % 86400);
+	unsigned int era_day, year, day, month, mar;
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t < 0 || t >= INT64_C(253402300800) || size < NUMBER_BYTES) {
+		if (!gmtime_r(&tt, &tm) ||
+		    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+			return NULL;
+		return buf;
+	}
+	era_day = (unsigned int)(days % 146097);
+	year = (era_day - era_day / 1460 + era_day / 36524 -
+		era_day / 146096) / 365;
+	day = era_day - (365 * year + year / 4 - year / 100);
+	mar = (5 * day + 2) / 153;		/* months since March */
+	month = mar < 10 ? mar + 3 : mar - 9;
+	year += (unsigned int)(days / 146097) * 400 + (month <= 2);
+	digits(buf, year, 4);
+	buf[4] = '-';
+	digits(buf + 5, month, 2);
+	buf[7] = '-';
+	digits(buf + 8, day - (153 * mar + 2) / 5 + 1, 2);
+	buf[10] = 'T';
+	digits(buf + 11, secs / 3600, 2);
+	buf[13] = ':';
+	digits(buf + 14, secs / 60 % 60, 2);
+	buf[16] = ':';
+	digits(buf + 17, secs % 60, 2);
+	buf[19] = 'Z';
+	buf[20] = 0;
+	return buf;
+}
+
 /* A text field as shown: absent when empty. */
 static const char *str_value(const char *s, char *buf, size_t size)
 {
@@ -176,9 +277,6 @@ static const char *str_value(const char *s, char *buf, size_t size)
 const char *info_value(const struct image *img, enum info_key key,
 		       char *buf, size_t size)
 {
-	struct tm tm;
-	time_t t;
-
 	switch (key) {
 	case INFO_ID:
 		return str_value(img->id, buf, size);
@@ -203,30 +301,17 @@ const char *info_value(const struct image *img, enum info_key key,
 	case INFO_ARCH:
 		return str_value(img->arch, buf, size);
 	case INFO_BITS:
-		if (!img->bits)
-			return NULL;
-		snprintf(buf, size, "%d", img->bits);
-		return buf;
+		return img->bits ? decimal(buf, size, img->bits) : NULL;
 	case INFO_SIZE_GB:
-		if (!img->size_gb)
-			return NULL;
-		snprintf(buf, size, "%d", img->size_gb);
-		return buf;
+		return img->size_gb ? decimal(buf, size, img->size_gb) : NULL;
 	case INFO_STATE:
 		return str_value(img->state, buf, size);
 	case INFO_PROGRESS:
 		if (img->progress < 0)
 			return NULL;
-		snprintf(buf, size, "%lld", (long long)img->progress);
-		return buf;
+		return decimal(buf, size, img->progress);
 	case INFO_CREATED:
-		if (!img->created)
-			return NULL;
-		t = (time_t)img->created;
-		if (!gmtime_r(&t, &tm) ||
-		    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-			return NULL;
-		return buf;
+		return img->created ? utc_time(buf, size, img->created) : NULL;
 	case INFO_DESCRIPTION:
 		return str_value(img->description, buf, size);
 	case INFO_SOURCE:
@@ -255,19 +340,27 @@ size_t info_format_line(const char *key, const char *value, char *buf,
 			size_t size)
 {
 	struct sink s = { buf, size, 0 };
-	const char *p;
+	const unsigned char *p = (const unsigned char *)value;
+	const char *run;
 
 	sink_puts(&s, key);
 	sink_putc(&s, '=');
-	if (value[0] && value[strspn(value, bare_chars)] == 0) {
-		sink_puts(&s, value);
+	while (value_class[*p] & BARE)
+		p++;
+	if (value[0] && !*p) {
+		sink_write(&s, value, (const char *)p - value);
 	} else {
+		/* the value in runs, a backslash before each escaped byte */
 		sink_putc(&s, '"');
-		for (p = value; *p; p++) {
-			if (strchr(quote_escaped, *p))
-				sink_putc(&s, '\\');
-			sink_putc(&s, *p);
+		run = value;
+		for (p = (const unsigned char *)value; *p; p++) {
+			if (!(value_class[*p] & ESCAPED))
+				continue;
+			sink_write(&s, run, (const char *)p - run);
+			sink_putc(&s, '\\');
+			run = (const char *)p;
 		}
+		sink_write(&s, run, (const char *)p - run);
 		sink_putc(&s, '"');
 	}
 	sink_putc(&s, '\n');

@@ -1025,6 +1025,18 @@ static void daemon_ready(int report)
 	close(report);
 }
 
+/*
+ * The FUSE thread is done with the requests it ran, answered or set aside:
+ * the backend ends what it kept open for them.
+ */
+static void request_end(struct imagefs *im)
+{
+	struct backend *b = im->fs.b;
+
+	if (b->ops->request_end)
+		b->ops->request_end(b);
+}
+
 /* Called by the backend, from any thread: something it waited for. */
 static void wake(void *ctx)
 {
@@ -1052,12 +1064,17 @@ static int serve_loop(struct imagefs *im)
 
 	while (!fuse_session_exited(im->se)) {
 		int due = fs_tick(&im->fs);	/* marks that lapse */
-		int n, ms = im->waiting ? RETRY_MS : -1;
+		int n = 1, ms = im->waiting ? RETRY_MS : -1;
 		uint64_t v;
 
 		if (due >= 0 && (ms < 0 || due < ms))
 			ms = due < TICK_MS ? due : TICK_MS;
-		n = poll(pfd, 2, ms);
+		/* nothing waits or lapses: read(2) blocks, no poll(2) per
+		 * request */
+		pfd[0].revents = POLLIN;
+		pfd[1].revents = 0;
+		if (ms >= 0)
+			n = poll(pfd, 2, ms);
 
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;
@@ -1071,8 +1088,10 @@ static int serve_loop(struct imagefs *im)
 				rc = n;
 				break;
 			}
-			if (n > 0)
+			if (n > 0) {
 				fuse_session_process_buf(im->se, &fbuf);
+				request_end(im);
+			}
 		}
 		if ((pfd[1].revents & POLLIN) &&
 		    read(im->wake_fd, &v, sizeof(v)) > 0)
@@ -1081,9 +1100,11 @@ static int serve_loop(struct imagefs *im)
 				    now_ms() - im->retried >= RETRY_MS)) {
 			im->retried = now_ms();
 			retry(im, 0);
+			request_end(im);
 		}
 	}
 	retry(im, 1);
+	request_end(im);
 	free(fbuf.mem);
 	fuse_session_reset(im->se);
 	return rc;

@@ -50,7 +50,7 @@ INFO_MAX = 64 * 1024
 NAME_MAX_CHARS = 60
 DESC_MAX_CHARS = 256
 # s: another daemon's change shows by then (tencentcloud: through the cloud)
-VISIBLE_WITHIN = (CACHE_TTL + 2.0 if CLOUD else 1.0) * SLOW
+VISIBLE_WITHIN = (CACHE_TTL + 10.0 if CLOUD else 10.0) * SLOW  # s: a deadline, not a claim
 
 ID_RE = re.compile(r'^img-[0-9a-z]{8}$')
 CREATED_RE = re.compile(r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$')
@@ -1606,7 +1606,7 @@ def test_sh_echo_redirect_bad_text_into_pending(setup):
 # --- two daemons, one catalog ----------------------------------------------
 
 @pytest.mark.local_only  # commits texts without a source
-def test_other_mount_sees_changes_within_1s(mount, seeded_db, catalog):
+def test_other_mount_sees_changes(mount, seeded_db, catalog):
     db = seeded_db()
     prepare(catalog(db), settings={'max_daily_ops': 100})
     a = mount(db=db)
@@ -1650,6 +1650,28 @@ def test_other_mount_sees_changes_within_1s(mount, seeded_db, catalog):
     # and the other way round
     os.mkdir(os.path.join(b_custom, 'from-b'))
     sees(lambda: 'from-b' in os.listdir(a_custom), 'a mkdir from b')
+
+
+@pytest.mark.local_only  # the local backend's rows kept between requests
+def test_other_mount_change_seen_by_the_next_request(mount, seeded_db,
+                                                     catalog):
+    """A daemon keeps the rows it read lately for the next requests, but
+    only while the catalog is as it was: what another daemon committed shows
+    in the very next request (getxattr reaches the daemon every time)."""
+    db = seeded_db()
+    prepare(catalog(db), settings={'max_daily_ops': 100})
+    a = mount(db=db)
+    b = mount(db=db, extra_opts=['xattr'])
+    b_web = os.path.join(b, GZ, 'custom', WEB)
+    b_info = os.path.join(b_web, 'info')
+    for text in ('DESCRIPTION="changed elsewhere"\n',
+                 'DESCRIPTION="and again"\n'):
+        # b reads the image (its row is kept), a changes it, b asks again
+        assert os.getxattr(b_web, 'user.imagefs.id')
+        assert parse_info(try_read(b_info))['ID']
+        write_file(os.path.join(a, GZ, 'custom', WEB, 'info'), text)
+        want = parse_info(text.encode())['DESCRIPTION'].encode()
+        assert os.getxattr(b_web, 'user.imagefs.description') == want
 
 
 RACERS = 12                     # threads per mount
@@ -1717,7 +1739,7 @@ def test_two_daemons_race(mount, seeded_db, catalog):
     assert sorted(committed(conn, BJ)) == ok
     assert pending(conn, BJ) == sorted(set(made) - set(ok))
     assert len(set(committed(conn, BJ).values())) == MAX_OPS
-    # both mounts show it all within a second of the end of the burst
+    # both mounts show it all soon after the burst (polled to a deadline)
     assert ops_count(conn, BJ) == charged(MAX_OPS)
     for m in (a, b):
         custom = os.path.join(m, BJ, 'custom')

@@ -36,7 +36,10 @@ extern const char imagefs_schema3_sql[];
 extern const char imagefs_schema4_sql[];
 extern const char imagefs_schema5_sql[];
 
-/* How an image row is read: the columns of image_from_row(), in order. */
+/*
+ * How an image row is read: the columns of image_from_row(), in order, but
+ * for the last one, dup: DUP_COL where it is needed, else 0.
+ */
 #define IMAGE_COLS							\
 	"i.row, i.id, i.region, "					\
 	"CASE WHEN i.kind = 'custom' AND i.owner <> ?1 THEN 'shared' "	\
@@ -47,9 +50,17 @@ extern const char imagefs_schema5_sql[];
 	"i.format, i.sha256, "						\
 	"CASE WHEN i.kind = 'custom' AND i.owner = ?1 THEN "		\
 	"(SELECT group_concat(account, ',') FROM (SELECT account "	\
-	"FROM shares WHERE image = i.row ORDER BY account)) END, "	\
+	"FROM shares WHERE image = i.row ORDER BY account)) END, "
+
+/*
+ * Whether an earlier holder (by SORT_KEY) that ?1 may see has the name.
+ * Most names have one holder: j.row <> i.row rules it out from the
+ * index alone, before its row is read.
+ */
+#define DUP_COL								\
 	"EXISTS (SELECT 1 FROM images j WHERE j.region = i.region "	\
-	"AND j.kind = i.kind AND j.name = i.name AND (i.kind <> 'custom' " \
+	"AND j.kind = i.kind AND j.name = i.name AND j.row <> i.row "	\
+	"AND (i.kind <> 'custom' "					\
 	"OR (j.owner = i.owner AND (j.owner = ?1 OR EXISTS (SELECT 1 "	\
 	"FROM shares t WHERE t.image = j.row AND t.account = ?1)))) "	\
 	"AND " SORT_KEY("j") " < " SORT_KEY("i") ") "
@@ -71,28 +82,48 @@ extern const char imagefs_schema5_sql[];
 	"AND (?5 = ?1 OR EXISTS (SELECT 1 FROM shares t "		\
 	"WHERE t.image = i.row AND t.account = ?1)) "
 
-/* The accounts with a folder in ?2/shared/ for ?1. */
+/*
+ * The accounts with a folder in ?2/shared/ for ?1. Only custom images are
+ * shared: saying so lets the index of the region's custom images drive
+ * the joins, not a scan of all its images.
+ */
 #define PEERS_SQL							\
 	"SELECT peer FROM peers WHERE account = ?1 AND region = ?2 "	\
 	"UNION SELECT s.account FROM shares s JOIN images i "		\
 	"ON i.row = s.image WHERE i.owner = ?1 AND i.region = ?2 "	\
+	"AND i.kind = 'custom' "					\
 	"UNION SELECT i.owner FROM shares s JOIN images i "		\
-	"ON i.row = s.image WHERE s.account = ?1 AND i.region = ?2"
+	"ON i.row = s.image WHERE s.account = ?1 AND i.region = ?2 "	\
+	"AND i.kind = 'custom'"
 
 static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_REGIONS] = "SELECT row, name, title, mainland, copy FROM regions "
 		      "ORDER BY row",
-	[Q_GET] = "SELECT " IMAGE_COLS "FROM images i WHERE i.row = ?2 "
+	[Q_GET] = "SELECT " IMAGE_COLS "0 FROM images i WHERE i.row = ?2 "
 		  "AND " VISIBLE("i"),
-	[Q_LIST] = "SELECT " IMAGE_COLS "FROM images i WHERE " FOLDER_WHERE
+	[Q_LIST] = "SELECT " IMAGE_COLS DUP_COL "FROM images i WHERE "
+		   FOLDER_WHERE
 		   "AND i.row > ?4 ORDER BY i.row",
-	[Q_FIND] = "SELECT " IMAGE_COLS "FROM images i WHERE " FOLDER_WHERE
-		   "AND i.name = ?4 ORDER BY " SORT_KEY("i"),
+	/* a folder that holds no name twice */
+	[Q_LIST_PLAIN] = "SELECT " IMAGE_COLS "0 FROM images i WHERE "
+			 FOLDER_WHERE "AND i.row > ?4 ORDER BY i.row",
+	[Q_FOLDER_DUPS] = "SELECT 1 FROM images WHERE region = ?2 AND "
+			  "kind = ?3 GROUP BY name HAVING count(*) > 1 "
+			  "LIMIT 1",
+	/* the holders of one name; sorted, the first first (dup: the
+	 * position), only when there are several: a sort costs as much as
+	 * the rest of a lookup */
+	[Q_FIND] = "SELECT " IMAGE_COLS "0 FROM images i WHERE " FOLDER_WHERE
+		   "AND i.name = ?4",
+	[Q_FIND_SORTED] = "SELECT " IMAGE_COLS "0 FROM images i WHERE "
+			  FOLDER_WHERE "AND i.name = ?4 ORDER BY "
+			  SORT_KEY("i"),
 	[Q_COUNT] = "SELECT count(*) FROM images i WHERE " FOLDER_WHERE,
 	[Q_PEERS] = "SELECT p.peer, CAST(p.peer AS INTEGER) AS k, "
 		    "(SELECT count(*) FROM shares s JOIN images i "
 		    "ON i.row = s.image WHERE s.account = ?1 AND "
-		    "i.region = ?2 AND i.owner = p.peer), "
+		    "i.region = ?2 AND i.kind = 'custom' AND "
+		    "i.owner = p.peer), "
 		    "max(coalesce((SELECT mtime FROM stamps WHERE region = ?2 "
 		    "AND owner = ?1 AND peer = p.peer), 0), coalesce((SELECT "
 		    "mtime FROM stamps WHERE region = ?2 AND owner = p.peer "
@@ -132,6 +163,7 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		      "'max_custom_images') "
 		      "FROM images WHERE region = ?2 AND kind = 'custom' AND "
 		      "owner = ?1",
+	[Q_DATA_VERSION] = "PRAGMA data_version",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_BEGIN_READ] = "BEGIN",
 	[Q_COMMIT] = "COMMIT",
@@ -274,8 +306,7 @@ const char *local_why(struct backend *b)
 	return l->why[0] ? l->why : NULL;
 }
 
-/* A cached prepared statement, reset and with its bindings cleared. */
-sqlite3_stmt *local_stmt(struct local *l, enum query q)
+static sqlite3_stmt *prepared(struct local *l, enum query q)
 {
 	sqlite3_stmt *st = l->stmts[q];
 
@@ -289,6 +320,75 @@ sqlite3_stmt *local_stmt(struct local *l, enum query q)
 		l->stmts[q] = st;
 	}
 	sqlite3_reset(st);
+	return st;
+}
+
+/*
+ * Run BEGIN or COMMIT of the request's read transaction. A read
+ * transaction that cannot begin leaves the reads in autocommit mode.
+ */
+static int read_step(struct local *l, enum query q)
+{
+	sqlite3_stmt *st = prepared(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : local_errno(rc) ? local_errno(rc) : -EIO;
+}
+
+void local_read_end(struct local *l)
+{
+	if (!l->reading)
+		return;
+	l->reading = 0;
+	l->version_known = 0;
+	if (sqlite3_get_autocommit(l->db))
+		return;
+	if (read_step(l, Q_COMMIT))
+		read_step(l, Q_ROLLBACK);
+}
+
+int local_version(struct local *l)
+{
+	sqlite3_stmt *st;
+
+	if (!l->read_tx)
+		return -1;
+	if (l->reading && l->version_known)
+		return 0;
+	st = local_stmt(l, Q_DATA_VERSION);
+	if (!st || !l->reading || sqlite3_step(st) != SQLITE_ROW) {
+		if (st)
+			sqlite3_reset(st);
+		return -1;
+	}
+	l->version = sqlite3_column_int64(st, 0);
+	l->version_known = 1;
+	sqlite3_reset(st);
+	return 0;
+}
+
+void local_request_end(struct backend *b)
+{
+	struct local *l = (struct local *)b;
+
+	l->read_tx = 1;
+	local_read_end(l);
+}
+
+sqlite3_stmt *local_stmt(struct local *l, enum query q)
+{
+	sqlite3_stmt *st;
+
+	if (q <= Q_USAGE && l->read_tx && !l->reading &&
+	    sqlite3_get_autocommit(l->db))
+		l->reading = !read_step(l, Q_BEGIN_READ);
+	st = prepared(l, q);
+	if (!st)
+		return NULL;
 	sqlite3_clear_bindings(st);
 	sqlite3_bind_text(st, 1, l->b.account, -1, SQLITE_STATIC);
 	return st;
@@ -338,16 +438,25 @@ int local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 	return 0;
 }
 
-/* Step st to the end, handing each image row to cb. */
-static int each_image(sqlite3_stmt *st, image_cb cb, void *ctx)
+/*
+ * Step st to the end, handing each image row to cb; with by_name (the rows
+ * of Q_FIND), every row after the first is a dup.
+ */
+static int each_image(struct local *l, sqlite3_stmt *st, int by_name,
+		      image_cb cb, void *ctx)
 {
 	struct image img;
-	int rc;
+	int rc, n = 0;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		/* a row that cannot be shown whole is logged and left out */
+		/* a row that cannot be shown whole is logged and left out
+		 * (it keeps its place among the holders of a name) */
+		n++;
 		if (image_from_row(st, 0, &img))
 			continue;
+		rows_keep(l, &img);
+		if (by_name)
+			img.dup = n > 1;
 		if (cb(ctx, &img))
 			break;
 	}
@@ -397,17 +506,60 @@ static void bind_folder(struct local *l, sqlite3_stmt *st,
 	sqlite3_bind_text(st, 5, owner ? owner : "", -1, SQLITE_STATIC);
 }
 
+/*
+ * Whether public or market folder f holds a name twice (1) or not (0), as
+ * the request's read transaction sees it; -1: unknown. Most folders hold
+ * none, and their listings then skip the dup check of each row (an index
+ * search): one scan of the folder's names per catalog version instead.
+ */
+static int folder_dups(struct local *l, const struct folder *f)
+{
+	struct dup_folders *d = &l->dups;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((f->kind != KIND_PUBLIC && f->kind != KIND_MARKET) ||
+	    local_version(l))
+		return -1;
+	if (d->version != l->version || d->writes != l->writes) {
+		d->n = 0;
+		d->version = l->version;
+		d->writes = l->writes;
+	}
+	for (int i = 0; i < d->n; i++)
+		if (d->f[i].kind == f->kind &&
+		    !strcmp(d->f[i].region, f->region))
+			return d->f[i].dups;
+	st = local_stmt(l, Q_FOLDER_DUPS);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 2, f->region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kind_names[f->kind], -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	if (d->n < DUP_FOLDERS) {
+		snprintf(d->f[d->n].region, sizeof(d->f[d->n].region), "%s",
+			 f->region);
+		d->f[d->n].kind = f->kind;
+		d->f[d->n++].dups = rc == SQLITE_ROW;
+	}
+	return rc == SQLITE_ROW;
+}
+
 int local_list(struct backend *b, const struct folder *f,
 		      int64_t after, image_cb cb, void *ctx)
 {
 	struct local *l = to_local(b);
-	sqlite3_stmt *st = local_stmt(l, Q_LIST);
+	sqlite3_stmt *st = local_stmt(l, folder_dups(l, f) ? Q_LIST :
+				      Q_LIST_PLAIN);
 
 	if (!st)
 		return -EIO;
 	bind_folder(l, st, f);
 	sqlite3_bind_int64(st, 4, after);
-	return each_image(st, cb, ctx);
+	return each_image(l, st, 0, cb, ctx);
 }
 
 int local_find(struct backend *b, const struct folder *f,
@@ -415,23 +567,52 @@ int local_find(struct backend *b, const struct folder *f,
 {
 	struct local *l = to_local(b);
 	sqlite3_stmt *st = local_stmt(l, Q_FIND);
+	struct image img;
+	int rc, found = 0;
 
 	if (!st)
 		return -EIO;
 	bind_folder(l, st, f);
 	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-	return each_image(st, cb, ctx);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		/* left out when it cannot be shown whole, as each_image() */
+		found = !image_from_row(st, 0, &img);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE) {
+		if (found) {
+			rows_keep(l, &img);
+			cb(ctx, &img);
+		}
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return local_errno(rc) ? local_errno(rc) : -EIO;
+	st = local_stmt(l, Q_FIND_SORTED);
+	if (!st)
+		return -EIO;
+	bind_folder(l, st, f);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	return each_image(l, st, 1, cb, ctx);
 }
 
 int local_get(struct backend *b, int64_t row, struct image *out)
 {
+	struct local *l = to_local(b);
 	sqlite3_stmt *st;
-	int rc = local_by_row(to_local(b), Q_GET, row, &st);
+	int rc;
 
+	if (rows_get(l, row, out))
+		return 0;
+	rc = local_by_row(l, Q_GET, row, &st);
 	if (rc)
 		return rc;
 	rc = image_from_row(st, 0, out);
 	sqlite3_reset(st);
+	if (!rc)
+		rows_keep(l, out);
 	return rc;
 }
 
@@ -719,6 +900,20 @@ out_keys:
 	return rc;
 }
 
+/*
+ * SQLite knows the catalog's size from the WAL index once a commit has gone
+ * through the WAL; until then every read transaction fstat()s the file. So
+ * write once at open (page 1: the user version it already has). If that
+ * fails, the reads still work, with the fstat.
+ */
+static void wal_know_size(sqlite3 *db)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	local_exec(db, sql);
+}
+
 /* The folder that holds path, into dir. */
 static int parent_of(const char *path, char *dir, size_t size)
 {
@@ -795,6 +990,15 @@ static void catalog_check_mode(const char *path)
 	}
 }
 
+/*
+ * The catalog is read through a memory map of up to MMAP_BYTES: a page
+ * costs no read(2) nor a copy, and the kernel's page cache, not the
+ * daemon, holds it. SQLite's own cache then holds only pages of the WAL
+ * and those being written.
+ */
+#define MMAP_BYTES	"268435456"
+#define CACHE_KIB	"2048"
+
 static int open_db(const char *path, int flags, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
@@ -811,7 +1015,8 @@ static int open_db(const char *path, int flags, sqlite3 **out)
 	rc = local_exec(db, "PRAGMA journal_mode = WAL; "
 			"PRAGMA synchronous = NORMAL; "
 			"PRAGMA foreign_keys = ON; "
-			"PRAGMA cache_size = -8192");
+			"PRAGMA cache_size = -" CACHE_KIB "; "
+			"PRAGMA mmap_size = " MMAP_BYTES);
 	if (rc) {
 		log_error("cannot use catalog %s", path);
 		goto out_close;
@@ -982,6 +1187,7 @@ void local_close(struct backend *b)
 	local_changes_close(l);
 	for (int q = 0; q < Q_COUNT_ALL; q++)
 		sqlite3_finalize(l->stmts[q]);
+	rows_free(l);
 	local_disconnect(l, l->db);
 	pthread_mutex_destroy(&l->service_lock);
 	free(l->path);
@@ -1025,6 +1231,7 @@ static const struct backend_ops local_ops = {
 	.modify = local_svc_modify,
 	.delete = local_svc_delete,
 	.permit = local_svc_permit,
+	.request_end = local_request_end,
 };
 
 /* The catalog's id: the FUSE generation of its inodes (backend.h). */
@@ -1096,6 +1303,7 @@ int local_open_file(const char *path, const char *account, int seed,
 		sqlite3_close(l->db);
 		goto out_destroy;
 	}
+	wal_know_size(l->db);
 	catalog_check_mode(l->path);
 	*out = l;
 	return 0;

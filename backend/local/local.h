@@ -3,7 +3,7 @@
  * local.h - internals of the local (SQLite) backend, shared by its files:
  * local.c (catalog, reads), rules.c (every rule and mutation), changes.c
  * (what other daemons changed), service.c (the service side, for a
- * wrapping backend), import.c (imports).
+ * wrapping backend), import.c (imports), rows.c (the rows read lately).
  */
 #ifndef IMAGEFS_LOCAL_H
 #define IMAGEFS_LOCAL_H
@@ -24,16 +24,20 @@
 
 #define LOCAL_WAL_FILES 2	/* -wal and -shm */
 
-
+/* The cached statements; the reads come first, up to Q_USAGE. */
 enum query {
 	Q_REGIONS,
 	Q_GET,
 	Q_LIST,
+	Q_LIST_PLAIN,
+	Q_FOLDER_DUPS,
 	Q_FIND,
+	Q_FIND_SORTED,
 	Q_COUNT,
 	Q_PEERS,
 	Q_SHARES,
 	Q_GET_SHARE,
+	Q_DATA_VERSION,
 	Q_USAGE,
 	Q_SUMMARY,
 	Q_BEGIN,
@@ -69,6 +73,35 @@ enum query {
 	Q_COUNT_ALL
 };
 
+/* The image rows read lately (rows.c). */
+struct row_slot {
+	int64_t row;		/* 0: empty */
+	size_t off;		/* of the packed row in the arena */
+};
+
+struct row_cache {
+	int64_t version;	/* the catalog they were read from */
+	int64_t writes;
+	char *arena;
+	size_t used;
+	struct row_slot *slot;
+	int count;
+};
+
+/* Public and market folders that hold a name twice, or not (local.c). */
+#define DUP_FOLDERS	128
+
+struct dup_folders {
+	int64_t version;	/* the catalog they were counted in */
+	int64_t writes;
+	int n;
+	struct {
+		char region[32];
+		enum image_kind kind;
+		int dups;
+	} f[DUP_FOLDERS];
+};
+
 struct local {
 	struct backend b;	/* first: a backend * is a local * */
 	sqlite3 *db;
@@ -76,6 +109,20 @@ struct local {
 	char *path;
 	char *account;
 	int dry_run;		/* the open transaction only checks */
+	/*
+	 * Reads share one read transaction per request: opened at the first
+	 * read (reading), ended by request_end or before a write
+	 * transaction begins. Only once the caller has called request_end
+	 * (read_tx): a caller that never ends its requests gets a
+	 * transaction per statement, as SQLite's autocommit gives.
+	 */
+	int read_tx;
+	int reading;
+	int64_t version;	/* data_version in the read transaction, */
+	int version_known;	/* once asked */
+	int64_t writes;		/* write transactions ended */
+	struct row_cache rows;
+	struct dup_folders dups;
 	struct importer *importer;	/* import.c */
 	int64_t origin;		/* this daemon, in the change log */
 	/* held by each service-side call (service.c): a wrapper calls from
@@ -104,7 +151,17 @@ int local_open_file(const char *path, const char *account, int seed,
 		    size_t size, struct local **out);
 void local_close(struct backend *b);
 
+/*
+ * The cached statement q, reset, with ?1 bound to the account. A read
+ * outside a write transaction opens the request's read transaction.
+ */
 sqlite3_stmt *local_stmt(struct local *l, enum query q);
+/* End the request's read transaction, if one is open. */
+void local_read_end(struct local *l);
+/* 0 with l->version the catalog's data_version in the request's read
+ * transaction; -1 outside a request */
+int local_version(struct local *l);
+void local_request_end(struct backend *b);
 int local_step_one(sqlite3_stmt *st);
 /* Run q with ?2 = row; on 0 *out stands on the row: reset it after use. */
 int local_by_row(struct local *l, enum query q, int64_t row,
@@ -193,6 +250,11 @@ int local_share(struct backend *b, int64_t row, const char *peer);
 int local_unshare(struct backend *b, int64_t row, const char *peer);
 int local_add_peer(struct backend *b, const char *region, const char *peer);
 int local_remove_peer(struct backend *b, const char *region, const char *peer);
+
+/* rows.c: rows_get() is 1 with the row, when the cache has it */
+int rows_get(struct local *l, int64_t row, struct image *out);
+void rows_keep(struct local *l, const struct image *img);
+void rows_free(struct local *l);
 
 /* service.c: the service side of backend.h */
 int local_svc_fetch(struct backend *b, const struct folder *f, image_cb cb,

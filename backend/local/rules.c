@@ -78,6 +78,8 @@ int local_tx_begin(struct local *l)
 {
 	int rc;
 
+	/* never a write inside the request's read transaction */
+	local_read_end(l);
 	l->dry_run = 0;
 	l->why[0] = 0;
 	if (__atomic_load_n(&l->gone, __ATOMIC_RELAXED))
@@ -94,7 +96,10 @@ int local_tx_begin(struct local *l)
 /* A dry run reads: WAL readers neither wait for a writer nor hold it up. */
 int local_tx_begin_read(struct local *l)
 {
-	int rc = step_done(local_stmt(l, Q_BEGIN_READ));
+	int rc;
+
+	local_read_end(l);	/* a transaction of its own, as above */
+	rc = step_done(local_stmt(l, Q_BEGIN_READ));
 
 	l->dry_run = !rc;
 	return rc;
@@ -106,6 +111,7 @@ int local_tx_begin_read(struct local *l)
  */
 int local_tx_end(struct local *l, int rc)
 {
+	l->writes++;
 	if (!rc && l->dry_run) {
 		step_done(local_stmt(l, Q_ROLLBACK));
 		return 0;

@@ -16,7 +16,7 @@ UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
 UNIT_SRCS := tests/unit.c fs/names.c fs/info.c fs/spec.c backend/kinds.c \
 	     backend/local/imagefmt.c backend/tencentcloud/tc3.c \
 	     backend/tencentcloud/client.c backend/tencentcloud/errors.c \
-	     mountopts/credentials.c
+	     mountopts/credentials.c mountopts/log.c
 # the contract suite at the backend interface: every backend, no fs/
 CONTRACT_SRCS := tests/contract.c $(filter-out fs/%,$(SRCS)) $(ASM)
 # fs/ over a real local catalog, without FUSE: everything but the handlers
@@ -37,8 +37,18 @@ FUZZ_SHORT   ?= 10
 MNT      ?= $(CURDIR)/mnt
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-.PHONY: all deps run stop test unit pytest pytest-asan valgrind bench \
-	check-style fuzz fuzz-build stress clean
+# make install: where things go (DESTDIR is prefixed to each, for packages)
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/imagefs
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+INSTALLED := $(BINDIR)/imagefs $(MANDIR)/man1/imagefs.1 \
+	     $(USERUNITDIR)/imagefs@.service $(DOCDIR)/srv-images.mount \
+	     $(DOCDIR)/fstab.example
+
+.PHONY: all deps deps-run run stop test unit pytest pytest-asan valgrind \
+	bench check-style fuzz fuzz-build stress install uninstall clean
 
 all: imagefs
 
@@ -94,18 +104,24 @@ build/fsunit-plain: $(FSUNIT_SRCS) $(ASM) $(wildcard fs/*.h backend/*.h) \
 $(FUZZ_DIR)/info: tests/fuzz/info.c fs/info.c fs/names.c backend/kinds.c
 $(FUZZ_DIR)/names: tests/fuzz/names.c fs/names.c fs/info.c backend/kinds.c
 $(FUZZ_DIR)/imagefmt: tests/fuzz/imagefmt.c backend/local/imagefmt.c
-$(FUZZ_DIR)/credentials: tests/fuzz/credentials.c mountopts/credentials.c
+$(FUZZ_DIR)/credentials: tests/fuzz/credentials.c mountopts/credentials.c \
+		mountopts/log.c
 $(FUZZ_DIR)/credentials: FUZZ_LIBS = $(shell pkg-config --libs jansson)
 
 $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%): fs/info.h fs/names.h backend/backend.h \
-		backend/local/imagefmt.h mountopts/credentials.h Makefile
+		backend/local/imagefmt.h mountopts/credentials.h mountopts/log.h \
+		Makefile
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_LIBS)
 
-deps:
-	@scripts/install-deps
+# what building and running need; make test installs the test tools too
+deps-run:
+	@scripts/install-deps run
 
-run: deps all
+deps:
+	@scripts/install-deps test
+
+run: deps-run all
 	@scripts/run "$(MNT)"
 
 stop:
@@ -182,6 +198,21 @@ build/passthrough_ll: $(wildcard $(PTLL_SRC))
 bench: imagefs build/passthrough_ll
 	scripts/bench
 	scripts/bench-commit
+
+install: imagefs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 imagefs $(DESTDIR)$(BINDIR)/imagefs
+	install -m 644 imagefs.1 $(DESTDIR)$(MANDIR)/man1/imagefs.1
+	sed 's|@BINDIR@|$(BINDIR)|g' systemd/imagefs@.service.in \
+		> $(DESTDIR)$(USERUNITDIR)/imagefs@.service
+	chmod 644 $(DESTDIR)$(USERUNITDIR)/imagefs@.service
+	install -m 644 systemd/srv-images.mount systemd/fstab.example \
+		$(DESTDIR)$(DOCDIR)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf build imagefs

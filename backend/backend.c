@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "../mountopts/config.h"
+#include "../mountopts/log.h"
 
 /* The host of an endpoint URL, for the cache's file name. */
 static void endpoint_host(const char *endpoint, char *out, size_t size)
@@ -55,8 +56,8 @@ int backend_open(const struct config *cfg, struct backend **out)
 	if (!strcmp(cfg->backend, "local"))
 		return local_open(cfg, out);
 	if (strcmp(cfg->backend, "tencentcloud")) {
-		fprintf(stderr, "imagefs: unknown backend: %s\n",
-			cfg->backend);
+		log_error("unknown backend: %s (local or tencentcloud)",
+			  cfg->backend);
 		return -EINVAL;
 	}
 	rc = cache_path(cfg, path, sizeof(path));

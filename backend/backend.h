@@ -115,6 +115,7 @@ struct peer {
 	char uin[UIN_MAX_DIGITS + 1];
 	int64_t key;		/* stable while mounted: the uin as a number */
 	int images;		/* images it shares with me (subdirectories) */
+	int64_t mtime;		/* the newest change between us, 0: none */
 };
 
 /* A share I made: my image <row> shared with <peer>. */
@@ -122,6 +123,7 @@ struct share {
 	int64_t row;		/* stable share id */
 	int64_t image;		/* the image's row */
 	char name[NAME_MAX_BYTES + 1];	/* the image's name */
+	int64_t mtime;		/* the image's last change, unix seconds */
 };
 
 /* Slots and operations of one region (df -i, user.imagefs.* xattrs). */
@@ -134,6 +136,19 @@ struct usage {
 	int ops_max;		/* -1: the service has no daily limit */
 	int shares_max;
 	int copy;		/* the region supports image duplication */
+};
+
+/*
+ * What a region holds, as the account sees it, from what the backend has
+ * at hand: it never waits and never asks the cloud (usage may). Directory
+ * times and df's figures.
+ */
+struct summary {
+	int64_t mtime[KIND_COUNT];	/* the newest change of what each folder
+					 * holds, unix seconds; 0: none known */
+	int images;			/* my custom images, pending ones too */
+	int images_max;
+	int64_t disk_gb;		/* their disk sizes (SIZE_GB), summed */
 };
 
 /* What a pending image becomes when its info text is committed. */
@@ -200,6 +215,8 @@ struct backend_ops {
 			 size_t region_size, char *peer, size_t peer_size,
 			 struct share *out);
 	int (*usage)(struct backend *b, const char *region, struct usage *u);
+	int (*summary)(struct backend *b, const char *region,
+		       struct summary *s);
 
 	/* mutations: each checks every rule and applies it atomically */
 	int (*create_pending)(struct backend *b, const char *region,
@@ -250,9 +267,13 @@ struct backend_ops {
 	int (*changes)(struct backend *b, int64_t *seq, change_cb cb,
 		       void *ctx);
 
-	/* optional: the service's own words on the last failed call (an
-	 * error code and request id), or NULL; on the service side, of the
-	 * last failed call of the calling thread */
+	/*
+	 * Optional: why the last call failed, in words for people (the rule
+	 * it broke and what would make it pass, or the service's own error
+	 * code and request id), or NULL when there is nothing to add to the
+	 * errno. One line; valid until the next call. On the service side,
+	 * of the last failed call of the calling thread.
+	 */
 	const char *(*detail)(struct backend *b);
 
 	/*

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "imagerow.h"
+#include "../mountopts/log.h"
 
 /* Column col into dst whole: -EOVERFLOW (and dst "") when it does not fit. */
 static int text(char *dst, size_t size, sqlite3_stmt *st, int col)
@@ -59,9 +60,8 @@ int image_from_row(sqlite3_stmt *st, int col, struct image *img)
 	if (img->pending)
 		img->state[0] = 0;
 	if (rc) {
-		fprintf(stderr, "imagefs: image row %lld: a text is longer "
-			"than imagefs shows: left out\n",
-			(long long)img->row);
+		log_warn("image row %lld: a text is longer than imagefs shows: "
+			 "left out", (long long)img->row);
 		return -EOVERFLOW;
 	}
 	return 0;

@@ -89,6 +89,7 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 			rc = fs->b->ops->add_peer(fs->b, t.folder.region, name);
 		if (rc)
 			return rc;
+		times_changed(fs, t.folder.region);
 		return fs_lookup(fs, parent, name, e);
 	}
 	rc = name_of_entry(name, iname, sizeof(iname));
@@ -97,6 +98,7 @@ int fs_mkdir(struct fs *fs, uint64_t parent, const char *name,
 						&row);
 	if (rc)
 		return rc;
+	times_changed(fs, t.folder.region);
 	return fs_getattr(fs, mutable_ino(N_IMAGE, row), e);
 }
 
@@ -115,8 +117,12 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 
 	if (rc)
 		return rc;
-	if (t.parent.type == N_FOLDER && t.parent.kind == KIND_SHARED)
-		return fs->b->ops->remove_peer(fs->b, t.folder.region, name);
+	if (t.parent.type == N_FOLDER && t.parent.kind == KIND_SHARED) {
+		rc = fs->b->ops->remove_peer(fs->b, t.folder.region, name);
+		if (!rc)
+			times_changed(fs, t.folder.region);
+		return rc;
+	}
 	if (!t.found) {
 		if (t.parent.type == N_PEER)
 			return -ENOTDIR;	/* a share link */
@@ -132,6 +138,8 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
 	rc = fs->b->ops->remove(fs->b, t.img.row);
 	if (rc != -BACKEND_WAIT)
 		mark_clear(fs, t.img.row);	/* gone, or refused: it stays */
+	if (!rc)
+		times_changed(fs, t.folder.region);
 	return failed(fs, t.img.row, "delete", rc);
 }
 
@@ -233,7 +241,9 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 		replace = to.img.row;	/* dropped in the same change */
 	}
 	rc = name_of_entry(newname, iname, sizeof(iname));
-	if (!rc)
+	if (rc)
+		fs_why(fs, rc, "%s: %s", newname, name_rule(rc));
+	else
 		rc = fs->b->ops->rename(fs->b, from.img.row, iname, replace);
 	if (rc)
 		return failed(fs, from.img.row, "rename", rc);

@@ -37,6 +37,7 @@ struct open_file {
 				 * kept from one open to the next */
 	int flushed;
 	int result;		/* of the commit, for every later flush */
+	int reported;		/* the errno already logged for this file */
 	char *buf;
 	size_t len;
 	size_t cap;
@@ -104,6 +105,7 @@ int info_attr(struct fs *fs, const struct image *img, struct entry *e)
 static void parse_reset(struct open_file *of)
 {
 	info_text_free(&of->parsed);
+	of->parsed.lines = 0;
 	of->parsed_len = 0;
 	of->check_due = 1;
 }
@@ -153,7 +155,7 @@ static int edit_apply(struct fs *fs, const struct image *img,
  * pending image it makes the image; for a committed one it applies NAME
  * and DESCRIPTION. complete: the text is whole.
  */
-static int info_apply(struct fs *fs, int64_t row, const struct info_text *t,
+static int info_apply(struct fs *fs, int64_t row, struct info_text *t,
 		      int dry_run, int complete)
 {
 	const char *name, *description;
@@ -165,13 +167,15 @@ static int info_apply(struct fs *fs, int64_t row, const struct info_text *t,
 		return rc;
 	if (!img.pending) {
 		rc = edit_of_text(&img, t, &name, &description);
-		if (!rc && !dry_run)
+		if (rc)
+			fs_why(fs, rc, "%s", t->why);
+		else if (!dry_run)
 			rc = edit_apply(fs, &img, name, description);
 		goto out;
 	}
 	rc = spec_of_text(t, &spec, complete);
 	if (rc)
-		return rc;
+		return fs_why(fs, rc, "%s", t->why);
 	spec.dry_run = dry_run;
 	if (t->v[INFO_ID])
 		rc = fs->b->ops->copy(fs->b, row, t->v[INFO_ID], &spec);
@@ -183,6 +187,12 @@ out:
 	return rc;
 }
 
+static int too_big(struct fs *fs)
+{
+	return fs_why(fs, -EFBIG, "an info text has at most %d KiB",
+		      INFO_MAX_BYTES / 1024);
+}
+
 /* Check (dry_run) or commit a whole text of image row's info. */
 static int info_commit(struct fs *fs, int64_t row, const char *text,
 		       size_t len, int dry_run)
@@ -191,10 +201,10 @@ static int info_commit(struct fs *fs, int64_t row, const char *text,
 	int rc;
 
 	if (len > INFO_MAX_BYTES)
-		return -EFBIG;
+		return too_big(fs);
 	rc = info_parse(text, len, &t);
 	if (rc)
-		return rc;
+		return t.why[0] ? fs_why(fs, rc, "%s", t.why) : rc;
 	rc = info_apply(fs, row, &t, dry_run, !dry_run);
 	info_text_free(&t);
 	return rc;
@@ -462,6 +472,24 @@ static int parse_lines(struct open_file *of)
 	return rc;
 }
 
+/*
+ * failed(), once per open file and errno: a shell's ">" closes an fd (a
+ * flush that checks the text to come) before the write that is refused
+ * the same way, and flush may come more than once.
+ */
+static int of_failed(struct fs *fs, struct open_file *of, const char *what,
+		     int rc)
+{
+	if (rc >= 0 || rc == -BACKEND_WAIT)
+		return rc;
+	if (rc == of->reported) {
+		fs->why[0] = 0;
+		return rc;
+	}
+	of->reported = rc;
+	return failed(fs, of->row, what, rc);
+}
+
 int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	     size_t size, off_t off)
 {
@@ -476,8 +504,8 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 		return of->error;
 	of->written = 1;
 	if (end > INFO_MAX_BYTES) {
-		of->error = -EFBIG;
-		return failed(fs, of->row, "write", -EFBIG);
+		of->error = too_big(fs);
+		return of_failed(fs, of, "write", of->error);
 	}
 	rc = of_reserve(of, end);
 	if (rc)
@@ -496,6 +524,8 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	of->flushed = 0;
 	/* a text is checked as its lines come: ">" ignores what close says */
 	rc = parse_lines(of);
+	if (rc && of->parsed.why[0])
+		fs_why(fs, rc, "%s", of->parsed.why);
 	if (!rc && of->check_due)
 		rc = info_apply(fs, of->row, &of->parsed, 1, 0);
 	if (rc == -BACKEND_WAIT)
@@ -503,7 +533,7 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	of->check_due = 0;
 	if (rc) {
 		of->error = rc;
-		return failed(fs, of->row, "write", rc);
+		return of_failed(fs, of, "write", rc);
 	}
 	return 0;
 }
@@ -531,7 +561,7 @@ int fs_flush(struct fs *fs, struct open_file *of)
 		if (rc == -BACKEND_WAIT)
 			return rc;
 		of->at_release = !rc;
-		return failed(fs, of->row, "commit", rc);
+		return of_failed(fs, of, "commit", rc);
 	}
 	rc = info_commit(fs, of->row, of->buf, of->len, 0);
 	if (rc == -BACKEND_WAIT)
@@ -540,7 +570,7 @@ int fs_flush(struct fs *fs, struct open_file *of)
 	of->flushed = 1;
 	of->result = rc;
 	if (of->result)
-		failed(fs, of->row, "commit", of->result);
+		of_failed(fs, of, "commit", of->result);
 	else
 		of->pending = 0;
 	return of->result;
@@ -558,7 +588,7 @@ int fs_release(struct fs *fs, struct open_file *of, int final)
 			rc = -fs_wait_errno(fs);
 		if (!rc)
 			of->pending = 0;
-		failed(fs, of->row, "commit", rc);
+		of_failed(fs, of, "commit", rc);
 	}
 	for (struct open_file **p = &fs->open_files; *p; p = &(*p)->next) {
 		if (*p == of) {

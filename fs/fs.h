@@ -73,6 +73,7 @@ struct fs {
 	struct open_file *open_files;	/* open info and scratch files */
 	struct last_error *errors;	/* of image dirs, newest first */
 	struct mark *marks;		/* images whose info was unlinked */
+	char why[256];			/* why fs/ refused, for failed() */
 	int64_t next_scratch;
 	/*
 	 * Called when the catalog changed behind the kernel (may be NULL).

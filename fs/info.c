@@ -14,6 +14,7 @@
  * one key and nothing reaches a terminal as a control sequence.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,6 +461,28 @@ static int parse_single(const char **pp, char *val, size_t *vlen)
  * Parse the line at *pp (a NUL-terminated text) into out, using val as room
  * for the value, and move *pp to the next line.
  */
+/* Say what is wrong with a text in t->why; -EINVAL. */
+static int __attribute__((format(printf, 2, 3)))
+text_error(struct info_text *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->why, sizeof(t->why), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* The number of lines that end between from and to. */
+static int lines_in(const char *from, const char *to)
+{
+	int n = 0;
+
+	for (; from < to; from++)
+		n += *from == '\n';
+	return n;
+}
+
 static int parse_line(const char **pp, char *val, struct info_text *out)
 {
 	const char *p = *pp;
@@ -480,12 +503,14 @@ static int parse_line(const char **pp, char *val, struct info_text *out)
 	klen = strspn(p, key_chars);
 	p += klen;
 	if (*p != '=' || klen == 0 || klen >= sizeof(name))
-		return -EINVAL;
+		return text_error(out, "not KEY=VALUE");
 	memcpy(name, key, klen);
 	name[klen] = 0;
 	k = info_key_lookup(name);
-	if (k < 0 || out->v[k])
-		return -EINVAL;
+	if (k < 0)
+		return text_error(out, "unknown key %s", name);
+	if (out->v[k])
+		return text_error(out, "%s a second time", name);
 	p++;
 
 	if (*p == '"')
@@ -495,12 +520,17 @@ static int parse_line(const char **pp, char *val, struct info_text *out)
 	else
 		ret = parse_bare(&p, val, &vlen);
 	if (ret)
-		return ret;
+		return text_error(out, "%s: %s", name, *p == '"' ?
+				  "a \"value\" ends with a \" and escapes $ "
+				  "and `" : *p == '\'' ?
+				  "a 'value' ends with a '" :
+				  "quote a value with more than "
+				  "A-Za-z0-9._:,/+@-");
 	p += strspn(p, " \t");
 	if (*p == '\n')
 		p++;
 	else if (*p)
-		return -EINVAL;
+		return text_error(out, "%s: more after the value", name);
 
 	val[vlen] = 0;
 	out->v[k] = strdup(val);
@@ -518,7 +548,7 @@ int info_parse_more(const char *text, size_t len, struct info_text *out)
 	int ret;
 
 	if (len && memchr(text, 0, len))
-		return -EINVAL;
+		return text_error(out, "a NUL byte: info is text");
 	/* no value is longer than the text */
 	t = malloc(len + 1);
 	val = malloc(len + 1);
@@ -535,8 +565,20 @@ int info_parse_more(const char *text, size_t len, struct info_text *out)
 	t[n] = 0;
 
 	ret = 0;
-	for (p = t; *p && !ret; )
+	for (p = t; *p && !ret; ) {
+		const char *line = p;
+
 		ret = parse_line(&p, val, out);
+		if (ret == -EINVAL) {
+			char reason[sizeof(out->why)];
+
+			snprintf(reason, sizeof(reason), "%s", out->why);
+			snprintf(out->why, sizeof(out->why), "line %d: %.140s",
+				 out->lines + 1 + lines_in(t, line), reason);
+		}
+	}
+	if (!ret)
+		out->lines += lines_in(t, p);
 
 out_free:
 	free(val);

@@ -54,6 +54,10 @@ extern const char *const info_key_names[INFO_NKEYS];
 /* A parsed text: v[key] is NULL when the key is absent. */
 struct info_text {
 	char *v[INFO_NKEYS];
+	int lines;		/* lines parsed so far */
+	char why[160];		/* what is wrong with the text, in words
+				 * ("line 3: unknown key FOO"), when
+				 * info_parse or spec.h refused it */
 };
 
 /*
@@ -114,7 +118,8 @@ size_t info_format_line(const char *key, const char *value, char *buf,
 /*
  * Parse len bytes of text. Blank lines and # comments are skipped. Returns 0,
  * or -EINVAL when a line does not parse (unbalanced quotes, an unquoted $ or
- * backquote, no '='), names an unknown key, or repeats a key.
+ * backquote, no '='), names an unknown key, or repeats a key; out->why then
+ * says which line and what.
  */
 int info_parse(const char *text, size_t len, struct info_text *out);
 

@@ -146,20 +146,70 @@ void info_entry(struct fs *fs, const struct image *img, struct entry *e)
 	e->mutable = kind_mutable(img->kind);
 }
 
+static int64_t newest(const int64_t *t, int n)
+{
+	int64_t max = 0;
+
+	for (int i = 0; i < n; i++)
+		if (t[i] > max)
+			max = t[i];
+	return max;
+}
+
+void region_summary(struct fs *fs, const struct region *r, struct summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (fs->b->ops->summary && fs->b->ops->summary(fs->b, r->name, s))
+		memset(s, 0, sizeof(*s));
+}
+
+time_t root_time(struct fs *fs)
+{
+	int64_t t = 0;
+	struct summary s;
+
+	for (int i = 0; i < fs->nregions; i++) {
+		region_summary(fs, &fs->regions[i], &s);
+		if (newest(s.mtime, KIND_COUNT) > t)
+			t = newest(s.mtime, KIND_COUNT);
+	}
+	return t ? t : fs->mounted;
+}
+
+time_t region_time(struct fs *fs, const struct summary *s)
+{
+	int64_t t = newest(s->mtime, KIND_COUNT);
+
+	return t ? t : root_time(fs);
+}
+
+time_t folder_time(struct fs *fs, const struct summary *s,
+		   enum image_kind kind)
+{
+	return s->mtime[kind] ? s->mtime[kind] : region_time(fs, s);
+}
+
 void link_entry(struct fs *fs, const struct share *s, struct entry *e)
 {
 	char target[512];
 	int len = link_target(fs, s, target, sizeof(target));
 
 	file_entry(fs, e, ino_make(N_LINK, s->row), S_IFLNK | 0777,
-		   len < 0 ? 0 : len, fs->mounted);
+		   len < 0 ? 0 : len, s->mtime ? s->mtime : fs->mounted);
 	e->mutable = 1;
 }
 
 void peer_entry(struct fs *fs, const struct region *r, const struct peer *p,
 		struct entry *e)
 {
-	dir_entry(fs, e, peer_ino(r, p->uin), 0755, p->images, fs->mounted);
+	struct summary s;
+	time_t t = p->mtime;
+
+	if (!t) {
+		region_summary(fs, r, &s);
+		t = folder_time(fs, &s, KIND_SHARED);
+	}
+	dir_entry(fs, e, peer_ino(r, p->uin), 0755, p->images, t);
 	e->mutable = 1;
 }
 
@@ -222,6 +272,16 @@ int my_image(struct fs *fs, uint64_t ino, struct image *img)
 	return img->kind == KIND_CUSTOM ? 0 : -EROFS;
 }
 
+void times_changed(struct fs *fs, const char *region)
+{
+	const struct region *r = fs_region(fs, region);
+
+	if (!fs->inval_inode || !r)
+		return;
+	fs->inval_inode(fs->inval_ctx, ino_make(N_REGION, r->row));
+	fs->inval_inode(fs->inval_ctx, FS_ROOT_INO);
+}
+
 void image_changed(struct fs *fs, const struct image *img)
 {
 	const struct region *r = fs_region(fs, img->region);
@@ -229,6 +289,7 @@ void image_changed(struct fs *fs, const struct image *img)
 	/* old names are not invalidated: they expire (short entry timeouts) */
 	if (!fs->inval_inode || !r)
 		return;
+	times_changed(fs, img->region);
 	fs->inval_inode(fs->inval_ctx, mutable_ino(N_INFO, img->row));
 	fs->inval_inode(fs->inval_ctx, mutable_ino(N_IMAGE, img->row));
 	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_CUSTOM));
@@ -262,6 +323,7 @@ int fs_change(struct fs *fs, const struct change *c)
 
 	if (!r || !fs->inval_inode)
 		return 0;
+	times_changed(fs, c->region);
 	if (c->kind == KIND_PUBLIC || c->kind == KIND_MARKET) {
 		/* the cloud's own changes: the image and its listing */
 		if (c->image) {

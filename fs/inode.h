@@ -43,6 +43,19 @@ void peer_entry(struct fs *fs, const struct region *r, const struct peer *p,
 		struct entry *e);
 
 /*
+ * Directory times: the newest change of what a directory holds, so that
+ * they stay the same across remounts and move when the content does. A
+ * folder with nothing known takes its region's time, a region the top's,
+ * and an empty tree the mount time. region_summary() reads what the
+ * backend has at hand (all zero when it cannot say).
+ */
+void region_summary(struct fs *fs, const struct region *r, struct summary *s);
+time_t root_time(struct fs *fs);
+time_t region_time(struct fs *fs, const struct summary *s);
+time_t folder_time(struct fs *fs, const struct summary *s,
+		   enum image_kind kind);
+
+/*
  * The name of share s's link: its image's name as custom/ shows it,
  * without the suffix of a repeated name, with its id when link_needs_id().
  * 0 or -ENAMETOOLONG.
@@ -73,5 +86,8 @@ int my_image(struct fs *fs, uint64_t ino, struct image *img);
  */
 void image_changed(struct fs *fs, const struct image *img);
 void row_changed(struct fs *fs, int64_t row);
+
+/* Something in region changed: the times of the region and the top move. */
+void times_changed(struct fs *fs, const char *region);
 
 #endif /* IMAGEFS_INODE_H */

@@ -352,6 +352,24 @@ int name_of_entry(const char *entry, char *name, size_t size)
 	return image_name_check(name);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *name_rule(int rc)
+{
+	switch (rc) {
+	case -ENAMETOOLONG:
+		return "a name has at most " STR(NAME_MAX_CHARS) " characters";
+	case -EPERM:
+		return "a name may not start with a dot, nor be one that file "
+		       "managers probe for";
+	default:
+		return "a name is UTF-8 text without control or invisible "
+		       "characters, not blank, . or .., without U+FF0F or an "
+		       "ending like \" (img-xxxxxxxx)\"";
+	}
+}
+
 int name_shown_as_is(const char *name)
 {
 	int rc = image_name_check(name);

@@ -56,6 +56,12 @@ int image_name_check(const char *name);
 int name_of_entry(const char *entry, char *name, size_t size);
 
 /*
+ * The rule a name broke, in words, from image_name_check's (or
+ * name_check's) errno.
+ */
+const char *name_rule(int rc);
+
+/*
  * Whether name_display() shows name as it is: image_name_check() takes it,
  * or finds it only too long, and it fits NAME_MAX with a suffix.
  */

@@ -11,15 +11,18 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
 
+#include "../mountopts/log.h"
 #include "fs.h"
 #include "ops.h"
 
@@ -955,8 +958,71 @@ static void notify(const char *path, const char *word)
 	if (fd < 0)
 		return;
 	if (write(fd, word, strlen(word)) < 0)
-		fprintf(stderr, "imagefs: notify_pipe: %s\n", strerror(errno));
+		log_error("notify_pipe: %s", strerror(errno));
 	close(fd);
+}
+
+/*
+ * Leave for the background: fork, and let the parent wait until the child
+ * reports (daemon_ready) and exit with the child's status, so that mount(8)
+ * and systemd see 0 only once the mount serves, and every start-up error
+ * on stderr with status 1. Returns 0 in the child, with *report the pipe
+ * to report on, or, in the parent, the status to exit with.
+ */
+static int daemon_fork(int *report)
+{
+	int fds[2], status;
+	char ok;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC)) {
+		log_error("pipe: %s", strerror(errno));
+		return 1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return 1;
+	}
+	if (pid) {
+		close(fds[1]);
+		if (read(fds[0], &ok, 1) == 1) {
+			close(fds[0]);
+			return 0;
+		}
+		close(fds[0]);
+		/* it failed (and said why on stderr), or died */
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+		    !WEXITSTATUS(status))
+			return 1;
+		return WEXITSTATUS(status);
+	}
+	close(fds[0]);
+	setsid();
+	*report = fds[1];
+	return -1;
+}
+
+/* The daemon serves: stdin, stdout and stderr to /dev/null, messages to
+ * syslog, and the parent exits 0. */
+static void daemon_ready(int report)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	char ok = 0;
+
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	log_to_syslog();
+	if (write(report, &ok, 1) != 1)
+		log_error("cannot tell the starting process: %s",
+			  strerror(errno));
+	close(report);
 }
 
 /*
@@ -978,7 +1044,7 @@ static void wake(void *ctx)
 	uint64_t one = 1;
 
 	if (write(im->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		fprintf(stderr, "imagefs: wake: %s\n", strerror(errno));
+		log_error("wake: %s", strerror(errno));
 }
 
 /*
@@ -1044,15 +1110,83 @@ static int serve_loop(struct imagefs *im)
 	return rc;
 }
 
+/* The session that SIGTERM, SIGINT and SIGHUP end. */
+static struct imagefs *signalled;
+
+/*
+ * End the session, and wake the request loop: a signal that comes between
+ * its check of the session and its poll() would otherwise leave it asleep
+ * (libfuse's handler only sets the flag; under valgrind, which delivers
+ * signals at its own points, half the SIGTERMs were lost so).
+ */
+static void on_signal(int sig)
+{
+	uint64_t one = 1;
+	int saved = errno;
+
+	(void)sig;
+	if (signalled) {
+		fuse_session_exit(signalled->se);
+		if (write(signalled->wake_fd, &one, sizeof(one)) < 0)
+			(void)0;	/* full: it is awake already */
+	}
+	errno = saved;
+}
+
+/* Take (set 1) or give back (set 0) the signals that end the daemon. */
+static int end_signals(struct imagefs *im, int set)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa = { 0 };
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = set ? on_signal : SIG_DFL;
+	signalled = set ? im : NULL;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(*sigs); i++)
+		if (sigaction(sigs[i], &sa, NULL))
+			return -1;
+	sa.sa_handler = set ? SIG_IGN : SIG_DFL;
+	return sigaction(SIGPIPE, &sa, NULL);
+}
+
+/*
+ * Block (or restore) the signals that end the daemon around the creation
+ * of threads, which keep the mask: SIGTERM and Ctrl-C must come to the
+ * FUSE thread, whose poll they end, not to a worker that waits on a
+ * condition (under valgrind they did, and the daemon never exited).
+ */
+static void thread_signals(int block, sigset_t *old)
+{
+	sigset_t set;
+
+	if (!block) {
+		pthread_sigmask(SIG_SETMASK, old, NULL);
+		return;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
 int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 		  int foreground, struct imagefs_params *p)
 {
 	struct imagefs *im;
-	int rc = 1;
+	sigset_t sigs;
+	int report = -1;
+	int rc = 1, err;
 
+	if (!foreground) {
+		rc = daemon_fork(&report);
+		if (rc >= 0)
+			return rc;	/* the parent */
+		rc = 1;
+	}
 	im = calloc(1, sizeof(*im));
 	if (!im)
-		return 1;
+		goto out_report;
 	im->timeout = p->timeout;
 	pthread_mutex_init(&im->lock, NULL);
 	pthread_cond_init(&im->cond, NULL);
@@ -1060,66 +1194,73 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->waiting_tail = &im->waiting;
 	im->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (im->wake_fd < 0) {
-		fprintf(stderr, "imagefs: eventfd: %s\n", strerror(errno));
+		log_error("eventfd: %s", strerror(errno));
 		goto out_free;
 	}
-	im->se = fuse_session_new(args, &imagefs_ops, sizeof(imagefs_ops), im);
-	if (!im->se)
+	/* everything that can fail is tried before the mount serves */
+	thread_signals(1, &sigs);
+	err = p->open(p->ctx, &im->fs);
+	thread_signals(0, &sigs);
+	if (err)
 		goto out_free;
-	if (fuse_set_signal_handlers(im->se))
-		goto out_destroy;
-	if (fuse_session_mount(im->se, mountpoint))
-		goto out_signals;
-	if (fuse_daemonize(foreground))
-		goto out_unmount;
-	if (p->open(p->ctx, &im->fs)) {
-		notify(p->notify_pipe, "error\n");
-		goto out_unmount;
-	}
 	im->fs.inval_inode = queue_inode;
 	im->fs.inval_ctx = im;
 	im->fs.b->wake = wake;
 	im->fs.b->wake_ctx = im;
 	/* where the change log stands before the kernel caches anything */
 	im->seq = -1;
-	rc = im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL);
-	if (rc) {
-		fprintf(stderr, "imagefs: cannot read the change log: %s\n",
-			strerror(-rc));
-		rc = 1;
-		notify(p->notify_pipe, "error\n");
+	err = im->fs.b->ops->changes(im->fs.b, &im->seq, NULL, NULL);
+	if (err) {
+		log_error("cannot read the change log: %s", strerror(-err));
 		goto out_close;
 	}
-	im->running = 1;
-	rc = pthread_create(&im->thread, NULL, notify_thread, im);
-	if (rc) {
-		fprintf(stderr, "imagefs: cannot start a thread: %s\n",
-			strerror(rc));
-		rc = 1;
-		im->running = 0;
-		notify(p->notify_pipe, "error\n");
+	im->se = fuse_session_new(args, &imagefs_ops, sizeof(imagefs_ops), im);
+	if (!im->se)
 		goto out_close;
+	if (end_signals(im, 1))
+		goto out_destroy;
+	if (fuse_session_mount(im->se, mountpoint))
+		goto out_signals;
+	if (chdir("/"))
+		log_warn("chdir /: %s", strerror(errno));
+	im->running = 1;
+	thread_signals(1, &sigs);
+	err = pthread_create(&im->thread, NULL, notify_thread, im);
+	thread_signals(0, &sigs);
+	if (err) {
+		im->running = 0;
+		log_error("cannot start a thread: %s", strerror(err));
+		goto out_unmount;
 	}
 	notify(p->notify_pipe, "ok\n");
+	if (report >= 0) {
+		daemon_ready(report);
+		report = -1;
+	}
 	rc = serve_loop(im) < 0 ? 1 : 0;
 	pthread_mutex_lock(&im->lock);
 	im->running = 0;
 	pthread_cond_signal(&im->cond);
 	pthread_mutex_unlock(&im->lock);
 	pthread_join(im->thread, NULL);
-out_close:
-	p->close(p->ctx, &im->fs);
 out_unmount:
 	fuse_session_unmount(im->se);
 out_signals:
-	fuse_remove_signal_handlers(im->se);
+	end_signals(im, 0);
 out_destroy:
 	fuse_session_destroy(im->se);
+out_close:
+	p->close(p->ctx, &im->fs);
 out_free:
+	if (rc)
+		notify(p->notify_pipe, "error\n");
 	if (im->wake_fd >= 0)
 		close(im->wake_fd);
 	pthread_cond_destroy(&im->cond);
 	pthread_mutex_destroy(&im->lock);
 	free(im);
+out_report:
+	if (report >= 0)
+		close(report);	/* the parent exits with our status */
 	return rc;
 }

@@ -165,19 +165,36 @@ static int count_peers(struct fs *fs, const struct region *r, int *n)
 	return rc == -BACKEND_WAIT ? rc : 0;
 }
 
+/* A folder of region r; s: the region's summary, or NULL to read it. */
 static int folder_entry(struct fs *fs, const struct region *r,
-			enum image_kind kind, struct entry *e)
+			enum image_kind kind, const struct summary *s,
+			struct entry *e)
 {
 	struct folder f = { .region = r->name, .kind = kind };
+	struct summary own;
 	int n = 0, rc = 0;
 
 	if (kind == KIND_SHARED)
 		rc = count_peers(fs, r, &n);
 	else
 		rc = fs->b->ops->count(fs->b, &f, &n);
+	if (!s) {
+		region_summary(fs, r, &own);
+		s = &own;
+	}
 	dir_entry(fs, e, folder_ino(r, kind), kind_mutable(kind) ? 0755 : 0555,
-		  n < 0 ? 0 : n, fs->mounted);
+		  n < 0 ? 0 : n, folder_time(fs, s, kind));
 	return rc;
+}
+
+static void region_entry(struct fs *fs, const struct region *r,
+			 struct entry *e)
+{
+	struct summary s;
+
+	region_summary(fs, r, &s);
+	dir_entry(fs, e, ino_make(N_REGION, r->row), 0555, KIND_COUNT,
+		  region_time(fs, &s));
 }
 
 /* The attributes of an image dir or its info, from the catalog. */
@@ -236,13 +253,13 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct entry *e)
 		return rc;
 	switch (n.type) {
 	case N_ROOT:
-		dir_entry(fs, e, ino, 0555, fs->nregions, fs->mounted);
+		dir_entry(fs, e, ino, 0555, fs->nregions, root_time(fs));
 		return 0;
 	case N_REGION:
-		dir_entry(fs, e, ino, 0555, KIND_COUNT, fs->mounted);
+		region_entry(fs, n.region, e);
 		return 0;
 	case N_FOLDER:
-		return folder_entry(fs, n.region, n.kind, e);
+		return folder_entry(fs, n.region, n.kind, NULL, e);
 	case N_PEER:
 		rc = find_peer(fs, n.region, n.peer, &p);
 		if (!rc)
@@ -290,14 +307,13 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
 
 		if (!r)
 			return -ENOENT;
-		dir_entry(fs, e, ino_make(N_REGION, r->row), 0555, KIND_COUNT,
-			  fs->mounted);
+		region_entry(fs, r, e);
 		return 0;
 	}
 	case N_REGION:
 		for (int k = 0; k < KIND_COUNT; k++)
 			if (!strcmp(name, kind_names[k]))
-				return folder_entry(fs, n.region, k, e);
+				return folder_entry(fs, n.region, k, NULL, e);
 		return -ENOENT;
 	case N_FOLDER:
 		if (n.kind == KIND_SHARED) {
@@ -412,6 +428,7 @@ static int image_children(struct fs *fs, int64_t row, uint64_t off,
 static int list_children(struct fs *fs, const struct node *n, uint64_t off,
 			 struct list_ctx *c)
 {
+	struct summary s;
 	struct folder f;
 	struct entry e;
 	int rc;
@@ -424,16 +441,16 @@ static int list_children(struct fs *fs, const struct node *n, uint64_t off,
 
 			if (cookie <= off)
 				continue;
-			dir_entry(fs, &e, ino_make(N_REGION, r->row), 0555,
-				  KIND_COUNT, fs->mounted);
+			region_entry(fs, r, &e);
 			c->full = c->fill(c->ctx, r->name, &e, cookie);
 		}
 		return 0;
 	case N_REGION:
+		region_summary(fs, n->region, &s);
 		for (int k = 0; k < KIND_COUNT && !c->full; k++) {
 			if ((uint64_t)k + COOKIE_FIRST <= off)
 				continue;
-			rc = folder_entry(fs, n->region, k, &e);
+			rc = folder_entry(fs, n->region, k, &s, &e);
 			if (rc)
 				return rc;
 			c->full = c->fill(c->ctx, kind_names[k], &e,
@@ -548,24 +565,61 @@ int fs_setattr(struct fs *fs, uint64_t ino, struct open_file *of,
 	return rc ? rc : fs_getattr(fs, ino, e);
 }
 
+/* df's unit: one GiB, as SIZE_GB counts */
+#define STATFS_BLOCK	(1UL << 30)
+/* what a free slot is worth while no image says: a CVM system disk's
+ * default size, in GiB */
+#define SLOT_GB_DEFAULT	50
+
+/*
+ * df of a region (anywhere in it) or of the whole tree (the top, all
+ * regions). Inodes are image slots: total the quota, free what is left.
+ * Blocks are GiB of system disk: used, the disk sizes of my custom images;
+ * free, the free slots at the average size of those images.
+ */
 int fs_statfs(struct fs *fs, uint64_t ino, struct statvfs *sv)
 {
+	int64_t images = 0, images_max = 0, disk_gb = 0, free_slots, slot_gb;
+	struct summary s;
 	struct usage u;
 	struct node n;
 	int rc = fs_node(fs, ino, &n);
 
 	memset(sv, 0, sizeof(*sv));
-	sv->f_bsize = 4096;
-	sv->f_frsize = 4096;
-	sv->f_namemax = 255;
-	if (rc || !n.region)
-		return 0;
-	rc = fs->b->ops->usage(fs->b, n.region->name, &u);
+	sv->f_bsize = STATFS_BLOCK;
+	sv->f_frsize = STATFS_BLOCK;
+	sv->f_namemax = NAME_MAX_CHARS;
 	if (rc)
-		return rc == -BACKEND_WAIT ? rc : 0;
-	sv->f_files = u.images_max;
-	sv->f_ffree = u.images < u.images_max ? u.images_max - u.images : 0;
-	sv->f_favail = sv->f_ffree;
+		return 0;
+	for (int i = 0; i < fs->nregions; i++) {
+		const struct region *r = &fs->regions[i];
+
+		if (n.region && n.region != r)
+			continue;
+		region_summary(fs, r, &s);
+		/* in a region, the slots as the service says (usage) */
+		if (n.region) {
+			rc = fs->b->ops->usage(fs->b, r->name, &u);
+			if (rc == -BACKEND_WAIT)
+				return rc;
+			if (!rc) {
+				s.images = u.images;
+				s.images_max = u.images_max;
+			}
+		}
+		images += s.images;
+		images_max += s.images_max;
+		disk_gb += s.disk_gb;
+	}
+	free_slots = images < images_max ? images_max - images : 0;
+	slot_gb = images && disk_gb ? (disk_gb + images - 1) / images :
+		  SLOT_GB_DEFAULT;
+	sv->f_files = images_max;
+	sv->f_ffree = free_slots;
+	sv->f_favail = free_slots;
+	sv->f_bfree = free_slots * slot_gb;
+	sv->f_bavail = sv->f_bfree;
+	sv->f_blocks = disk_gb + sv->f_bfree;
 	return 0;
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * config.c - imagefs's -o options: one table, one help text, one struct.
+ * config.c - imagefs's -o options: one table, one help text, one struct,
+ * in the same order; the SOURCE and MOUNTPOINT arguments; fstab's options
+ * that are not for imagefs.
  */
 #define FUSE_USE_VERSION 34
 #include <errno.h>
@@ -10,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fuse_lowlevel.h>
 #include <fuse_opt.h>
 
 #include "config.h"
+#include "log.h"
 
 #define OPT(t, p) { t, offsetof(struct config, p), 1 }
 
@@ -37,13 +41,18 @@ static const struct fuse_opt config_opts[] = {
 	OPT("cache_ttl=%lf", cache_ttl),
 	OPT("api_timeout=%lf", api_timeout),
 	OPT("language=%s", language),
-	/* fstab noise */
+	/* for mount(8) and systemd only (x-* and comment= in config_key) */
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
 	FUSE_OPT_KEY("nofail", KEY_DISCARD),
 	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD),
 	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("owner", KEY_DISCARD),
+	FUSE_OPT_KEY("group", KEY_DISCARD),
 	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_KEY("comment=", KEY_DISCARD),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -51,9 +60,20 @@ static const struct fuse_opt config_opts[] = {
 	FUSE_OPT_END
 };
 
-void config_help(void)
+#define USAGE "usage: %s [SOURCE] MOUNTPOINT [-o opt[,opt...]] [-f] [-d]\n"
+
+void config_usage(const char *prog)
 {
-	printf("imagefs options:\n"
+	fprintf(stderr, USAGE "       %s --help\n", prog, prog);
+}
+
+void config_help(const char *prog)
+{
+	printf(USAGE "\n"
+	       "SOURCE names the mount in mount(8) and df (default imagefs);\n"
+	       "the options say what it shows.\n"
+	       "\n"
+	       "imagefs options:\n"
 	       "    -o backend=NAME        local (default) or tencentcloud\n"
 	       "    -o db=PATH             local catalog (default "
 	       "$XDG_DATA_HOME/imagefs/catalog.db)\n"
@@ -91,7 +111,27 @@ void config_help(void)
 	       "this long (30)\n"
 	       "    -o language=LANG       X-TC-Language of the names the "
 	       "cloud gives (en-US or zh-CN)\n"
-	       "\n");
+	       "mount options:\n"
+	       "    -f                     stay in the foreground; messages "
+	       "to stderr, not syslog\n"
+	       "    -d, -o debug           debug output (implies -f)\n"
+	       "    -s                     single-threaded (imagefs always "
+	       "is)\n"
+	       "    -o allow_other         let every user in (needs "
+	       "user_allow_other in\n"
+	       "                           /etc/fuse.conf unless root)\n"
+	       "    -o allow_root          let the mounting user and root "
+	       "in\n"
+	       "    -o auto_unmount        unmount when the daemon dies\n"
+	       "    -o fsname=NAME         the name mount(8) and df show "
+	       "(default SOURCE)\n"
+	       "    -o ro                  refuse every change (EROFS)\n"
+	       "    -h, --help             print this help\n"
+	       "    -V, --version          print the version\n"
+	       "fstab options for mount(8) and systemd only (_netdev, auto, "
+	       "noauto, nofail,\n"
+	       "user, nouser, users, owner, group, defaults, x-*, comment=) "
+	       "are ignored.\n", prog);
 }
 
 static int config_key(void *data, const char *arg, int key,
@@ -105,12 +145,25 @@ static int config_key(void *data, const char *arg, int key,
 		return 0;
 	case KEY_HELP:
 		cfg->show_help = 1;
-		return 1;	/* libfuse prints its part too */
+		return 0;
 	case KEY_VERSION:
 		cfg->show_version = 1;
-		return 1;
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		/* x-systemd.automount, x-gvfs-show, ...: systemd's, not ours */
+		return strncmp(arg, "x-", 2) ? 1 : 0;
+	case FUSE_OPT_KEY_NONOPT:
+		/* SOURCE MOUNTPOINT, or MOUNTPOINT alone */
+		if (cfg->mountpoint && cfg->source) {
+			log_error("too many arguments: %s (at most SOURCE "
+				  "MOUNTPOINT)", arg);
+			return -1;
+		}
+		if (cfg->mountpoint)
+			cfg->source = cfg->mountpoint;
+		cfg->mountpoint = strdup(arg);
+		return cfg->mountpoint ? 0 : -1;
 	}
-	(void)arg;
 	return 1;
 }
 
@@ -131,6 +184,25 @@ static char *default_db(void)
 	return path;
 }
 
+/*
+ * Make a relative path absolute: the daemon works from / (it must not
+ * hold the directory it was started in), and reopens files by path.
+ */
+static int absolute(char **path)
+{
+	char cwd[4096], *abs;
+
+	if (!*path || (*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	if (asprintf(&abs, "%s/%s", cwd, *path) < 0)
+		return -ENOMEM;
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 /* Each of DIR[:DIR] an absolute path to a directory. 0 or -EINVAL. */
 static int check_dirs(const char *dirs)
 {
@@ -141,17 +213,16 @@ static int check_dirs(const char *dirs)
 		size_t len = strcspn(d, ":");
 
 		if (d[0] != '/' || len >= sizeof(dir)) {
-			fprintf(stderr, "imagefs: bad import_dirs: %.*s: not "
-				"an absolute path\n", (int)len, d);
+			log_error("bad import_dirs: %.*s: not an absolute "
+				  "path", (int)len, d);
 			return -EINVAL;
 		}
 		memcpy(dir, d, len);
 		dir[len] = 0;
 		errno = 0;
 		if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "imagefs: bad import_dirs: %s: %s\n",
-				dir, errno ? strerror(errno) :
-				"not a directory");
+			log_error("bad import_dirs: %s: %s", dir,
+				  errno ? strerror(errno) : "not a directory");
 			return -EINVAL;
 		}
 		d += len;
@@ -178,28 +249,39 @@ int config_parse(struct fuse_args *args, struct config *cfg)
 		cfg->db = default_db();
 	if (!cfg->backend || !cfg->account || !cfg->db)
 		return -ENOMEM;
+	if (absolute(&cfg->db) || absolute(&cfg->cache) ||
+	    absolute(&cfg->credentials) || absolute(&cfg->notify_pipe)) {
+		log_error("cannot tell the current directory: %s",
+			  strerror(errno));
+		return -EINVAL;
+	}
 	if (cfg->import_timeout <= 0) {
-		fprintf(stderr, "imagefs: bad import_timeout: %ld\n",
-			cfg->import_timeout);
+		log_error("bad import_timeout: %ld (seconds, more than 0)",
+			  cfg->import_timeout);
 		return -EINVAL;
 	}
 	if (cfg->lock_timeout <= 0) {
-		fprintf(stderr, "imagefs: bad lock_timeout: %g\n",
-			cfg->lock_timeout);
+		log_error("bad lock_timeout: %g (seconds, more than 0)",
+			  cfg->lock_timeout);
 		return -EINVAL;
 	}
-	if (cfg->cache_ttl < 0 || cfg->api_timeout <= 0) {
-		fprintf(stderr, "imagefs: bad cache_ttl or api_timeout\n");
+	if (cfg->cache_ttl < 0) {
+		log_error("bad cache_ttl: %g (seconds, 0 or more)",
+			  cfg->cache_ttl);
+		return -EINVAL;
+	}
+	if (cfg->api_timeout <= 0) {
+		log_error("bad api_timeout: %g (seconds, more than 0)",
+			  cfg->api_timeout);
 		return -EINVAL;
 	}
 	if (cfg->language && strcmp(cfg->language, "en-US") &&
 	    strcmp(cfg->language, "zh-CN")) {
-		fprintf(stderr, "imagefs: bad language: %s (en-US or zh-CN)\n",
-			cfg->language);
+		log_error("bad language: %s (en-US or zh-CN)", cfg->language);
 		return -EINVAL;
 	}
 	if (cfg->timeout < 0) {
-		fprintf(stderr, "imagefs: bad timeout: %g\n", cfg->timeout);
+		log_error("bad timeout: %g (seconds, 0 or more)", cfg->timeout);
 		return -EINVAL;
 	}
 	return cfg->import_dirs ? check_dirs(cfg->import_dirs) : 0;
@@ -217,4 +299,6 @@ void config_free(struct config *cfg)
 	free(cfg->cache);
 	free(cfg->language);
 	free(cfg->import_dirs);
+	free(cfg->source);
+	free(cfg->mountpoint);
 }

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "credentials.h"
+#include "log.h"
 
 #define FILE_MAX	65536	/* bytes of a credential file */
 
@@ -123,38 +124,36 @@ static int from_file(struct credentials *c, const char *path)
 	snprintf(c->from, sizeof(c->from), "%s", path);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "imagefs: credentials %s: %s\n", path,
-			strerror(errno));
+		log_error("credentials %s: %s", path, strerror(errno));
 		return -EACCES;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "imagefs: credentials %s: not a file\n", path);
+		log_error("credentials %s: not a file", path);
 		close(fd);
 		return -EACCES;
 	}
 	if (st.st_uid != geteuid()) {
-		fprintf(stderr, "imagefs: credentials %s belong to another "
-			"user (uid %u): refused\n", path,
-			(unsigned int)st.st_uid);
+		log_error("credentials %s belong to another user (uid %u): "
+			  "refused", path, (unsigned int)st.st_uid);
 		close(fd);
 		return -EACCES;
 	}
 	if (st.st_mode & 022) {
-		fprintf(stderr, "imagefs: credentials %s may be written by "
-			"group or others (mode %04o): refused; run: chmod 600 "
-			"%s\n", path, (unsigned int)(st.st_mode & 07777), path);
+		log_error("credentials %s may be written by group or others "
+			  "(mode %04o): refused; run: chmod 600 %s", path,
+			  (unsigned int)(st.st_mode & 07777), path);
 		close(fd);
 		return -EACCES;
 	}
 	if (st.st_mode & 044)	/* tccli writes them 0644 */
-		fprintf(stderr, "imagefs: warning: credentials %s may be read "
-			"by others (mode %04o); run: chmod 600 %s\n", path,
-			(unsigned int)(st.st_mode & 07777), path);
+		log_warn("credentials %s may be read by others (mode %04o); "
+			 "run: chmod 600 %s", path,
+			 (unsigned int)(st.st_mode & 07777), path);
 	text = read_all(fd, &len);
 	close(fd);
 	if (!text) {
-		fprintf(stderr, "imagefs: credentials %s: cannot read it, or "
-			"larger than %d bytes\n", path, FILE_MAX);
+		log_error("credentials %s: cannot read it, or larger than %d "
+			  "bytes", path, FILE_MAX);
 		return -EACCES;
 	}
 	rc = credentials_parse(text, len, c, &line);
@@ -162,11 +161,9 @@ static int from_file(struct credentials *c, const char *path)
 	free(text);
 	/* only the line is said: the text holds secrets */
 	if (rc == -EINVAL)
-		fprintf(stderr, "imagefs: credentials %s: not JSON (line %d)\n",
-			path, line);
+		log_error("credentials %s: not JSON (line %d)", path, line);
 	else if (rc)
-		fprintf(stderr, "imagefs: credentials %s: no secretId and "
-			"secretKey\n", path);
+		log_error("credentials %s: no secretId and secretKey", path);
 	return rc ? -EACCES : 0;
 }
 
@@ -176,7 +173,7 @@ static int from_profile(struct credentials *c, const char *profile)
 	char path[PATH_MAX];
 
 	if (!profile[0] || strchr(profile, '/')) {
-		fprintf(stderr, "imagefs: bad profile name: %s\n", profile);
+		log_error("bad profile name: %s", profile);
 		return -EACCES;
 	}
 	if (snprintf(path, sizeof(path), "%s/.tccli/%s.credential",
@@ -196,8 +193,8 @@ static int from_env(struct credentials *c)
 	    take(c->key, sizeof(c->key), getenv("TENCENTCLOUD_SECRET_KEY"),
 		 1) ||
 	    take(c->token, sizeof(c->token), token, 0)) {
-		fprintf(stderr, "imagefs: $TENCENTCLOUD_SECRET_ID needs "
-			"$TENCENTCLOUD_SECRET_KEY\n");
+		log_error("$TENCENTCLOUD_SECRET_ID needs "
+			  "$TENCENTCLOUD_SECRET_KEY");
 		return -EACCES;
 	}
 	return 0;
@@ -220,10 +217,9 @@ int credentials_load(const struct config *cfg, struct credentials *out)
 				  "default");
 	if (rc) {
 		credentials_clear(out);
-		fprintf(stderr, "imagefs: no usable Tencent Cloud credentials: "
-			"set TENCENTCLOUD_SECRET_ID and "
-			"TENCENTCLOUD_SECRET_KEY, run tccli configure, or give "
-			"-o credentials=PATH\n");
+		log_error("no usable Tencent Cloud credentials: set "
+			  "TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY, "
+			  "run tccli configure, or give -o credentials=PATH");
 	}
 	return rc;
 }

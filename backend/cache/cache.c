@@ -27,6 +27,7 @@
 
 #include "../imagerow.h"
 #include "cache.h"
+#include "../../mountopts/log.h"
 
 #define FEED_MAX 100000		/* changes kept for a feed nobody reads */
 
@@ -356,6 +357,7 @@ static int cache_peers(struct backend *b, const char *region, int64_t after,
 			 (const char *)sqlite3_column_text(st, 0));
 		p.key = sqlite3_column_int64(st, 1);
 		p.images = sqlite3_column_int(st, 2);
+		p.mtime = sqlite3_column_int64(st, 3);
 		if (p.key > 0 && cb(ctx, &p))
 			break;
 	}
@@ -388,6 +390,7 @@ static int cache_shares(struct backend *b, const char *region,
 		s.image = sqlite3_column_int64(st, 1);
 		snprintf(s.name, sizeof(s.name), "%s",
 			 (const char *)sqlite3_column_text(st, 2));
+		s.mtime = sqlite3_column_int64(st, 3);
 		if (cb(ctx, &s))
 			break;
 	}
@@ -416,6 +419,7 @@ static int cache_get_share(struct backend *b, int64_t row, char *region,
 			 (const char *)sqlite3_column_text(st, 3));
 		snprintf(peer, peer_size, "%s",
 			 (const char *)sqlite3_column_text(st, 4));
+		out->mtime = sqlite3_column_int64(st, 5);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
@@ -442,6 +446,28 @@ static int cache_usage(struct backend *b, const char *region,
 	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	u->images = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+/* What this file has of region: never waits, never asks the service. */
+static int cache_summary(struct backend *b, const char *region,
+			 struct summary *s)
+{
+	sqlite3_stmt *st = cache_stmt(to_cache(b), C_SUMMARY);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		for (int k = 0; k < KIND_COUNT; k++)
+			s->mtime[k] = sqlite3_column_int64(st, k);
+		s->images = sqlite3_column_int(st, 4);
+		s->disk_gb = sqlite3_column_int64(st, 5);
+		s->images_max = sqlite3_column_int(st, 6);
+	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : -EIO;
 }
@@ -509,6 +535,7 @@ static const struct backend_ops cache_ops = {
 	.shares = cache_shares,
 	.get_share = cache_get_share,
 	.usage = cache_usage,
+	.summary = cache_summary,
 	.create_pending = cache_create_pending,
 	.commit = cache_commit,
 	.copy = cache_copy,
@@ -554,8 +581,8 @@ static int take_file(struct cache *c, const char *path)
 	int rc = make_parent(path);
 
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot create the folder of %s: %s\n",
-			path, strerror(-rc));
+		log_error("cannot create the folder of %s: %s", path,
+			  strerror(-rc));
 		return rc;
 	}
 	c->path = strdup(path);

@@ -25,6 +25,9 @@
 #define CACHE_REGIONS	64
 #define CACHE_WORKERS	8	/* calls to the service at once */
 #define CACHE_SHARES_ASKED 64	/* images whose shares are asked at once */
+/* the image slots of a region whose quota was not asked yet, for df: the
+ * cloud's documented default (TENCENT-API.md, section 5) */
+#define CACHE_QUOTA_DEFAULT "500"
 
 enum creq {
 	C_LIST,
@@ -38,6 +41,7 @@ enum creq {
 	C_SLOTS,
 	C_UNSHARED,
 	C_BY_ID,
+	C_SUMMARY,
 	C_NREQ
 };
 

@@ -18,6 +18,7 @@
 
 #include "../imagerow.h"
 #include "cache.h"
+#include "../../mountopts/log.h"
 
 #define CACHE_VERSION 1003	/* PRAGMA user_version of a cache file */
 #define CACHE_VERSION_FIRST 1000	/* older ones are made again */
@@ -117,14 +118,20 @@ static const char *const sql_text[C_NREQ] = {
 		    "folder = ?2",
 	[C_PEERS] = "SELECT p.peer, CAST(p.peer AS INTEGER) AS k, "
 		    "(SELECT count(*) FROM images WHERE region = ?1 AND "
-		    "folder = 'shared:' || p.peer) FROM (" PEERS_SQL ") AS p "
-		    "WHERE k > ?2 ORDER BY k",
-	[C_SHARES] = "SELECT s.row, s.image, i.name FROM shares s JOIN "
-		     "images i ON i.row = s.image WHERE i.region = ?1 AND "
+		    "folder = 'shared:' || p.peer), "
+		    /* the newest change between us that this file knows */
+		    "max(coalesce((SELECT max(mtime) FROM images WHERE "
+		    "region = ?1 AND folder = 'shared:' || p.peer), 0), "
+		    "coalesce((SELECT max(i.mtime) FROM shares s JOIN images i "
+		    "ON i.row = s.image WHERE i.region = ?1 AND "
+		    "s.account = p.peer), 0)) "
+		    "FROM (" PEERS_SQL ") AS p WHERE k > ?2 ORDER BY k",
+	[C_SHARES] = "SELECT s.row, s.image, i.name, i.mtime FROM shares s "
+		     "JOIN images i ON i.row = s.image WHERE i.region = ?1 AND "
 		     "s.account = ?2 AND s.row > ?3 ORDER BY s.row",
-	[C_GET_SHARE] = "SELECT s.row, s.image, i.name, i.region, s.account "
-			"FROM shares s JOIN images i ON i.row = s.image "
-			"WHERE s.row = ?1",
+	[C_GET_SHARE] = "SELECT s.row, s.image, i.name, i.region, s.account, "
+			"i.mtime FROM shares s JOIN images i "
+			"ON i.row = s.image WHERE s.row = ?1",
 	[C_ROW] = "SELECT region, id, folder, name, state, shares_at, "
 		  "description FROM images WHERE row = ?1",
 	[C_SLOTS] = "SELECT count(*) FROM images WHERE region = ?1 AND "
@@ -133,6 +140,20 @@ static const char *const sql_text[C_NREQ] = {
 		       "folder = 'custom' AND id IS NOT NULL AND state = "
 		       "'NORMAL' AND shares_at IS NULL",
 	[C_BY_ID] = "SELECT region FROM images WHERE id = ?1",
+	/* what is at hand of region ?1: folder times (newest image, as far
+	 * as this file knows) and df's figures */
+	[C_SUMMARY] = "SELECT (SELECT max(mtime) FROM images WHERE "
+		      "region = ?1 AND folder = 'public'), "
+		      "(SELECT max(mtime) FROM images WHERE region = ?1 AND "
+		      "folder = 'market'), "
+		      "(SELECT max(mtime) FROM images WHERE region = ?1 AND "
+		      "folder = 'custom'), "
+		      "(SELECT max(mtime) FROM images WHERE region = ?1 AND "
+		      "folder LIKE 'shared:%'), "
+		      "count(*), coalesce(sum(size_gb), 0), "
+		      "coalesce((SELECT images_max FROM quota WHERE "
+		      "region = ?1), " CACHE_QUOTA_DEFAULT ") "
+		      "FROM images WHERE region = ?1 AND folder = 'custom'",
 };
 
 int cache_exec(sqlite3 *db, const char *sql)
@@ -141,8 +162,7 @@ int cache_exec(sqlite3 *db, const char *sql)
 	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "imagefs: cache: %s\n",
-			msg ? msg : sqlite3_errstr(rc));
+		log_error("cache: %s", msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return rc == SQLITE_BUSY ? -EAGAIN : -EIO;
 	}
@@ -157,8 +177,8 @@ int cache_connect(const char *path, sqlite3 **out)
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "imagefs: cannot open cache %s: %s\n", path,
-			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		log_error("cannot open cache %s: %s", path,
+			  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return -EIO;
 	}
@@ -212,8 +232,8 @@ int cache_schema(sqlite3 *db, uint32_t *generation)
 	if (!rc && version >= CACHE_VERSION_FIRST && version < CACHE_VERSION)
 		old = 1;
 	if (!rc && version && version != CACHE_VERSION && !old) {
-		fprintf(stderr, "imagefs: cache: not an imagefs cache file "
-			"(version %d)\n", version);
+		log_error("cache: not an imagefs cache file (version %d)",
+			  version);
 		rc = -EPROTO;
 	}
 	if (!rc && old)
@@ -245,8 +265,7 @@ sqlite3_stmt *cache_stmt(struct cache *c, enum creq q)
 		if (sqlite3_prepare_v3(c->db, sql_text[q], -1,
 				       SQLITE_PREPARE_PERSISTENT, &st,
 				       NULL) != SQLITE_OK) {
-			fprintf(stderr, "imagefs: cache: %s\n",
-				sqlite3_errmsg(c->db));
+			log_error("cache: %s", sqlite3_errmsg(c->db));
 			return NULL;
 		}
 		c->stmts[q] = st;
@@ -384,7 +403,7 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
 	sqlite3_stmt *st;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "imagefs: cache: %s\n", sqlite3_errmsg(db));
+		log_error("cache: %s", sqlite3_errmsg(db));
 		return NULL;
 	}
 	return st;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "local.h"
+#include "../../mountopts/log.h"
 
 static int data_version(struct local *l, int64_t *v)
 {
@@ -86,8 +87,7 @@ int local_changes(struct backend *b, int64_t *seq, change_cb cb, void *ctx)
 		rc = sqlite3_prepare_v2(l->cdb, "SELECT coalesce(max(seq), 0) "
 					"FROM changes", -1, &st, NULL);
 		if (rc != SQLITE_OK) {
-			fprintf(stderr, "imagefs: catalog: %s\n",
-				sqlite3_errmsg(l->cdb));
+			log_error("catalog: %s", sqlite3_errmsg(l->cdb));
 			rc = -EIO;
 			goto out_unlock;
 		}

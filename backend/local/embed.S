@@ -27,4 +27,8 @@ imagefs_schema3_sql:
 imagefs_schema4_sql:
 	.incbin "backend/local/schema-4.sql"
 	.byte 0
+	.global imagefs_schema5_sql
+imagefs_schema5_sql:
+	.incbin "backend/local/schema-5.sql"
+	.byte 0
 	.section .note.GNU-stack,"",@progbits

@@ -31,6 +31,7 @@
 
 #include "imagefmt.h"
 #include "local.h"
+#include "../../mountopts/log.h"
 
 #define IMPORT_WORKERS	2	/* downloads at once per daemon */
 #define IMPORT_ATTEMPTS	3	/* tries of a transient failure */
@@ -667,8 +668,8 @@ static void download(struct job *j)
 		err[0] = 0;
 	else if (!err[0])
 		snprintf(err, sizeof(err), "download failed");
-	fprintf(stderr, "imagefs: import of image %lld: %s\n",
-		(long long)j->row, err[0] ? err : "done");
+	log_info("import of image %lld: %s", (long long)j->row,
+		 err[0] ? err : "done");
 	finish(j, hex, &ks, err[0] ? err : NULL);
 }
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "../source.h"
 #include "local.h"
 #include "../../mountopts/config.h"
+#include "../../mountopts/log.h"
 
 extern const char imagefs_schema_sql[];
 extern const char imagefs_regions_sql[];
@@ -32,6 +34,7 @@ extern const char imagefs_seed_sql[];
 extern const char imagefs_schema2_sql[];
 extern const char imagefs_schema3_sql[];
 extern const char imagefs_schema4_sql[];
+extern const char imagefs_schema5_sql[];
 
 /*
  * How an image row is read: the columns of image_from_row(), in order, but
@@ -120,16 +123,21 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		    "(SELECT count(*) FROM shares s JOIN images i "
 		    "ON i.row = s.image WHERE s.account = ?1 AND "
 		    "i.region = ?2 AND i.kind = 'custom' AND "
-		    "i.owner = p.peer) "
+		    "i.owner = p.peer), "
+		    "max(coalesce((SELECT mtime FROM stamps WHERE region = ?2 "
+		    "AND owner = ?1 AND peer = p.peer), 0), coalesce((SELECT "
+		    "mtime FROM stamps WHERE region = ?2 AND owner = p.peer "
+		    "AND peer = ?1), 0)) "
 		    /* not even a stray folder of my own (no sharing
 		     * with yourself: rules.c refuses to make one) */
 		    "FROM (" PEERS_SQL ") AS p WHERE k > ?3 AND p.peer <> ?1 "
 		    "ORDER BY k",
-	[Q_SHARES] = "SELECT s.row, s.image, i.name FROM shares s "
+	[Q_SHARES] = "SELECT s.row, s.image, i.name, i.mtime FROM shares s "
 		     "JOIN images i ON i.row = s.image WHERE i.owner = ?1 "
 		     "AND i.region = ?2 AND s.account = ?3 AND s.row > ?4 "
 		     "ORDER BY s.row",
-	[Q_GET_SHARE] = "SELECT s.row, s.image, i.name, i.region, s.account "
+	[Q_GET_SHARE] = "SELECT s.row, s.image, i.name, i.mtime, i.region, "
+			"s.account "
 			"FROM shares s JOIN images i ON i.row = s.image "
 			"WHERE s.row = ?2 AND i.owner = ?1",
 	[Q_USAGE] = "SELECT (SELECT count(*) FROM images WHERE region = ?2 "
@@ -142,6 +150,19 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		    "(SELECT value FROM settings WHERE key = "
 		    "'max_share_accounts'), "
 		    "(SELECT copy FROM regions WHERE name = ?2)",
+	[Q_SUMMARY] = "SELECT (SELECT max(mtime) FROM images WHERE "
+		      "region = ?2 AND kind = 'public'), "
+		      "(SELECT max(mtime) FROM images WHERE region = ?2 AND "
+		      "kind = 'market'), "
+		      "(SELECT mtime FROM stamps WHERE region = ?2 AND "
+		      "owner = ?1 AND peer = ''), "
+		      "(SELECT max(mtime) FROM stamps WHERE region = ?2 AND "
+		      "((owner = ?1 AND peer <> '') OR peer = ?1)), "
+		      "count(*), coalesce(sum(size_gb), 0), "
+		      "(SELECT value FROM settings WHERE key = "
+		      "'max_custom_images') "
+		      "FROM images WHERE region = ?2 AND kind = 'custom' AND "
+		      "owner = ?1",
 	[Q_DATA_VERSION] = "PRAGMA data_version",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_BEGIN_READ] = "BEGIN",
@@ -205,11 +226,23 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 			"ON i.row = s.image WHERE i.region = ?2 AND "
 			"((i.owner = ?1 AND s.account = ?3) OR "
 			"(i.owner = ?3 AND s.account = ?1))",
+	[Q_STAMP] = "INSERT INTO stamps (region, owner, peer, mtime) "
+		    "VALUES (?2, ?3, coalesce(?4, ''), ?5) "
+		    "ON CONFLICT DO UPDATE SET mtime = max(mtime, "
+		    "excluded.mtime)",
+	[Q_STAMP_SHARES] = "INSERT INTO stamps (region, owner, peer, mtime) "
+			   "SELECT ?2, ?3, account, ?5 FROM shares "
+			   "WHERE image = ?4 ON CONFLICT DO UPDATE SET "
+			   "mtime = max(mtime, excluded.mtime)",
 	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
 		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
 	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256, "
 			    "account, uid) VALUES (?2, ?3, ?4, ?1, ?5)",
+	[Q_COPY_REGIONS] = "SELECT group_concat(name, ', ') FROM (SELECT "
+			   "name FROM regions WHERE copy ORDER BY row)",
+	[Q_FIRST_SHARE] = "SELECT min(account), count(*) FROM shares "
+			  "WHERE image = ?2",
 };
 
 static struct local *to_local(struct backend *b)
@@ -249,6 +282,30 @@ int local_errno(int rc)
 	}
 }
 
+int local_refuse(struct local *l, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(l->why, sizeof(l->why), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int local_sql_error(struct local *l, int rc)
+{
+	int err = local_errno(rc) ? local_errno(rc) : -EIO;
+
+	return local_refuse(l, err, "%s", sqlite3_errmsg(l->db));
+}
+
+const char *local_why(struct backend *b)
+{
+	struct local *l = to_local(b);
+
+	return l->why[0] ? l->why : NULL;
+}
+
 static sqlite3_stmt *prepared(struct local *l, enum query q)
 {
 	sqlite3_stmt *st = l->stmts[q];
@@ -257,8 +314,7 @@ static sqlite3_stmt *prepared(struct local *l, enum query q)
 		if (sqlite3_prepare_v3(l->db, sql_text[q], -1,
 				       SQLITE_PREPARE_PERSISTENT, &st,
 				       NULL) != SQLITE_OK) {
-			fprintf(stderr, "imagefs: sql: %s\n",
-				sqlite3_errmsg(l->db));
+			log_error("sql: %s", sqlite3_errmsg(l->db));
 			return NULL;
 		}
 		l->stmts[q] = st;
@@ -430,7 +486,9 @@ int local_regions(struct backend *b, struct region *out, int max,
 		r->mainland = sqlite3_column_int(st, 3);
 		r->copy = sqlite3_column_int(st, 4);
 	}
-	rc = rc == SQLITE_TOOBIG ? -EOVERFLOW : local_errno(rc);
+	rc = rc == SQLITE_TOOBIG ? -EOVERFLOW :
+	     rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 :
+	     local_sql_error(to_local(b), rc);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -590,6 +648,7 @@ int local_peers(struct backend *b, const char *region, int64_t after,
 			continue;	/* not an account number */
 		p.key = sqlite3_column_int64(st, 1);
 		p.images = sqlite3_column_int(st, 2);
+		p.mtime = sqlite3_column_int64(st, 3);
 		if (cb(ctx, &p))
 			break;
 	}
@@ -616,6 +675,7 @@ int local_shares(struct backend *b, const char *region,
 		s.image = sqlite3_column_int64(st, 1);
 		if (local_copy_text(s.name, sizeof(s.name), st, 2))
 			continue;	/* as each_image() leaves it out */
+		s.mtime = sqlite3_column_int64(st, 3);
 		if (cb(ctx, &s))
 			break;
 	}
@@ -636,10 +696,11 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 	out->row = sqlite3_column_int64(st, 0);
 	out->image = sqlite3_column_int64(st, 1);
 	rc = local_copy_text(out->name, sizeof(out->name), st, 2);
+	out->mtime = sqlite3_column_int64(st, 3);
 	if (!rc)
-		rc = local_copy_text(region, region_size, st, 3);
+		rc = local_copy_text(region, region_size, st, 4);
 	if (!rc)
-		rc = local_copy_text(peer, peer_size, st, 4);
+		rc = local_copy_text(peer, peer_size, st, 5);
 	sqlite3_reset(st);
 	return rc;
 }
@@ -685,14 +746,33 @@ int local_usage(struct backend *b, const char *region, struct usage *u)
 	return local_usage_locked(to_local(b), region, u);
 }
 
+int local_summary(struct backend *b, const char *region, struct summary *s)
+{
+	sqlite3_stmt *st = local_stmt(to_local(b), Q_SUMMARY);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	rc = local_step_one(st);
+	if (!rc) {
+		for (int k = 0; k < KIND_COUNT; k++)
+			s->mtime[k] = sqlite3_column_int64(st, k);
+		s->images = sqlite3_column_int(st, 4);
+		s->disk_gb = sqlite3_column_int64(st, 5);
+		s->images_max = sqlite3_column_int(st, 6);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 int local_exec(sqlite3 *db, const char *sql)
 {
 	char *msg = NULL;
 	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "imagefs: catalog: %s\n",
-			msg ? msg : sqlite3_errstr(rc));
+		log_error("catalog: %s", msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return local_errno(rc) ? local_errno(rc) : -EIO;
 	}
@@ -740,6 +820,7 @@ static const char *const migrations[] = {
 	imagefs_schema2_sql,
 	imagefs_schema3_sql,
 	imagefs_schema4_sql,
+	imagefs_schema5_sql,
 };
 
 #define SCHEMA_VERSION \
@@ -752,8 +833,8 @@ static int keys_whole(sqlite3 *db)
 	int found, rc = query_int(db, "PRAGMA foreign_key_check", &v, &found);
 
 	if (!rc && found) {
-		fprintf(stderr, "imagefs: catalog: a row points to a row that "
-			"is not there (PRAGMA foreign_key_check)\n");
+		log_error("catalog: a row points to a row that is not there "
+			  "(PRAGMA foreign_key_check)");
 		rc = -EIO;
 	}
 	return rc;
@@ -783,8 +864,8 @@ static int catalog_init(sqlite3 *db, int seed)
 	if (rc)
 		goto out_rollback;
 	if (version > SCHEMA_VERSION) {
-		fprintf(stderr, "imagefs: catalog version %d is newer than "
-			"this imagefs (%d)\n", version, SCHEMA_VERSION);
+		log_error("catalog version %d is newer than this imagefs "
+			  "(%d)", version, SCHEMA_VERSION);
 		rc = -EPROTO;
 		goto out_rollback;
 	}
@@ -901,11 +982,11 @@ static void catalog_check_mode(const char *path)
 		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
 		if (stat(file, &st) || !(st.st_mode & (S_IRWXG | S_IRWXO)))
 			continue;
-		fprintf(stderr, "imagefs: catalog %s is open to group or "
-			"others (mode %04o): it holds import URLs with their "
-			"credentials, and whoever can write it can act as any "
-			"account; run: chmod 600 %s\n", file,
-			(unsigned int)(st.st_mode & 07777), file);
+		log_warn("catalog %s is open to group or others (mode %04o): "
+			 "it holds import URLs with their credentials, and "
+			 "whoever can write it can act as any account; run: "
+			 "chmod 600 %s", file,
+			 (unsigned int)(st.st_mode & 07777), file);
 	}
 }
 
@@ -925,8 +1006,8 @@ static int open_db(const char *path, int flags, sqlite3 **out)
 
 	rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
-			db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		log_error("cannot open catalog %s: %s", path,
+			  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		rc = local_errno(rc) ? local_errno(rc) : -EIO;
 		goto out_close;
 	}
@@ -937,7 +1018,7 @@ static int open_db(const char *path, int flags, sqlite3 **out)
 			"PRAGMA cache_size = -" CACHE_KIB "; "
 			"PRAGMA mmap_size = " MMAP_BYTES);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot use catalog %s\n", path);
+		log_error("cannot use catalog %s", path);
 		goto out_close;
 	}
 	*out = db;
@@ -969,8 +1050,7 @@ static int lock_folder(const char *path)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || flock(fd, LOCK_EX)) {
 		rc = -errno;
-		fprintf(stderr, "imagefs: cannot lock %s: %s\n", dir,
-			strerror(-rc));
+		log_error("cannot lock %s: %s", dir, strerror(-rc));
 		if (fd >= 0)
 			close(fd);
 		return rc;
@@ -1008,8 +1088,8 @@ static void disown(struct local *l)
 		snprintf(name, sizeof(name), "%s%s", l->path, wal_files[i]);
 		if (!stat(name, &st) && st.st_ino == l->wal[i].ino &&
 		    st.st_dev == l->wal[i].dev && unlink(name))
-			fprintf(stderr, "imagefs: cannot remove %s: %s\n", name,
-				strerror(errno));
+			log_error("cannot remove %s: %s", name,
+				  strerror(errno));
 	}
 	if (fd >= 0)
 		close(fd);
@@ -1027,9 +1107,9 @@ int local_catalog_gone(struct local *l, sqlite3 *db)
 		return 0;
 	if (__atomic_exchange_n(&l->gone, 1, __ATOMIC_ACQ_REL))
 		return 1;
-	fprintf(stderr, "imagefs: catalog %s was deleted or replaced under "
-		"this daemon: changes refused (EROFS) until it is mounted "
-		"again\n", l->path);
+	log_error("catalog %s was deleted or replaced under this daemon: "
+		  "changes refused (EROFS) until it is mounted again",
+		  l->path);
 	disown(l);
 	return 1;
 }
@@ -1065,8 +1145,7 @@ static int catalog_make(const char *path, int seed)
 		return 0;
 	if (errno != ENOENT) {
 		rc = -errno;
-		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
-			strerror(-rc));
+		log_error("cannot open catalog %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	fd = lock_folder(path);
@@ -1078,14 +1157,13 @@ static int catalog_make(const char *path, int seed)
 	for (int i = 0; i < LOCAL_WAL_FILES; i++) {
 		snprintf(name, sizeof(name), "%s%s", path, wal_files[i]);
 		if (!unlink(name))
-			fprintf(stderr, "imagefs: catalog %s is new: removed "
-				"%s, left over from a deleted one\n", path,
-				name);
+			log_warn("catalog %s is new: removed %s, left over "
+				 "from a deleted one", path, name);
 	}
 	rc = catalog_create(path);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot create catalog %s: %s\n",
-			path, strerror(-rc));
+		log_error("cannot create catalog %s: %s", path,
+			  strerror(-rc));
 		goto out_unlock;
 	}
 	rc = open_db(path, SQLITE_OPEN_READWRITE, &db);
@@ -1093,7 +1171,7 @@ static int catalog_make(const char *path, int seed)
 		goto out_unlock;
 	rc = catalog_init(db, seed);
 	if (rc)
-		fprintf(stderr, "imagefs: cannot set up catalog %s\n", path);
+		log_error("cannot set up catalog %s", path);
 	sqlite3_close(db);
 out_unlock:
 	close(fd);	/* and the lock with it */
@@ -1129,6 +1207,7 @@ static const struct backend_ops local_ops = {
 	.shares = local_shares,
 	.get_share = local_get_share,
 	.usage = local_usage,
+	.summary = local_summary,
 	.create_pending = local_create_pending,
 	.commit = local_commit,
 	.copy = local_copy,
@@ -1143,6 +1222,7 @@ static const struct backend_ops local_ops = {
 	.add_peer = local_add_peer,
 	.remove_peer = local_remove_peer,
 	.changes = local_changes,
+	.detail = local_why,
 	.fetch = local_svc_fetch,
 	.fetch_ids = local_svc_fetch_ids,
 	.fetch_shares = local_svc_fetch_shares,
@@ -1164,8 +1244,8 @@ static int catalog_generation(struct local *l)
 	if (rc)
 		return rc;
 	if (!found || v < 1 || v > UINT32_MAX) {
-		fprintf(stderr, "imagefs: catalog %s: no catalog_id in its "
-			"settings\n", l->path);
+		log_error("catalog %s: no catalog_id in its settings",
+			  l->path);
 		return -EIO;
 	}
 	l->b.generation = (uint32_t)v;
@@ -1180,16 +1260,15 @@ int local_open_file(const char *path, const char *account, int seed,
 
 	l = calloc(1, size);
 	if (!l) {
-		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
-			strerror(ENOMEM));
+		log_error("cannot open catalog %s: %s", path,
+			  strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	l->path = strdup(path);
 	l->account = strdup(account);
 	if (!l->path || !l->account) {
 		rc = -ENOMEM;
-		fprintf(stderr, "imagefs: cannot open catalog %s: %s\n", path,
-			strerror(-rc));
+		log_error("cannot open catalog %s: %s", path, strerror(-rc));
 		goto out_free;
 	}
 	l->b.ops = &local_ops;
@@ -1203,8 +1282,8 @@ int local_open_file(const char *path, const char *account, int seed,
 	l->origin &= INT64_MAX;
 	rc = make_parent(l->path);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot create the folder of %s: %s\n",
-			l->path, strerror(-rc));
+		log_error("cannot create the folder of %s: %s", l->path,
+			  strerror(-rc));
 		goto out_destroy;
 	}
 	rc = catalog_make(l->path, seed);
@@ -1215,7 +1294,7 @@ int local_open_file(const char *path, const char *account, int seed,
 		goto out_destroy;
 	rc = catalog_init(l->db, seed);
 	if (rc)
-		fprintf(stderr, "imagefs: cannot set up catalog %s\n", l->path);
+		log_error("cannot set up catalog %s", l->path);
 	if (!rc)
 		rc = catalog_generation(l);
 	if (!rc)
@@ -1249,8 +1328,8 @@ int local_open(const struct config *cfg, struct backend **out)
 	l->b.wait_timeout = cfg->lock_timeout;
 	rc = local_import_start(l, cfg->import_timeout, cfg->import_dirs);
 	if (rc) {
-		fprintf(stderr, "imagefs: cannot start the import workers: "
-			"%s\n", strerror(-rc));
+		log_error("cannot start the import workers: %s",
+			  strerror(-rc));
 		local_close(&l->b);
 		return rc;
 	}

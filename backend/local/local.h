@@ -39,6 +39,7 @@ enum query {
 	Q_GET_SHARE,
 	Q_DATA_VERSION,
 	Q_USAGE,
+	Q_SUMMARY,
 	Q_BEGIN,
 	Q_BEGIN_READ,
 	Q_COMMIT,
@@ -62,9 +63,13 @@ enum query {
 	Q_PEER_COUNT,
 	Q_DELETE_PEER,
 	Q_PEER_BUSY,
+	Q_STAMP,
+	Q_STAMP_SHARES,
 	Q_LOG,
 	Q_REGION_COPY,
 	Q_INSERT_IMPORT,
+	Q_COPY_REGIONS,
+	Q_FIRST_SHARE,
 	Q_COUNT_ALL
 };
 
@@ -136,6 +141,7 @@ struct local {
 		dev_t dev;
 		ino_t ino;
 	} wal[LOCAL_WAL_FILES];
+	char why[400];		/* why the last call failed, for people */
 };
 
 /* Open the catalog at path (made with the seed's images when seed is set)
@@ -164,6 +170,15 @@ int local_by_row(struct local *l, enum query q, int64_t row,
  * not fit whole. */
 int local_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 int local_errno(int rc);
+/*
+ * Say why the call fails, in words for people (the backend's detail op): the
+ * rule and what would make it pass. Returns rc.
+ */
+int local_refuse(struct local *l, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The same for an SQLite error of l->db: SQLite's own words. */
+int local_sql_error(struct local *l, int rc);
+const char *local_why(struct backend *b);
 /* A connection to the catalog at path, which exists. */
 int local_connect(const char *path, sqlite3 **out);
 /*
@@ -200,6 +215,7 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 		    size_t region_size, char *peer, size_t peer_size,
 		    struct share *out);
 int local_usage(struct backend *b, const char *region, struct usage *u);
+int local_summary(struct backend *b, const char *region, struct summary *s);
 
 /* rules.c */
 /* BEGIN IMMEDIATE; local_tx_end() commits when rc is 0, else rolls back */

@@ -81,8 +81,10 @@ int local_tx_begin(struct local *l)
 	/* never a write inside the request's read transaction */
 	local_read_end(l);
 	l->dry_run = 0;
+	l->why[0] = 0;
 	if (__atomic_load_n(&l->gone, __ATOMIC_RELAXED))
-		return -EROFS;
+		return local_refuse(l, -EROFS, "the catalog file was deleted "
+				    "or replaced: mount it again");
 	if (!l->b.wake)
 		return step_done(local_stmt(l, Q_BEGIN));
 	sqlite3_busy_timeout(l->db, 0);
@@ -115,7 +117,8 @@ int local_tx_end(struct local *l, int rc)
 		return 0;
 	}
 	if (!rc && local_catalog_gone(l, l->db))
-		rc = -EROFS;
+		rc = local_refuse(l, -EROFS, "the catalog file was deleted or "
+				  "replaced: mount it again");
 	if (!rc)
 		rc = step_done(local_stmt(l, Q_COMMIT));
 	if (rc)
@@ -149,7 +152,10 @@ static int owned(struct local *l, int64_t row, struct owned *o)
 	sqlite3_reset(st);
 	if (rc)
 		return rc;
-	return o->mine ? 0 : -EPERM;
+	if (!o->mine)
+		return local_refuse(l, -EPERM, "%s is not one of my custom "
+				    "images", o->name);
+	return 0;
 }
 
 /* -EEXIST when another of my images in region is called name. */
@@ -166,7 +172,11 @@ static int name_free(struct local *l, const char *region, const char *name,
 	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, row);
 	rc = step_int(st, &v, &found);
-	return rc ? rc : (found ? -EEXIST : 0);
+	if (!rc && found)
+		rc = local_refuse(l, -EEXIST, "%s/custom already holds an "
+				  "image called %s: choose another name",
+				  region, name);
+	return rc;
 }
 
 static int ops_left(struct local *l, const char *region)
@@ -176,7 +186,12 @@ static int ops_left(struct local *l, const char *region)
 
 	if (rc)
 		return rc;
-	return u.ops < u.ops_max ? 0 : -EAGAIN;
+	if (u.ops < u.ops_max)
+		return 0;
+	/* a day is a calendar day in UTC+08:00 (local_today) */
+	return local_refuse(l, -EAGAIN, "%s: %d of %d image operations used "
+			    "today; the next is possible at 00:00 UTC+8",
+			    region, u.ops, u.ops_max);
 }
 
 /* Charge one operation to region: -EAGAIN beyond the daily limit. A dry
@@ -198,13 +213,54 @@ int local_charge(struct local *l, const char *region)
 	return step_done(st);
 }
 
-/* Tell other daemons: image row of owner went from old_name to new_name. */
+/*
+ * Move the times of the folders a change shows in: owner's custom/ (no
+ * peer), or what owner and peer share; for a change of an image, also
+ * the folders of the accounts it is shared with (its links there).
+ */
+static int stamp(struct local *l, int64_t row, const char *region,
+		 const char *owner, const char *peer)
+{
+	int64_t now = time(NULL);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!owner)
+		return 0;
+	st = local_stmt(l, Q_STAMP);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	rc = step_done(st);
+	if (rc || peer || !row)
+		return rc;
+	st = local_stmt(l, Q_STAMP_SHARES);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, row);
+	sqlite3_bind_int64(st, 5, now);
+	return step_done(st);
+}
+
+/*
+ * Tell other daemons: image row of owner went from old_name to new_name;
+ * and move the times of the folders that show it.
+ */
 int local_log_change(struct local *l, int64_t row, const char *region,
 		      const char *owner, const char *old_name,
 		      const char *new_name, const char *peer)
 {
-	sqlite3_stmt *st = local_stmt(l, Q_LOG);
+	sqlite3_stmt *st;
+	int rc = stamp(l, row, region, owner, peer);
 
+	if (rc)
+		return rc;
+	st = local_stmt(l, Q_LOG);
 	if (!st)
 		return -EIO;
 	if (row)
@@ -301,7 +357,10 @@ static int pending_locked(struct local *l, const char *region,
 	int rc = local_usage_locked(l, region, &u);
 
 	if (!rc && u.images >= u.images_max)
-		rc = -EDQUOT;
+		rc = local_refuse(l, -EDQUOT, "%s: %d of %d image slots used "
+				  "(pending images count): delete an image, "
+				  "or rmdir a pending one, first", region,
+				  u.images, u.images_max);
 	if (!rc)
 		rc = name_free(l, region, name, 0);
 	if (rc || !row)
@@ -416,7 +475,8 @@ static int begin_owned(struct local *l, int64_t row, struct owned *o,
 		return rc;
 	rc = owned(l, row, o);
 	if (!rc && pending && !o->pending)
-		rc = -EEXIST;
+		rc = local_refuse(l, -EEXIST, "%s is an image already",
+				  o->name);
 	if (rc)
 		local_tx_end(l, rc);
 	return rc;
@@ -500,8 +560,12 @@ static int spec_attrs(const struct spec *spec, struct attrs *a)
 /* An import's URL as the catalog takes it: -EINVAL otherwise. */
 static int url_ok(struct local *l, const char *url)
 {
+	l->why[0] = 0;
 	if (url && (local_url_check(l, url) || strlen(url) > URL_MAX_BYTES))
-		return -EINVAL;
+		return local_refuse(l, -EINVAL, "IMPORT_URL is an http or "
+				    "https URL of at most %d bytes, or a file "
+				    "URL under a directory of -o import_dirs",
+				    URL_MAX_BYTES);
 	return 0;
 }
 
@@ -572,7 +636,11 @@ static int copy_source(struct local *l, const char *source_id,
 	rc = local_step_one(st);
 	if (rc) {
 		sqlite3_reset(st);
-		return rc == -ENOENT ? -EINVAL : rc;
+		if (rc != -ENOENT)
+			return rc;
+		return local_refuse(l, -EINVAL, "no image I can see has the "
+				    "ID %s: a copy needs its source",
+				    source_id);
 	}
 	rc = local_copy_text(src->region, sizeof(src->region), st, 0);
 	src->mine = sqlite3_column_int(st, 1);
@@ -595,6 +663,20 @@ static int copy_source(struct local *l, const char *source_id,
  * a region that cannot copy (EOPNOTSUPP), not my image (EPERM), not
  * NORMAL (EBUSY), then the daily limit of the source region (EAGAIN).
  */
+/* -EOPNOTSUPP: region cannot take part in a copy; say which can. */
+static int no_copies(struct local *l, const char *region)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_COPY_REGIONS);
+	char list[256] = "";
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		local_copy_text(list, sizeof(list), st, 0);
+	if (st)
+		sqlite3_reset(st);
+	return local_refuse(l, -EOPNOTSUPP, "%s does not copy images; only "
+			    "%s do", region, list);
+}
+
 static int copy_locked(struct local *l, int64_t row, const struct owned *o,
 		       const char *source_id, const struct spec *spec)
 {
@@ -613,11 +695,14 @@ static int copy_locked(struct local *l, int64_t row, const struct owned *o,
 	sqlite3_bind_text(st, 2, o->region, -1, SQLITE_STATIC);
 	rc = step_int(st, &copy_to, &found);
 	if (!rc && (!src.copy || !copy_to))
-		rc = -EOPNOTSUPP;
+		rc = no_copies(l, src.copy ? o->region : src.region);
 	else if (!rc && !src.mine)
-		rc = -EPERM;
+		rc = local_refuse(l, -EPERM, "%s is not one of my custom "
+				  "images: only those can be copied",
+				  source_id);
 	else if (!rc && strcmp(src.state, "NORMAL"))
-		rc = -EBUSY;
+		rc = local_refuse(l, -EBUSY, "%s is %s: it can be copied once "
+				  "it is NORMAL", source_id, src.state);
 	if (!rc)
 		rc = set_text(a.description, sizeof(a.description),
 			      spec->description);
@@ -685,6 +770,7 @@ int local_check_ops(struct backend *b, const char *region)
 {
 	struct local *l = to_local(b);
 
+	l->why[0] = 0;
 	return ops_left(l, region);
 }
 
@@ -745,7 +831,8 @@ static int edit(struct local *l, int64_t row, const char *name,
 	if (!rc && name)
 		rc = name_free(l, o.region, name, row);
 	if (!rc && o.pending && description)
-		rc = -EINVAL;	/* a pending image has no description */
+		rc = local_refuse(l, -EINVAL, "%s is pending: write its info "
+				  "to make it an image first", o.name);
 	if (!rc && !o.pending)
 		rc = local_charge(l, o.region);	/* once for both */
 	if (rc)
@@ -786,15 +873,44 @@ int local_set_description(struct backend *b, int64_t row,
 	return edit(to_local(b), row, NULL, description, 0);
 }
 
+/* -EBUSY: my image is shared; name an account and its link. */
+static int shared_busy(struct local *l, int64_t row, const struct owned *o)
+{
+	char peer[32] = "";
+	sqlite3_stmt *st;
+	int n = 0;
+
+	if (!local_by_row(l, Q_FIRST_SHARE, row, &st)) {
+		local_copy_text(peer, sizeof(peer), st, 0);
+		n = sqlite3_column_int(st, 1);
+		sqlite3_reset(st);
+	}
+	if (n > 1)
+		return local_refuse(l, -EBUSY, "%s is shared with %d accounts: "
+				    "remove ../shared/%s/%s and the other "
+				    "links to it first", o->name, n, peer,
+				    o->name);
+	return local_refuse(l, -EBUSY, "%s is shared with %s: remove "
+			    "../shared/%s/%s first", o->name, peer, peer,
+			    o->name);
+}
+
 /* What refuses the delete of my image o: -EBUSY, the daily limit, or 0. */
-static int remove_refused(struct local *l, const struct owned *o)
+static int remove_refused(struct local *l, int64_t row,
+			  const struct owned *o)
 {
 	if (o->pending)
 		return 0;
-	if (o->shares || o->copies)
-		return -EBUSY;
+	if (o->shares)
+		return shared_busy(l, row, o);
+	if (o->copies)
+		return local_refuse(l, -EBUSY, "a copy of %s is still being "
+				    "made: it can be deleted once the copy is "
+				    "NORMAL", o->name);
 	if (strcmp(o->state, "NORMAL") && strcmp(o->state, "IMPORTFAILED"))
-		return -EBUSY;
+		return local_refuse(l, -EBUSY, "%s is %s: it can be deleted "
+				    "once it is NORMAL or IMPORTFAILED",
+				    o->name, o->state);
 	return ops_left(l, o->region);
 }
 
@@ -807,7 +923,7 @@ int local_check_remove(struct backend *b, int64_t row)
 
 	if (rc)
 		return rc;
-	return local_tx_end(l, remove_refused(l, &o));
+	return local_tx_end(l, remove_refused(l, row, &o));
 }
 
 int local_remove(struct backend *b, int64_t row)
@@ -819,7 +935,7 @@ int local_remove(struct backend *b, int64_t row)
 
 	if (rc)
 		return rc;
-	rc = remove_refused(l, &o);
+	rc = remove_refused(l, row, &o);
 	if (!rc && !o.pending)
 		rc = local_charge(l, o.region);
 	if (rc)
@@ -839,9 +955,13 @@ out:
 }
 
 /* No sharing with yourself: -EINVAL when peer is the mounting account. */
-static int not_me(struct backend *b, const char *peer)
+static int not_me(struct local *l, const char *peer)
 {
-	return strcmp(peer, b->account) ? 0 : -EINVAL;
+	l->why[0] = 0;
+	if (strcmp(peer, l->b.account))
+		return 0;
+	return local_refuse(l, -EINVAL, "%s is my own account: images are "
+			    "shared with other accounts", peer);
 }
 
 /* Run q with ?2 = row, ?3 = peer. */
@@ -864,21 +984,26 @@ int local_share(struct backend *b, int64_t row, const char *peer)
 	int64_t v;
 	int found, rc;
 
-	rc = not_me(b, peer);
+	rc = not_me(l, peer);
 	if (!rc)
 		rc = begin_owned(l, row, &o, 0, 0);
 	if (rc)
 		return rc;
 	if (o.pending)
-		rc = -EPERM;
+		rc = local_refuse(l, -EPERM, "%s is pending: write its info "
+				  "to make it an image first", o.name);
 	else if (strcmp(o.state, "NORMAL"))
-		rc = -EBUSY;
+		rc = local_refuse(l, -EBUSY, "%s is %s: it can be shared once "
+				  "it is NORMAL", o.name, o.state);
 	if (!rc)
 		rc = share_step(l, Q_SHARE_EXISTS, row, peer, &v, &found);
 	if (!rc && found)
-		rc = -EEXIST;
+		rc = local_refuse(l, -EEXIST, "%s is shared with %s already",
+				  o.name, peer);
 	if (!rc && o.shares >= setting(l, "max_share_accounts", 50))
-		rc = -EMLINK;
+		rc = local_refuse(l, -EMLINK, "%s is shared with %d accounts, "
+				  "the most an image can be: stop sharing it "
+				  "with one first", o.name, o.shares);
 	if (!rc)
 		rc = local_charge(l, o.region);
 	if (!rc)
@@ -900,7 +1025,8 @@ int local_unshare(struct backend *b, int64_t row, const char *peer)
 		return rc;
 	rc = share_step(l, Q_SHARE_EXISTS, row, peer, &v, &found);
 	if (!rc && !found)
-		rc = -ENOENT;
+		rc = local_refuse(l, -ENOENT, "%s is not shared with %s",
+				  o.name, peer);
 	if (!rc)
 		rc = local_charge(l, o.region);
 	if (!rc)
@@ -930,21 +1056,24 @@ int local_add_peer(struct backend *b, const char *region, const char *peer)
 	int64_t v;
 	int found, rc;
 
-	rc = not_me(b, peer);
+	rc = not_me(l, peer);
 	if (!rc)
 		rc = local_tx_begin(l);
 	if (rc)
 		return rc;
 	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);
-	if (!rc && v)
-		rc = -EEXIST;
-	if (!rc)
+	if (!rc && !v)
 		rc = peer_step(l, Q_INSERT_PEER, region, peer, &v, &found);
+	if (rc == -EEXIST || (!rc && v))
+		rc = local_refuse(l, -EEXIST, "%s/shared/%s exists already",
+				  region, peer);
 	/* counted with the new one: an existing folder is EEXIST first */
 	if (!rc)
 		rc = peer_step(l, Q_PEER_COUNT, region, peer, &v, &found);
 	if (!rc && v > setting(l, "max_peer_folders", 500))
-		rc = -EMLINK;
+		rc = local_refuse(l, -EMLINK, "%s: %lld peer folders, the most "
+				  "an account may make in a region: rmdir one "
+				  "first", region, (long long)v - 1);
 	if (!rc)
 		rc = local_log_change(l, 0, region, b->account,
 				      NULL, NULL, peer);
@@ -961,7 +1090,10 @@ int local_remove_peer(struct backend *b, const char *region, const char *peer)
 		return rc;
 	rc = peer_step(l, Q_PEER_BUSY, region, peer, &v, &found);
 	if (!rc && v)
-		rc = -ENOTEMPTY;
+		rc = local_refuse(l, -ENOTEMPTY, "%lld images are shared "
+				  "between %s and me in %s: remove the links "
+				  "first (%s takes back its own)",
+				  (long long)v, peer, region, peer);
 	if (!rc)
 		rc = peer_step(l, Q_DELETE_PEER, region, peer, &v, &found);
 	if (!rc && !sqlite3_changes(l->db))

@@ -26,6 +26,7 @@
 #include "../backend.h"
 #include "tc3.h"
 #include "client.h"
+#include "../../mountopts/log.h"
 
 #define ANSWER_MAX (16 << 20)	/* bytes of one answer */
 #define NAP_MS 20		/* a wait looks at the stop flag this often */
@@ -147,9 +148,8 @@ int tc_conf_init(struct tc_conf *conf, const char *endpoint,
 		*p = tolower((unsigned char)*p);
 	https = !strcmp(scheme, "https");
 	if (!https && (strcmp(scheme, "http") || !loopback(host))) {
-		fprintf(stderr, "imagefs: endpoint %s: https is required "
-			"(plain http only to a loopback address)\n",
-			endpoint);
+		log_error("endpoint %s: https is required (plain http only to "
+			  "a loopback address)", endpoint);
 		goto out;
 	}
 	/* the Host header: the port only when it is not the scheme's own */
@@ -164,7 +164,7 @@ int tc_conf_init(struct tc_conf *conf, const char *endpoint,
 		rc = 0;
 	else
 out_bad:
-		fprintf(stderr, "imagefs: bad endpoint: %s\n", endpoint);
+		log_error("bad endpoint: %s", endpoint);
 out:
 	curl_free(scheme);
 	curl_free(host);
@@ -496,21 +496,22 @@ int tc_call(struct tc_client *c, const char *action, const char *region,
 		how = attempt(c, action, region, body, read_only, resp, err,
 			      &rc);
 		if (c->conf->debug)
-			fprintf(stderr, "imagefs: tc: %s %s %s -> %s%s%s\n",
-				action, region ? region : "-",
-				read_only ? body : "{...}",
-				rc ? (err->code[0] ? err->code : err->message) :
-				"ok", err->request_id[0] ? " RequestId " : "",
-				err->request_id);
+			log_debug("tc: %s %s %s -> %s%s%s", action,
+				  region ? region : "-",
+				  read_only ? body : "{...}",
+				  rc ? (err->code[0] ? err->code :
+					err->message) : "ok",
+				  err->request_id[0] ? " RequestId " : "",
+				  err->request_id);
 		if (how == DONE || (how == LOST && !read_only))
 			break;
 	}
 	free(body);
 	if (rc && rc != -EINTR && !c->quiet)
-		fprintf(stderr, "imagefs: tc: %s in %s failed: %s: %s%s%s\n",
-			action, region ? region : "-",
-			err->code[0] ? err->code : "network", err->message,
-			err->request_id[0] ? " RequestId " : "",
-			err->request_id);
+		log_error("tc: %s in %s failed: %s: %s%s%s", action,
+			  region ? region : "-",
+			  err->code[0] ? err->code : "network", err->message,
+			  err->request_id[0] ? " RequestId " : "",
+			  err->request_id);
 	return rc;
 }

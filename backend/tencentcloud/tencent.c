@@ -23,6 +23,7 @@
 #include "../source.h"
 #include "client.h"
 #include "../../mountopts/config.h"
+#include "../../mountopts/log.h"
 
 #define PAGE 100		/* DescribeImages' largest Limit */
 #define POOL 16			/* curl handles kept */
@@ -79,7 +80,7 @@ struct tencent {
 };
 
 /* The cloud's words on the last failed call of this thread. */
-static __thread char detail[256];
+static __thread char detail[320];
 
 static struct tencent *to_tc(struct backend *b)
 {
@@ -151,11 +152,14 @@ static int call_as(struct tencent *t, const char *action, const char *region,
 	give_client(t, c);
 	json_decref(req);
 	detail[0] = 0;
+	/* "DeleteImages: the cloud says CODE: message (RequestId ...)" */
 	if (rc && (err.code[0] || err.request_id[0]))
-		snprintf(detail, sizeof(detail), "%.120s%s%.63s",
-			 err.code[0] ? err.code : err.message,
-			 err.request_id[0] ? ", RequestId " : "",
-			 err.request_id);
+		snprintf(detail, sizeof(detail), "%s: the cloud says "
+			 "%.60s%s%.100s%s%.40s%s", action,
+			 err.code[0] ? err.code : "no code",
+			 err.message[0] ? ": " : "", err.message,
+			 err.request_id[0] ? " (RequestId " : "",
+			 err.request_id, err.request_id[0] ? ")" : "");
 	if (resp)
 		*resp = r;
 	else
@@ -307,9 +311,9 @@ static int market_refused(struct tencent *t, int rc)
 	t->market_refused = 1;
 	pthread_mutex_unlock(&t->lock);
 	if (first)
-		fprintf(stderr, "imagefs: the cloud refuses the MARKET_IMAGE "
-			"filter (%s): market/ stays empty\n",
-			detail[0] ? detail : "InvalidParameterValue");
+		log_warn("the cloud refuses the MARKET_IMAGE filter (%s): "
+			 "market/ stays empty",
+			 detail[0] ? detail : "InvalidParameterValue");
 	return 0;
 }
 
@@ -449,8 +453,8 @@ static int made(struct tencent *t, const char *action, const char *region,
 		struct image *out)
 {
 	if (!id || strncmp(id, "img-", 4)) {
-		fprintf(stderr, "imagefs: %s in %s: no new image id in the "
-			"answer\n", action, region);
+		log_error("%s in %s: no new image id in the answer", action,
+			  region);
 		return -EIO;
 	}
 	if (describe_one(t, region, id, out)) {
@@ -532,8 +536,7 @@ static int make_copy(struct tencent *t, const char *region, const char *name,
 	    call(t, "ModifyImageAttribute", region,
 		 json_pack("{s:s, s:s}", "ImageId", id, "ImageDescription",
 			   spec->description), NULL))
-		fprintf(stderr, "imagefs: copy %s: the description was not "
-			"set\n", id);
+		log_warn("copy %s: the description was not set", id);
 	rc = made(t, "SyncImages", region, id, "SYNCING", source, out);
 	json_decref(resp);
 	return rc;
@@ -756,7 +759,10 @@ static int tc_make(struct backend *b, const char *region, const char *name,
 		return make_import(t, region, name, spec, out);
 	if (spec->instance)
 		return make_instance(t, region, name, spec, out);
-	return -EINVAL;		/* the cloud needs an instance or a URL */
+	/* the cloud needs an instance or a URL */
+	snprintf(detail, sizeof(detail), "the cloud makes an image from an "
+		 "instance (INSTANCE=), a file (IMPORT_URL=) or a copy (ID=)");
+	return -EINVAL;
 }
 
 /* --- changes -------------------------------------------------------------- */

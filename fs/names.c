@@ -221,6 +221,9 @@ int name_display(const char *name, const char *id, int dup, char *out,
 	if (!ret)
 		ret = append_name(out, size, &len, text, !as_is, escaped,
 				  dup ? strlen(id) + 3 : 0);
+	/* an id from elsewhere goes in an entry only as an image id */
+	if (!ret && dup && image_id_check(id))
+		ret = -EINVAL;
 	if (!ret && dup) {
 		ret = append(out, size, &len, " (", 2);
 		if (!ret)
@@ -236,13 +239,16 @@ int name_display(const char *name, const char *id, int dup, char *out,
 	return 0;
 }
 
-/* Whether entry ends in " (img-xxxxxxxx)" after at least one byte. */
+/*
+ * Whether entry ends in " (img-xxxxxxxx)": the whole entry of an image
+ * without a name, too.
+ */
 static int has_dup_suffix(const char *entry, size_t len)
 {
 	const char *s;
 	char id[ID_LEN + 1];
 
-	if (len <= DUP_SUFFIX_LEN)
+	if (len < DUP_SUFFIX_LEN)
 		return 0;
 	s = entry + len - DUP_SUFFIX_LEN;
 	if (s[0] != ' ' || s[1] != '(' || s[DUP_SUFFIX_LEN - 1] != ')')

@@ -18,8 +18,9 @@
  * a peer or an old catalog) carries its " (<id>)" suffix whatever dup says
  * (id "": none) and is cut to fit NAME_MAX with it: shown as info_show()
  * shows it when name_check() refuses a character it holds or it is blank,
- * with a leading '.' as U+FF0E. Returns 0, or -ENAMETOOLONG when out is too
- * small.
+ * with a leading '.' as U+FF0E. Returns 0, -ENAMETOOLONG when out is too
+ * small, or -EINVAL when the suffix would hold an id that is no image id
+ * (such an image is not listed: its id could put a '/' in an entry).
  */
 int name_display(const char *name, const char *id, int dup, char *out,
 		 size_t size);

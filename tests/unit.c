@@ -73,6 +73,14 @@ static void test_names(void)
 	expect_round_trip("数据库 / 主机", "img-12345678", 1,
 			  "数据库 " FF0F " 主机 (img-12345678)");
 	expect_round_trip("café 🚀", "img-12345678", 0, "café 🚀");
+	/* no name: the id alone, a name nobody may give an image */
+	expect_round_trip("", "img-12345678", 1, " (img-12345678)");
+	EXPECT_EQ_INT(image_name_check(" (img-12345678)"), -EINVAL);
+	/* an id that is no image id is never put in an entry */
+	EXPECT_EQ_INT(name_display("web", "a/b", 1, out, sizeof(out)),
+		      -EINVAL);
+	EXPECT_EQ_INT(name_display(".web", "img-1\n", 0, out, sizeof(out)),
+		      -EINVAL);
 
 	/* the longest name and the suffix fit NAME_MAX */
 	repeat(big, sizeof(big), "🚀", NAME_MAX_CHARS);
@@ -105,10 +113,11 @@ static void test_names(void)
 	EXPECT_EQ_INT(name_parse("x(img-abcd1234)", name, sizeof(name), id),
 		      0);
 	EXPECT_EQ_STR(id, "");
+	/* the entry of an image without a name */
 	EXPECT_EQ_INT(name_parse(" (img-abcd1234)", name, sizeof(name), id),
 		      0);
-	EXPECT_EQ_STR(name, " (img-abcd1234)");
-	EXPECT_EQ_STR(id, "");
+	EXPECT_EQ_STR(name, "");
+	EXPECT_EQ_STR(id, "img-abcd1234");
 
 	/*
 	 * Known ambiguities: a name that holds U+FF0F itself reads back with

@@ -73,24 +73,6 @@ static void check_terminal_safe(const char *text)
 	}
 }
 
-/*
- * An open defect this target found: name_display() appends an image's id
- * as it comes (from the cloud, or a peer's row in a shared catalog) to
- * the entry of a repeated or escaped name, so an id that is no image id
- * can put a '/' or a control sequence in a listing. Built with
- * -DFUZZ_STRICT (make fuzz FUZZ_STRICT=1) it is checked too; this goes
- * with the fix.
- */
-static int known_defect(const struct image *img)
-{
-#ifdef FUZZ_STRICT
-	(void)img;
-	return 0;
-#else
-	return image_id_check(img->id) != 0;
-#endif
-}
-
 static void image_of(const uint8_t *data, size_t size, struct image *img)
 {
 	const uint8_t *p = data, *end = data + size;
@@ -159,10 +141,8 @@ static void render_and_parse(const uint8_t *data, size_t size)
 	if (img.name[0] &&
 	    !name_display(img.name, img.id, 0, entry, sizeof(entry))) {
 		CHECK(strlen(entry) <= NAME_MAX);
-		if (!known_defect(&img)) {
-			CHECK(!strchr(entry, '/'));
-			check_terminal_safe(entry);
-		}
+		CHECK(!strchr(entry, '/'));
+		check_terminal_safe(entry);
 	}
 }
 

@@ -64,25 +64,6 @@ static int entry_of(const char *name, const char *id, int dup,
 	return 0;
 }
 
-/*
- * An open defect this target found: an image whose name is empty (from
- * the cloud or an old catalog) is listed as " (img-xxxxxxxx)", a name a
- * user may give an image of their own (has_dup_suffix() wants a byte
- * before the suffix), so one entry stands for both. Built with
- * -DFUZZ_STRICT (make fuzz FUZZ_STRICT=1) it is checked too; this goes
- * with the fix.
- */
-static int known_defect(const char *a, const char *b)
-{
-#ifdef FUZZ_STRICT
-	(void)a;
-	(void)b;
-	return 0;
-#else
-	return !a[0] || !b[0];
-#endif
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -124,8 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int k = 0; k < 2; k++)
 		rc[k] = entry_of(text[k], id[k], dup[k], entry[k]);
 	if (!rc[0] && !rc[1] && strcmp(id[0], id[1]) &&
-	    (strcmp(text[0], text[1]) || dup[0] || dup[1]) &&
-	    !known_defect(text[0], text[1]))
+	    (strcmp(text[0], text[1]) || dup[0] || dup[1]))
 		CHECK(strcmp(entry[0], entry[1]));
 
 	/* a name the mount accepts is shown as it is */

@@ -156,6 +156,16 @@ struct spec {
 	/* check every rule, change nothing: a read of the catalog, which
 	 * takes no write lock (the local backend) */
 	int dry_run;
+	/*
+	 * commit and copy: row is my image that a commit made just before
+	 * (the caller's open file made it from its text so far, and goes on
+	 * writing): make it again from this spec instead, as the same one
+	 * operation, its charge given back in the same transaction. -EBUSY
+	 * once anything holds on to it (shared, copied, not NORMAL); a
+	 * backend that cannot make an image again answers -EPERM. A row
+	 * still pending is committed as without amend.
+	 */
+	int amend;
 	const char *description;	/* NULL: default */
 	/* service side, make(): a copy of image copy_of (ID=), which is in
 	 * region copy_region (NULL: the backend finds it) */
@@ -225,6 +235,14 @@ struct backend_ops {
 	/* make pending row a copy of image source_id (spec: description) */
 	int (*copy)(struct backend *b, int64_t row, const char *source_id,
 		    const struct spec *spec);
+	/*
+	 * Optional (NULL: the service cannot): make my image row pending
+	 * again, as a commit found it, that commit's charge given back in
+	 * the same transaction: the caller's open file made it and then
+	 * wrote a text that was refused. -EBUSY once anything holds on to
+	 * it (as spec's amend); 0 for a row still pending.
+	 */
+	int (*uncommit)(struct backend *b, int64_t row);
 	/* -EAGAIN when the daily limit of the image's region is reached */
 	int (*check_ops)(struct backend *b, const char *region);
 	/*

@@ -31,7 +31,8 @@ struct open_file {
 	int dirty;
 	int written;		/* a write(2) came */
 	int error;		/* a refused write: nothing is committed */
-	int at_release;		/* commit the empty text at release */
+	int made;		/* its commit made the image: what it writes
+				 * next makes the image again (an amend) */
 	int lazy;		/* read-only info: render at the first read */
 	int mutable;		/* of an image that can change: no page cache
 				 * kept from one open to the next */
@@ -153,10 +154,11 @@ static int edit_apply(struct fs *fs, const struct image *img,
 /*
  * Check (dry_run) or apply parsed text t of image row's info. For a
  * pending image it makes the image; for a committed one it applies NAME
- * and DESCRIPTION. complete: the text is whole.
+ * and DESCRIPTION, unless amend: the writer's own commit made it, and it
+ * is made again from t (struct spec's amend). complete: the text is whole.
  */
 static int info_apply(struct fs *fs, int64_t row, struct info_text *t,
-		      int dry_run, int complete)
+		      int dry_run, int complete, int amend)
 {
 	const char *name, *description;
 	struct image img;
@@ -165,7 +167,7 @@ static int info_apply(struct fs *fs, int64_t row, struct info_text *t,
 
 	if (rc)
 		return rc;
-	if (!img.pending) {
+	if (!img.pending && !amend) {
 		rc = edit_of_text(&img, t, &name, &description);
 		if (rc)
 			fs_why(fs, rc, "%s", t->why);
@@ -177,6 +179,7 @@ static int info_apply(struct fs *fs, int64_t row, struct info_text *t,
 	if (rc)
 		return fs_why(fs, rc, "%s", t->why);
 	spec.dry_run = dry_run;
+	spec.amend = !img.pending;
 	if (t->v[INFO_ID])
 		rc = fs->b->ops->copy(fs->b, row, t->v[INFO_ID], &spec);
 	else
@@ -193,9 +196,9 @@ static int too_big(struct fs *fs)
 		      INFO_MAX_BYTES / 1024);
 }
 
-/* Check (dry_run) or commit a whole text of image row's info. */
+/* Commit a whole text of image row's info (amend: as info_apply). */
 static int info_commit(struct fs *fs, int64_t row, const char *text,
-		       size_t len, int dry_run)
+		       size_t len, int amend)
 {
 	struct info_text t;
 	int rc;
@@ -205,7 +208,7 @@ static int info_commit(struct fs *fs, int64_t row, const char *text,
 	rc = info_parse(text, len, &t);
 	if (rc)
 		return t.why[0] ? fs_why(fs, rc, "%s", t.why) : rc;
-	rc = info_apply(fs, row, &t, dry_run, !dry_run);
+	rc = info_apply(fs, row, &t, 0, 1, amend);
 	info_text_free(&t);
 	return rc;
 }
@@ -527,7 +530,7 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	if (rc && of->parsed.why[0])
 		fs_why(fs, rc, "%s", of->parsed.why);
 	if (!rc && of->check_due)
-		rc = info_apply(fs, of->row, &of->parsed, 1, 0);
+		rc = info_apply(fs, of->row, &of->parsed, 1, 0, of->made);
 	if (rc == -BACKEND_WAIT)
 		return rc;	/* made again, with the same bytes */
 	of->check_due = 0;
@@ -538,6 +541,31 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	return 0;
 }
 
+/*
+ * of's text, written after its flush made the image, was refused (rc):
+ * the image is made pending again, as if never made, so that a refused
+ * text leaves nothing made (a backend that cannot keeps it). rc, or
+ * -BACKEND_WAIT.
+ */
+static int unmake(struct fs *fs, struct open_file *of, int rc)
+{
+	int undo;
+
+	if (!of->made || !fs->b->ops->uncommit)
+		return rc;
+	undo = fs->b->ops->uncommit(fs->b, of->row);
+	if (undo == -BACKEND_WAIT)
+		return undo;
+	of->made = 0;
+	if (undo) {
+		failed(fs, of->row, "undo", undo);
+		return rc;
+	}
+	of->pending = 1;
+	row_changed(fs, of->row);
+	return rc;
+}
+
 int fs_flush(struct fs *fs, struct open_file *of)
 {
 	int rc;
@@ -545,51 +573,38 @@ int fs_flush(struct fs *fs, struct open_file *of)
 	if (!of->writable || of->scratch)
 		return 0;
 	if (of->error)
-		return of->error;
+		return unmake(fs, of, of->error);
 	if (!of->dirty)
 		return 0;
 	if (of->flushed)
 		return of->result;
-	if (of->pending && !of->written) {
-		/*
-		 * Nothing written yet: touch, or a shell's '>' closing the
-		 * fd it dup2'ed before the command writes. Say now whether
-		 * the defaults would commit; do it at release if no text
-		 * comes.
-		 */
-		rc = info_commit(fs, of->row, "", 0, 1);
-		if (rc == -BACKEND_WAIT)
-			return rc;
-		of->at_release = !rc;
-		return of_failed(fs, of, "commit", rc);
-	}
-	rc = info_commit(fs, of->row, of->buf, of->len, 0);
+	/*
+	 * What close(2) says is the truth: the text so far is committed now,
+	 * even an empty one (touch). A shell's '>' closes the fd it dup2'ed
+	 * before the command writes: a text written after a flush that made
+	 * the image makes it again, as the same one operation (an amend).
+	 */
+	rc = info_commit(fs, of->row, of->buf ? of->buf : "", of->len,
+			 of->made);
 	if (rc == -BACKEND_WAIT)
 		return rc;
-	of->at_release = 0;
+	if (rc && of->made) {
+		of_failed(fs, of, "commit", rc);
+		return unmake(fs, of, rc);	/* flushed again, if it waits */
+	}
 	of->flushed = 1;
 	of->result = rc;
-	if (of->result)
+	if (of->result) {
 		of_failed(fs, of, "commit", of->result);
-	else
+	} else if (of->pending) {
 		of->pending = 0;
+		of->made = 1;
+	}
 	return of->result;
 }
 
-int fs_release(struct fs *fs, struct open_file *of, int final)
+void fs_release(struct fs *fs, struct open_file *of)
 {
-	int rc;
-
-	if (of->at_release && !of->written && !of->error) {
-		rc = info_commit(fs, of->row, "", 0, 0);
-		if (rc == -BACKEND_WAIT && !final)
-			return rc;
-		if (rc == -BACKEND_WAIT)
-			rc = -fs_wait_errno(fs);
-		if (!rc)
-			of->pending = 0;
-		of_failed(fs, of, "commit", rc);
-	}
 	for (struct open_file **p = &fs->open_files; *p; p = &(*p)->next) {
 		if (*p == of) {
 			*p = of->next;
@@ -597,7 +612,6 @@ int fs_release(struct fs *fs, struct open_file *of, int final)
 		}
 	}
 	of_free(of);
-	return 0;
 }
 
 void files_free_all(struct fs *fs)

@@ -9,10 +9,15 @@
  * byte once, and checked at each write(2) that completes a line with a
  * key (at most one check, one dry run of the backend, per write: a shell's
  * ">" ignores what close(2) says). It is committed at the first flush,
- * once: later flushes return the same result. For a pending image the
- * commit makes the image; for a committed one it applies NAME and
- * DESCRIPTION. Creating info in a directory whose info was unlinked
- * (marks.h) is a writer of that image's info, with an empty text.
+ * empty or not (touch), so that close(2) says what was stored; later
+ * flushes return the same result until more is written. For a pending
+ * image the commit makes the image; for a committed one it applies NAME
+ * and DESCRIPTION. A text written after the flush that made the image (a
+ * shell's ">" closes the fd it dup2'ed before the command writes) makes
+ * it again at the next flush, as the same one operation (an amend); a
+ * refused one makes it pending again. Creating info in a directory whose
+ * info was unlinked (marks.h) is a writer of that image's info, with an
+ * empty text.
  */
 #ifndef IMAGEFS_FILES_H
 #define IMAGEFS_FILES_H

@@ -176,11 +176,8 @@ int fs_read(struct fs *fs, struct open_file *of, uint64_t ino, char *buf,
 int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 	     size_t size, off_t off);
 int fs_flush(struct fs *fs, struct open_file *of);
-/*
- * Release an open file (a commit may still be due): -BACKEND_WAIT, or 0
- * when it is gone; final: never wait, give up instead.
- */
-int fs_release(struct fs *fs, struct open_file *of, int final);
+/* Release an open file: nothing is committed there (flush commits). */
+void fs_release(struct fs *fs, struct open_file *of);
 /* whether reads of an open file may come from the page cache */
 int fs_open_cacheable(const struct open_file *of);
 

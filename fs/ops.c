@@ -617,7 +617,7 @@ static int run_create(struct call *c, int final)
 	ep.attr_timeout = 0;
 	set_open_flags(&c->fi, of);
 	if (fuse_reply_create(c->req, &ep, &c->fi))
-		fs_release(call_fs(c), of, 1);
+		fs_release(call_fs(c), of);
 	return 0;
 }
 
@@ -641,7 +641,7 @@ static int run_open(struct call *c, int final)
 		return reply_rc(c, rc);
 	set_open_flags(&c->fi, of);
 	if (fuse_reply_open(c->req, &c->fi))
-		fs_release(call_fs(c), of, 1);
+		fs_release(call_fs(c), of);
 	return 0;
 }
 
@@ -716,9 +716,9 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 
 static int run_release(struct call *c, int final)
 {
-	int rc = fs_release(call_fs(c), call_of(c), final);
-
-	return reply_rc(c, rc == -BACKEND_WAIT ? rc : 0);
+	(void)final;
+	fs_release(call_fs(c), call_of(c));
+	return reply_rc(c, 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,

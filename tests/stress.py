@@ -868,10 +868,10 @@ class Worker(Actor):
 
     def after_close(self, obj, rec, empty):
         """The catalog row of obj once a close said its text was stored:
-        (id, description), or None (a finding). An empty text commits at
-        the FUSE release, which the kernel sends after close returns
-        (fs/files.c: a shell's '>' closes a dup'ed fd before it writes):
-        wait for it, and say once that close did not wait."""
+        (id, description), or None (a finding). The flush that close
+        sends commits the text, an empty one too (fs/files.c): an image
+        committed only later (the FUSE release, after close returned) is
+        a finding; wait for it, and say once that close did not wait."""
         row = self.row_by_name(obj.region, obj.name)
         if row and row[0]:
             return row

@@ -389,12 +389,6 @@ KNOWN = (
      'gives the old one',
      lambda kind: kind == 'a share link points to its image by an older '
      'name'),
-    ('an empty info (touch, cp of an empty file) commits at the FUSE '
-     'release, after close(2) returned, and a refusal then is lost',
-     lambda kind: kind in (
-         'an empty info is committed after close returned',
-         'close said a text was stored, the image is still pending, an '
-         'empty info, committed at release')),
     ('an image directory lists without info right after a commit, or with '
      'it after a refused write, so rm -r fails',
      lambda kind: kind == 'read-your-writes: an image directory lists '

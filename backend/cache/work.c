@@ -1111,8 +1111,8 @@ static int make(struct cache *c, int64_t row, const char *copy_of,
 
 	if (rc)
 		return rc;
-	if (!t.pending)
-		return -EEXIST;
+	if (!t.pending)	/* the service cannot make an image again */
+		return spec->amend ? -EPERM : -EEXIST;
 	g = chg_new(&t, row, OP_MAKE, NULL, NULL, 0, 0);
 	if (!g)
 		return -ENOMEM;

@@ -173,7 +173,11 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		  "(SELECT count(*) FROM shares WHERE image = ?2), "
 		  "(SELECT count(*) FROM images c WHERE c.source = "
 		  SOURCE_COPY_SQL("i.id", "i.region") " AND c.state NOT IN "
-		  "('NORMAL', 'IMPORTFAILED', 'PENDING')), i.description "
+		  "('NORMAL', 'IMPORTFAILED', 'PENDING')), i.description, "
+		  /* the region its making was charged to, and when */
+		  "CASE WHEN i.source LIKE '" SOURCE_COPY_PREFIX "%' THEN "
+		  "substr(i.source, instr(i.source, '" SOURCE_COPY_AT "') + 1) "
+		  "ELSE i.region END, i.created "
 		  "FROM images i WHERE i.row = ?2 AND " VISIBLE("i"),
 	[Q_NAME_TAKEN] = "SELECT 1 FROM images WHERE region = ?2 AND "
 			 "kind = 'custom' AND owner = ?1 AND name = ?3 AND "
@@ -182,6 +186,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 		     "VALUES (?1, ?2, ?3, 1) "
 		     "ON CONFLICT (account, region, day) "
 		     "DO UPDATE SET count = count + 1",
+	[Q_REFUND] = "UPDATE ops SET count = count - 1 WHERE account = ?1 AND "
+		     "region = ?2 AND day = ?3 AND count > 0",
 	[Q_SETTING] = "SELECT value FROM settings WHERE key = ?2",
 	[Q_ID_TAKEN] = "SELECT 1 FROM images WHERE id = ?2",
 	/* ?5: the row, or NULL for a new one */
@@ -198,6 +204,13 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 			 "progress = ?15, created = ?10, mtime = ?10, "
 			 "description = ?11, source = ?12, price = ?13, "
 			 "error = NULL WHERE row = ?2",
+	/* ?3 the time */
+	[Q_UNMAKE] = "UPDATE images SET id = NULL, os_name = NULL, "
+		     "os_type = NULL, platform = NULL, arch = NULL, "
+		     "bits = NULL, size_gb = NULL, state = 'PENDING', "
+		     "progress = NULL, created = ?3, mtime = ?3, "
+		     "description = NULL, source = NULL, price = NULL, "
+		     "error = NULL WHERE row = ?2",
 	[Q_SOURCE] = "SELECT i.region, i.kind = 'custom' AND i.owner = ?1, "
 		     "i.state, i.os_name, i.os_type, i.platform, i.arch, "
 		     "i.bits, i.size_gb, i.description, i.price, "
@@ -705,14 +718,18 @@ int local_get_share(struct backend *b, int64_t row, char *region,
 	return rc;
 }
 
-/* Today's date in UTC+08:00, the day of the daily limit. */
-void local_today(char *buf, size_t size)
+void local_day(int64_t when, char *buf, size_t size)
 {
-	time_t t = time(NULL) + 8 * 3600;
+	time_t t = when + 8 * 3600;
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
 	strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
+void local_today(char *buf, size_t size)
+{
+	local_day(time(NULL), buf, size);
 }
 
 int local_usage_locked(struct local *l, const char *region, struct usage *u)
@@ -1211,6 +1228,7 @@ static const struct backend_ops local_ops = {
 	.create_pending = local_create_pending,
 	.commit = local_commit,
 	.copy = local_copy,
+	.uncommit = local_uncommit,
 	.check_ops = local_check_ops,
 	.rename = local_rename,
 	.set_description = local_set_description,

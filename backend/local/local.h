@@ -47,11 +47,13 @@ enum query {
 	Q_OWN,
 	Q_NAME_TAKEN,
 	Q_CHARGE,
+	Q_REFUND,
 	Q_SETTING,
 	Q_ID_TAKEN,
 	Q_INSERT_PENDING,
 	Q_DEFAULTS,
 	Q_MAKE_IMAGE,
+	Q_UNMAKE,
 	Q_SOURCE,
 	Q_EDIT,
 	Q_DELETE,
@@ -142,6 +144,10 @@ struct local {
 		ino_t ino;
 	} wal[LOCAL_WAL_FILES];
 	char why[400];		/* why the last call failed, for people */
+	/* a dry-run amend: a region whose operations today count one less,
+	 * the charge the amend gives back (rules.c), until the end of the
+	 * transaction */
+	const char *credit;
 };
 
 /* Open the catalog at path (made with the seed's images when seed is set)
@@ -196,6 +202,9 @@ int local_catalog_gone(struct local *l, sqlite3 *db);
 void local_disconnect(struct local *l, sqlite3 *db);
 /* Run sql (several statements); -errno, with SQLite's message logged. */
 int local_exec(sqlite3 *db, const char *sql);
+/* The day of the daily limit that unix time when falls on (UTC+08:00),
+ * as YYYY-MM-DD; local_today: today's. */
+void local_day(int64_t when, char *buf, size_t size);
 void local_today(char *buf, size_t size);
 int local_usage_locked(struct local *l, const char *region, struct usage *u);
 
@@ -232,6 +241,7 @@ int local_log_change(struct local *l, int64_t row, const char *region,
 int local_create_pending(struct backend *b, const char *region,
 			 const char *name, int64_t *row);
 int local_commit(struct backend *b, int64_t row, const struct spec *spec);
+int local_uncommit(struct backend *b, int64_t row);
 int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int local_check_ops(struct backend *b, const char *region);

@@ -35,6 +35,8 @@ struct owned {
 	int pending;
 	int shares;
 	int copies;		/* copies from it still running */
+	char charged[32];	/* the region its making was charged to */
+	int64_t created;
 };
 
 static struct local *to_local(struct backend *b)
@@ -112,6 +114,7 @@ int local_tx_begin_read(struct local *l)
 int local_tx_end(struct local *l, int rc)
 {
 	l->writes++;
+	l->credit = NULL;
 	if (!rc && l->dry_run) {
 		step_done(local_stmt(l, Q_ROLLBACK));
 		return 0;
@@ -145,6 +148,9 @@ static int owned(struct local *l, int64_t row, struct owned *o)
 	if (!rc)
 		rc = local_copy_text(o->description, sizeof(o->description),
 				     st, 6);
+	if (!rc)
+		rc = local_copy_text(o->charged, sizeof(o->charged), st, 7);
+	o->created = sqlite3_column_int64(st, 8);
 	o->mine = sqlite3_column_int(st, 3);
 	o->shares = sqlite3_column_int(st, 4);
 	o->copies = sqlite3_column_int(st, 5);
@@ -186,6 +192,8 @@ static int ops_left(struct local *l, const char *region)
 
 	if (rc)
 		return rc;
+	if (l->credit && !strcmp(l->credit, region))
+		u.ops--;	/* what a dry-run amend gives back */
 	if (u.ops < u.ops_max)
 		return 0;
 	/* a day is a calendar day in UTC+08:00 (local_today) */
@@ -482,6 +490,55 @@ static int begin_owned(struct local *l, int64_t row, struct owned *o,
 	return rc;
 }
 
+/*
+ * An amend (spec->amend), in the open transaction: my image o, which a
+ * commit made just before, is to be made again, as the same one
+ * operation: the charge of that commit is given back (a dry run counts it
+ * as given back). Only while nothing holds on to what that commit made:
+ * NORMAL, not shared, no copy from it running. A pending o (made by
+ * nobody yet) is a plain commit.
+ */
+static int amend_locked(struct local *l, const struct owned *o)
+{
+	char day[16], today[16];
+	sqlite3_stmt *st;
+
+	if (o->pending)
+		return 0;
+	if (strcmp(o->state, "NORMAL") || o->shares || o->copies)
+		return local_refuse(l, -EBUSY, "%s is %s, shared or copied "
+				    "already: its info can no longer be "
+				    "written anew", o->name, o->state);
+	local_day(o->created, day, sizeof(day));
+	if (l->dry_run) {
+		local_today(today, sizeof(today));
+		if (!strcmp(day, today))
+			l->credit = o->charged;
+		return 0;
+	}
+	st = local_stmt(l, Q_REFUND);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 2, o->charged, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, day, -1, SQLITE_TRANSIENT);
+	return step_done(st);
+}
+
+/* Open the transaction of a commit or copy of row: begin_owned, and for
+ * an amend, its charge given back. */
+static int begin_commit(struct local *l, int64_t row, struct owned *o,
+			const struct spec *spec)
+{
+	int rc = begin_owned(l, row, o, !spec->amend, spec->dry_run);
+
+	if (rc || !spec->amend)
+		return rc;
+	rc = amend_locked(l, o);
+	if (rc)
+		local_tx_end(l, rc);
+	return rc;
+}
+
 /* Set dst to s (when s is not empty); -EINVAL when it does not fit. */
 static int set_text(char *dst, size_t size, const char *s)
 {
@@ -603,13 +660,37 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec)
 	int rc = url_ok(l, spec->import_url);
 
 	if (!rc)
-		rc = begin_owned(l, row, &o, 1, spec->dry_run);
+		rc = begin_commit(l, row, &o, spec);
 	if (rc)
 		return rc;
 	rc = local_tx_end(l, commit_locked(l, row, &o, spec));
 	if (!rc && spec->import_url && !spec->dry_run)
 		local_import_kick(l);
 	return rc;
+}
+
+int local_uncommit(struct backend *b, int64_t row)
+{
+	struct local *l = to_local(b);
+	struct owned o;
+	sqlite3_stmt *st;
+	int rc = begin_owned(l, row, &o, 0, 0);
+
+	if (rc)
+		return rc;
+	rc = amend_locked(l, &o);
+	if (rc || o.pending)
+		return local_tx_end(l, rc);
+	st = local_stmt(l, Q_UNMAKE);
+	if (!st)
+		return local_tx_end(l, -EIO);
+	sqlite3_bind_int64(st, 2, row);
+	sqlite3_bind_int64(st, 3, time(NULL));
+	rc = step_done(st);
+	if (!rc)
+		rc = local_log_change(l, row, o.region, l->b.account, o.name,
+				      o.name, NULL);
+	return local_tx_end(l, rc);
 }
 
 /* What a copy takes from its source image. */
@@ -721,7 +802,7 @@ int local_copy(struct backend *b, int64_t row, const char *source_id,
 {
 	struct local *l = to_local(b);
 	struct owned o;
-	int rc = begin_owned(l, row, &o, 1, spec->dry_run);
+	int rc = begin_commit(l, row, &o, spec);
 
 	if (rc)
 		return rc;

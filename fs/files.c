@@ -29,7 +29,6 @@ struct open_file {
 	int writable;
 	int pending;		/* info of a pending image: commit makes it */
 	int dirty;
-	int written;		/* a write(2) came */
 	int error;		/* a refused write: nothing is committed */
 	int made;		/* its commit made the image: what it writes
 				 * next makes the image again (an amend) */
@@ -505,7 +504,6 @@ int fs_write(struct fs *fs, struct open_file *of, const char *buf,
 		return scratch_file_write(fs, of, buf, size, off);
 	if (of->error)
 		return of->error;
-	of->written = 1;
 	if (end > INFO_MAX_BYTES) {
 		of->error = too_big(fs);
 		return of_failed(fs, of, "write", of->error);

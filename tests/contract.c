@@ -312,6 +312,49 @@ static void test_commit(void)
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), 0);
 }
 
+/*
+ * A commit made again (spec's amend) is the same one operation: the first
+ * commit's charge is given back in its transaction; uncommit makes it
+ * pending again, its charge given back. The cache cannot make an image
+ * again: EPERM, and no uncommit.
+ */
+static void test_amend(void)
+{
+	struct spec first = { .instance = "ins-12345678" };
+	struct spec again = { .amend = 1, .instance = "ins-87654321",
+			      .description = "made again" };
+	struct spec dry = again;
+	int64_t row = pending(BJ, "contract-amended");
+	struct usage u0, u;
+	struct image img;
+
+	dry.dry_run = 1;
+	EXPECT_EQ_INT(CALL(b->ops->usage(b, BJ, &u0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->commit(b, row, &first)), 0);
+	if (cached) {
+		EXPECT_EQ_INT(CALL(b->ops->commit(b, row, &again)), -EPERM);
+		EXPECT(!b->ops->uncommit);
+		EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), 0);
+		return;
+	}
+	EXPECT_EQ_INT(CALL(b->ops->commit(b, row, &dry)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->commit(b, row, &again)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT(!img.pending);
+	EXPECT_EQ_STR(img.source, "instance:ins-87654321");
+	EXPECT_EQ_STR(img.description, "made again");
+	EXPECT_EQ_INT(CALL(b->ops->usage(b, BJ, &u)), 0);
+	EXPECT_EQ_INT(u.ops, u0.ops + 1);
+	EXPECT_EQ_INT(CALL(b->ops->uncommit(b, row)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT(img.pending);
+	EXPECT_EQ_STR(img.id, "");
+	EXPECT_EQ_INT(CALL(b->ops->usage(b, BJ, &u)), 0);
+	EXPECT_EQ_INT(u.ops, u0.ops);
+	EXPECT_EQ_INT(CALL(b->ops->uncommit(b, row)), 0);	/* pending */
+	EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), 0);
+}
+
 /* Rename, describe, share: each applied, each read back at once. */
 static void test_changes(void)
 {
@@ -479,6 +522,7 @@ int main(int argc, char **argv)
 	test_pending();
 	test_quota();
 	test_commit();
+	test_amend();
 	test_changes();
 	test_peers();
 	test_copy_and_delete();

@@ -62,7 +62,8 @@ def test_cache_over_tencentcloud(tmp_path):
     assert ' 0 calls waited' not in out
     # each change was sent once, though its caller asked until it was done
     made = [b['ImageName'] for b in changes(server, 'CreateImage')]
-    assert sorted(made) == ['contract-made', 'contract-refused']
+    assert sorted(made) == ['contract-amended', 'contract-made',
+                            'contract-refused']
     renames = [b for b in changes(server, 'ModifyImageAttribute')
                if 'ImageName' in b]
     assert [b['ImageName'] for b in renames] == [
@@ -80,7 +81,7 @@ def test_cache_over_tencentcloud(tmp_path):
         (['100000000007'], 'CANCEL')]
     syncs = changes(server, 'SyncImages')
     assert len(syncs) == 1 and syncs[0]['ImageSetRequired'] is True
-    assert len(changes(server, 'DeleteImages')) == 3
+    assert len(changes(server, 'DeleteImages')) == 4   # contract-amended
     # the pending images and the peer folders never reached the cloud
     assert not any('slot-' in str(r['body']) or 'contract-pending' in
                    str(r['body']) for r in server.requests)

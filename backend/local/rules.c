@@ -505,10 +505,14 @@ static int amend_locked(struct local *l, const struct owned *o)
 
 	if (o->pending)
 		return 0;
-	if (strcmp(o->state, "NORMAL") || o->shares || o->copies)
-		return local_refuse(l, -EBUSY, "%s is %s, shared or copied "
+	if (strcmp(o->state, "NORMAL"))
+		return local_refuse(l, -EBUSY, "%s is %s: its info can no "
+				    "longer be written anew", o->name,
+				    o->state);
+	if (o->shares || o->copies)
+		return local_refuse(l, -EBUSY, "%s is shared or copied "
 				    "already: its info can no longer be "
-				    "written anew", o->name, o->state);
+				    "written anew", o->name);
 	local_day(o->created, day, sizeof(day));
 	if (l->dry_run) {
 		local_today(today, sizeof(today));

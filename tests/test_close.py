@@ -60,6 +60,15 @@ def commit_text(mnt, name, text, region=BJ):
     return ename(close_errno(fd))
 
 
+def first_flush(mnt, name, region=BJ):
+    """open info, dup the fd, close the first (a flush with nothing
+    written, which close says succeeded): the dup, still open."""
+    fd = open_info(mnt, name, region)
+    out = os.dup(fd)
+    assert ename(close_errno(fd)) == 'success'
+    return out
+
+
 def test_touch_commits_before_close_returns(two):
     """While a dup of the fd holds the open file (no RELEASE can come),
     close of the other fd has committed the empty text already."""
@@ -91,6 +100,22 @@ def test_touch_at_the_limit_is_refused_by_close(two):
     assert pending(conn, BJ) == ['late']
     assert sorted(committed(conn, BJ)) == ['first']
     assert listing(custom(a, 'late')) == []
+    assert ops_count(conn, BJ) == charged(MAX_OPS)
+
+
+def test_what_close_said_was_stored_holds_its_operation(two):
+    """close said the empty text was stored, while a dup of the fd holds
+    the open file: the day's last operation is its, and the other daemon
+    is refused it (before, the commit came at the RELEASE, and was refused
+    then, with nobody told)."""
+    a, b, conn = two(ops={BJ: MAX_OPS - 1})
+    os.mkdir(custom(a, 'told'))
+    os.mkdir(custom(b, 'after'))
+    keep = first_flush(a, 'told')
+    assert commit_text(b, 'after', '') == 'EAGAIN'
+    assert ename(close_errno(keep)) == 'success'
+    assert sorted(committed(conn, BJ)) == ['told']
+    assert pending(conn, BJ) == ['after']
     assert ops_count(conn, BJ) == charged(MAX_OPS)
 
 
@@ -182,9 +207,7 @@ def test_refused_text_after_the_first_flush_leaves_it_pending(two):
     a, b, conn = two(ops={GZ: MAX_OPS - 1})
     ident = image_id(conn, WEB)
     os.mkdir(custom(a, 'refused'))
-    fd = open_info(a, 'refused')
-    out = os.dup(fd)
-    assert ename(close_errno(fd)) == 'success'
+    out = first_flush(a, 'refused')
     assert 'refused' in committed(conn, BJ)
     os.rename(custom(b, AGENT, GZ), custom(b, 'agent-2', GZ))  # GZ's last
     expect_errno(errno.EAGAIN, write_all, out, 'ID=%s\n' % ident)
@@ -205,9 +228,7 @@ def test_refused_at_the_last_close_leaves_it_pending(two):
     a, b, conn = two(ops={GZ: MAX_OPS - 1})
     ident = image_id(conn, WEB)
     os.mkdir(custom(a, 'late'))
-    fd = open_info(a, 'late')
-    out = os.dup(fd)
-    assert ename(close_errno(fd)) == 'success'
+    out = first_flush(a, 'late')
     write_all(out, 'ID=%s\n' % ident)
     os.rename(custom(b, AGENT, GZ), custom(b, 'agent-2', GZ))
     assert ename(close_errno(out)) == 'EAGAIN'
@@ -233,9 +254,7 @@ def test_shared_meanwhile_is_kept(two):
     the text that follows cannot make it again (EBUSY), and it stays."""
     a, b, conn = two()
     os.mkdir(custom(a, 'kept'))
-    fd = open_info(a, 'kept')
-    out = os.dup(fd)
-    assert ename(close_errno(fd)) == 'success'
+    out = first_flush(a, 'kept')
     peer = os.path.join(b, BJ, 'shared', '100000000002')
     os.mkdir(peer)
     os.symlink('../../custom/kept', os.path.join(peer, 'kept'))
@@ -260,9 +279,7 @@ def test_amend_across_midnight(mount, seeded_db, catalog, tmp_path):
     clock.write_text('@2026-11-28 15:59:50\n')
     mnt = mount(db=db, env=faketime_env(clock))
     os.mkdir(custom(mnt, 'midnight'))
-    fd = open_info(mnt, 'midnight')
-    out = os.dup(fd)
-    assert ename(close_errno(fd)) == 'success'
+    out = first_flush(mnt, 'midnight')
     assert ops_count(conn, BJ, day=before) == charged(MAX_OPS)
     clock.write_text('@2026-11-28 16:00:30\n')
     write_all(out, 'DESCRIPTION="a new day"\n')

@@ -1620,7 +1620,8 @@ def test_sh_echo_redirect_bad_text_into_pending(setup):
     assert {k: v for k, v in after.items() if k not in logs} == \
         {k: v for k, v in before.items() if k not in logs}
     assert images() == before_images, 'a refused text made an image'
-    assert pending(conn, BJ) == ['not-yet']
+    if not CLOUD:   # the cloud's pending images are the cache's alone
+        assert pending(conn, BJ) == ['not-yet']
     assert ops_count(conn, BJ) == 0
     assert listing(path) == []
 

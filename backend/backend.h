@@ -178,6 +178,9 @@ struct change {
 	const char *old_name;	/* NULL when the image is new */
 	const char *new_name;	/* NULL when the image is gone */
 	const char *peer;	/* share changes: the other account */
+	int64_t link;		/* with peer: the row of my share of image
+				 * with peer (its link) as it is now, 0 when
+				 * there is none */
 };
 
 /* Callbacks of the listing calls: return non-zero to stop early. */

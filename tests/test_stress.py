@@ -385,10 +385,6 @@ KNOWN = (
     ('a pending directory renamed after a refused write of its info cannot '
      'take info (ENOENT) for a while, or takes it without committing',
      lambda kind: kind.endswith(', ' + RENAMED_PENDING)),
-    ('a share link is listed under its image\'s new name but readlink '
-     'gives the old one',
-     lambda kind: kind == 'a share link points to its image by an older '
-     'name'),
     ('an empty info (touch, cp of an empty file) commits at the FUSE '
      'release, after close(2) returned, and a refusal then is lost',
      lambda kind: kind in (

@@ -247,20 +247,14 @@ static int stamp(struct local *l, int64_t row, const char *region,
 	return step_done(st);
 }
 
-/*
- * Tell other daemons: image row of owner went from old_name to new_name;
- * and move the times of the folders that show it.
- */
-int local_log_change(struct local *l, int64_t row, const char *region,
-		      const char *owner, const char *old_name,
-		      const char *new_name, const char *peer)
+/* Run Q_LOG or Q_LOG_LINKS with the arguments of local_log_change. */
+static int log_step(struct local *l, enum query q, int64_t row,
+		    const char *region, const char *owner,
+		    const char *old_name, const char *new_name,
+		    const char *peer)
 {
-	sqlite3_stmt *st;
-	int rc = stamp(l, row, region, owner, peer);
+	sqlite3_stmt *st = local_stmt(l, q);
 
-	if (rc)
-		return rc;
-	st = local_stmt(l, Q_LOG);
 	if (!st)
 		return -EIO;
 	if (row)
@@ -272,6 +266,29 @@ int local_log_change(struct local *l, int64_t row, const char *region,
 	sqlite3_bind_text(st, 7, peer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, l->origin);
 	return step_done(st);
+}
+
+/*
+ * Tell other daemons: image row of owner went from old_name to new_name;
+ * and move the times of the folders that show it. A rename also changes
+ * the name and the target of each of its share links: one change more
+ * for each account it is shared with (peer set), so that the others
+ * drop those links and their folders' listings too.
+ */
+int local_log_change(struct local *l, int64_t row, const char *region,
+		      const char *owner, const char *old_name,
+		      const char *new_name, const char *peer)
+{
+	int rc = stamp(l, row, region, owner, peer);
+
+	if (!rc)
+		rc = log_step(l, Q_LOG, row, region, owner, old_name,
+			      new_name, peer);
+	if (!rc && row && !peer && old_name && new_name &&
+	    strcmp(old_name, new_name))
+		rc = log_step(l, Q_LOG_LINKS, row, region, owner, old_name,
+			      new_name, NULL);
+	return rc;
 }
 
 static int64_t setting(struct local *l, const char *key, int64_t fallback)

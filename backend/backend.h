@@ -231,12 +231,16 @@ struct backend_ops {
 	/* -EAGAIN when the daily limit of the image's region is reached */
 	int (*check_ops)(struct backend *b, const char *region);
 	/*
-	 * mv: rename my image (pending or committed). replace: my pending
-	 * image called name in the same folder (mv onto an empty directory),
-	 * dropped in the same transaction, or 0
+	 * mv: rename my image (pending or committed) from the name from, by
+	 * which the caller found row, to name. -ENOENT when it is no longer
+	 * called from (renamed meanwhile, by another mount), checked where
+	 * the rename is applied; one that is called name already is no
+	 * change (0). replace: my pending image called name in the same
+	 * folder (mv onto an empty directory), dropped in the same
+	 * transaction, or 0
 	 */
-	int (*rename)(struct backend *b, int64_t row, const char *name,
-		      int64_t replace);
+	int (*rename)(struct backend *b, int64_t row, const char *from,
+		      const char *name, int64_t replace);
 	int (*set_description)(struct backend *b, int64_t row,
 			       const char *description);
 	/*

@@ -166,6 +166,15 @@ static int shares_with(const char *region, const char *peer)
 	return n;
 }
 
+/* The operations charged in region today, as usage() says. */
+static int ops_today(const char *region)
+{
+	struct usage u;
+
+	EXPECT_EQ_INT(CALL(b->ops->usage(b, region, &u)), 0);
+	return u.ops;
+}
+
 static int64_t pending(const char *region, const char *name)
 {
 	int64_t row = 0;
@@ -234,7 +243,13 @@ static void test_pending(void)
 	f = folder(GZ, KIND_CUSTOM, NULL, "contract-pending");
 	EXPECT_EQ_INT(f.n, 3);
 	EXPECT_EQ_INT(f.pending, 1);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-renamed", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-pending",
+					  "contract-renamed", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT_EQ_STR(img.name, "contract-renamed");
+	/* the same name renamed again (another mount): it is gone */
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-pending",
+					  "contract-again", 0)), -ENOENT);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-renamed");
 	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "x")), -EINVAL);
@@ -318,14 +333,32 @@ static void test_changes(void)
 	struct found f = folder(GZ, KIND_CUSTOM, NULL, "contract-made");
 	int64_t row = f.img.row;
 	struct image img;
+	int before;
 
 	EXPECT(row > 0);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
+					  "contract-moved", 0)), 0);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL, "contract-made").img.row,
 		      0);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL,
 			     "contract-moved").img.row, row);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "build-agent", 0)), -EEXIST);
+	/*
+	 * Two mounts rename contract-made at once: the one that comes second
+	 * renames a name that is gone (ENOENT), and changes nothing; one
+	 * that asks for the name it has now is no change.
+	 */
+	before = ops_today(GZ);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
+					  "contract-second", 0)), -ENOENT);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT_EQ_STR(img.name, "contract-moved");
+	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL,
+			     "contract-second").img.row, 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
+					  "contract-moved", 0)), 0);
+	EXPECT_EQ_INT(ops_today(GZ), before);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved",
+					  "build-agent", 0)), -EEXIST);
 	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "described")), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.description, "described");
@@ -390,8 +423,8 @@ static void test_copy_and_delete(void)
 	EXPECT(strcmp(img.id, f.img.id));
 	/* another account's image is not mine to change */
 	f = folder(GZ, KIND_SHARED, PEER, "ml-training-base");
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "mine-now", 0)),
-		      -EPERM);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, f.img.name,
+					  "mine-now", 0)), -EPERM);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), -EPERM);
 	f = folder(GZ, KIND_PUBLIC, NULL, "Ubuntu Server 22.04 LTS 64bit");
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), -EPERM);
@@ -406,8 +439,8 @@ static void test_copy_and_delete(void)
 	/* mv onto my pending image: it goes in the same change */
 	f = folder(GZ, KIND_CUSTOM, NULL, "contract-moved");
 	row = pending(GZ, "contract-target");
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "contract-target",
-					  row)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "contract-moved",
+					  "contract-target", row)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), -ENOENT);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, f.img.row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-target");

@@ -397,9 +397,6 @@ KNOWN = (
      'other files than it holds' or (
          kind.startswith('unexpected errno: ') and
          ' at delete delete-' in kind and ', after a listing of ' in kind)),
-    ('one name renamed through two mounts of one account at once: both are '
-     'told it was done',
-     lambda kind: kind == 'both mounts were told they did it'),
 )
 
 

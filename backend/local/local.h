@@ -236,8 +236,8 @@ int local_commit(struct backend *b, int64_t row, const struct spec *spec);
 int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int local_check_ops(struct backend *b, const char *region);
-int local_rename(struct backend *b, int64_t row, const char *name,
-		 int64_t replace);
+int local_rename(struct backend *b, int64_t row, const char *from,
+		 const char *name, int64_t replace);
 int local_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description);
 int local_set_description(struct backend *b, int64_t row,

@@ -825,11 +825,12 @@ static int drop_pending(struct local *l, int64_t row, const char *region,
 }
 
 /*
- * An edit of my image row (see local_edit); a new name may take the place
- * of my pending image replace, dropped in the same transaction.
+ * An edit of my image row (see local_edit); a rename names the name it
+ * renames (from, or NULL), and its new name may take the place of my
+ * pending image replace, dropped in the same transaction.
  */
-static int edit(struct local *l, int64_t row, const char *name,
-		const char *description, int64_t replace)
+static int edit(struct local *l, int64_t row, const char *from,
+		const char *name, const char *description, int64_t replace)
 {
 	struct owned o;
 	sqlite3_stmt *st;
@@ -843,6 +844,11 @@ static int edit(struct local *l, int64_t row, const char *name,
 		description = NULL;
 	if (!name && !description)
 		goto out;	/* no change: nothing charged */
+	if (from && strcmp(from, o.name)) {
+		rc = local_refuse(l, -ENOENT, "%s is called %s now: renamed "
+				  "meanwhile", from, o.name);
+		goto out;
+	}
 	if (name && replace)
 		rc = drop_pending(l, replace, o.region, name);
 	if (!rc && name)
@@ -875,19 +881,19 @@ out:
 int local_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description)
 {
-	return edit(to_local(b), row, name, description, 0);
+	return edit(to_local(b), row, NULL, name, description, 0);
 }
 
-int local_rename(struct backend *b, int64_t row, const char *name,
-		 int64_t replace)
+int local_rename(struct backend *b, int64_t row, const char *from,
+		 const char *name, int64_t replace)
 {
-	return edit(to_local(b), row, name, NULL, replace);
+	return edit(to_local(b), row, from, name, NULL, replace);
 }
 
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
-	return edit(to_local(b), row, NULL, description, 0);
+	return edit(to_local(b), row, NULL, NULL, description, 0);
 }
 
 /* -EBUSY: my image is shared; name an account and its link. */

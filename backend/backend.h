@@ -118,9 +118,15 @@ struct peer {
 	int64_t mtime;		/* the newest change between us, 0: none */
 };
 
-/* A share I made: my image <row> shared with <peer>. */
+/*
+ * A share I made: my image <row> shared with <peer>. Its link's target
+ * names the image, so a rename (or an edit of the name) makes new links:
+ * each share of the image gets a new row, in the same change, and a row
+ * (a link's inode) never stands for two targets.
+ */
 struct share {
-	int64_t row;		/* stable share id */
+	int64_t row;		/* share id, stable while the image keeps
+				 * its name */
 	int64_t image;		/* the image's row */
 	char name[NAME_MAX_BYTES + 1];	/* the image's name */
 	int64_t mtime;		/* the image's last change, unix seconds */
@@ -178,9 +184,6 @@ struct change {
 	const char *old_name;	/* NULL when the image is new */
 	const char *new_name;	/* NULL when the image is gone */
 	const char *peer;	/* share changes: the other account */
-	int64_t link;		/* with peer: the row of my share of image
-				 * with peer (its link) as it is now, 0 when
-				 * there is none */
 };
 
 /* Callbacks of the listing calls: return non-zero to stop early. */

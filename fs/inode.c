@@ -282,26 +282,9 @@ void times_changed(struct fs *fs, const char *region)
 	fs->inval_inode(fs->inval_ctx, FS_ROOT_INO);
 }
 
-/* The share of image row whose link is listed: invalidate that link. */
-struct link_of {
-	struct fs *fs;
-	int64_t image;
-};
-
-static int inval_link(void *ctx, const struct share *s)
-{
-	struct link_of *lo = ctx;
-
-	if (s->image != lo->image)
-		return 0;
-	lo->fs->inval_inode(lo->fs->inval_ctx, ino_make(N_LINK, s->row));
-	return 1;
-}
-
 void image_changed(struct fs *fs, const struct image *img)
 {
 	const struct region *r = fs_region(fs, img->region);
-	struct link_of lo = { fs, img->row };
 
 	/* old names are not invalidated: they expire (short entry timeouts) */
 	if (!fs->inval_inode || !r)
@@ -311,23 +294,15 @@ void image_changed(struct fs *fs, const struct image *img)
 	fs->inval_inode(fs->inval_ctx, mutable_ino(N_IMAGE, img->row));
 	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_CUSTOM));
 	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_SHARED));
-	/*
-	 * The links in shared/<peer>/ carry the name too: the link itself
-	 * (the kernel keeps its target) before the listing that names it,
-	 * so that no listing shows the new name while the link's inode
-	 * still reads the old target.
-	 */
+	/* the links in shared/<peer>/ carry the name too */
 	for (const char *p = img->shared_with; *p;) {
 		char uin[32];
 		size_t len = strcspn(p, ",");
 
 		snprintf(uin, sizeof(uin), "%.*s", (int)len, p);
 		p += len + (p[len] == ',');
-		if (uin_check(uin))
-			continue;
-		fs->b->ops->shares(fs->b, img->region, uin, 0, inval_link,
-				   &lo);
-		fs->inval_inode(fs->inval_ctx, peer_ino(r, uin));
+		if (!uin_check(uin))
+			fs->inval_inode(fs->inval_ctx, peer_ino(r, uin));
 	}
 }
 
@@ -371,13 +346,7 @@ int fs_change(struct fs *fs, const struct change *c)
 		fs->inval_inode(fs->inval_ctx, parent);
 	if (!c->peer)
 		return 0;
-	/*
-	 * a share, a peer folder or a renamed shared image: both ends'
-	 * shared/ views; my link (its target) before the listing that
-	 * names it, as in image_changed()
-	 */
-	if (mine && c->link)
-		fs->inval_inode(fs->inval_ctx, ino_make(N_LINK, c->link));
+	/* a share or a peer folder: both ends' shared/ views */
 	if (mine && !uin_check(c->peer))
 		fs->inval_inode(fs->inval_ctx, peer_ino(r, c->peer));
 	fs->inval_inode(fs->inval_ctx, folder_ino(r, KIND_SHARED));

@@ -157,6 +157,22 @@ static int share_count(void *ctx, const struct share *s)
 	return 0;
 }
 
+static int share_keep(void *ctx, const struct share *s)
+{
+	*(struct share *)ctx = *s;
+	return 1;
+}
+
+/* The one share of region with peer (row 0: none). */
+static struct share share_with(const char *region, const char *peer)
+{
+	struct share s = { 0 };
+
+	EXPECT_EQ_INT(CALL(b->ops->shares(b, region, peer, 0, share_keep,
+					  &s)), 0);
+	return s;
+}
+
 static int shares_with(const char *region, const char *peer)
 {
 	int n = 0;
@@ -332,6 +348,8 @@ static void test_changes(void)
 {
 	struct found f = folder(GZ, KIND_CUSTOM, NULL, "contract-made");
 	int64_t row = f.img.row;
+	char region[32], peer[32];
+	struct share link, now;
 	struct image img;
 	int before;
 
@@ -382,6 +400,23 @@ static void test_changes(void)
 	EXPECT_EQ_INT(shares_with(GZ, OTHER), 1);
 	EXPECT(has_peer(GZ, OTHER));
 	EXPECT_EQ_INT(CALL(b->ops->share(b, row, OTHER)), -EEXIST);
+	/* a rename makes new links: a share's row (a link's inode) never
+	 * stands for two names */
+	link = share_with(GZ, OTHER);
+	EXPECT_EQ_INT(link.image, row);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved",
+					  "contract-shared", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT_EQ_STR(img.shared_with, OTHER);
+	now = share_with(GZ, OTHER);
+	EXPECT_EQ_INT(now.image, row);
+	EXPECT_EQ_STR(now.name, "contract-shared");
+	EXPECT(now.row != link.row);
+	EXPECT_EQ_INT(CALL(b->ops->get_share(b, link.row, region,
+					     sizeof(region), peer,
+					     sizeof(peer), &now)), -ENOENT);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-shared",
+					  "contract-moved", 0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), -EBUSY);
 	EXPECT_EQ_INT(CALL(b->ops->remove_peer(b, GZ, OTHER)), -ENOTEMPTY);
 	EXPECT_EQ_INT(CALL(b->ops->unshare(b, row, OTHER)), 0);

@@ -613,7 +613,8 @@ def test_rename_keeps_shares(mount, catalog):
 def test_rename_of_a_read_link_gives_the_new_target(mount, catalog):
     """A link whose target the kernel holds (readlink) follows a rename of
     its image in the mount that renamed it: once a listing shows the new
-    name, readlink gives the new target (its name and target are one)."""
+    name, readlink gives the new target (its name and target are one: a
+    renamed image's links are new links, with inodes of their own)."""
     mnt = mount()
     os.mkdir(shared(mnt, C))
     share(mnt, C, WEB)
@@ -632,7 +633,7 @@ def test_rename_of_a_read_link_gives_the_new_target(mount, catalog):
 def test_rename_seen_by_other_mount_of_owner(mount, catalog):
     """Another mount of the owner that read a link lists it under the
     image's new name soon after a rename, and readlink of that name gives
-    the new target (the kernel's copy of the link is dropped first)."""
+    the new target, never the one the kernel kept of the old link."""
     a1 = mount()
     a2 = mount(db=a1.db)
     os.mkdir(shared(a1, C))

@@ -129,6 +129,10 @@ int store_incoming(sqlite3 *db, const struct image *img);
  * caller's transaction. */
 int store_made(sqlite3 *db, int64_t row, const struct image *img,
 	       double now);
+/* My image row was renamed: each of its shares gets a new row, so that a
+ * link's row (its inode) never stands for two targets; in the caller's
+ * transaction. */
+int store_relink(sqlite3 *db, int64_t row);
 /* Make the folder (region, f) what temp.incoming holds (all: every
  * image of it; else only the images listed); the changes go to the feed.
  * In the caller's transaction. */

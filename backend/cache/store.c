@@ -409,6 +409,21 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
 	return st;
 }
 
+int store_relink(sqlite3 *db, int64_t row)
+{
+	sqlite3_stmt *st = prepare(db, "INSERT OR REPLACE INTO shares (image, "
+				   "account) SELECT image, account FROM shares "
+				   "WHERE image = ?1 ORDER BY row");
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, row);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Put one incoming image (the row of in) in the file: new or changed. */
 static int merge_one(struct cache *c, sqlite3 *db, sqlite3_stmt *in,
 		     sqlite3_stmt *sel, sqlite3_stmt *ins, sqlite3_stmt *upd)
@@ -444,8 +459,11 @@ static int merge_one(struct cache *c, sqlite3 *db, sqlite3_stmt *in,
 	rc = sqlite3_step(upd);
 	if (rc != SQLITE_DONE)
 		return -EIO;
-	if (sqlite3_changes(db))
-		feed_row(c, db, row, kind, region, owner, old, name);
+	if (!sqlite3_changes(db))
+		return 0;
+	if (strcmp(old, name) && store_relink(db, row))
+		return -EIO;
+	feed_row(c, db, row, kind, region, owner, old, name);
 	return 0;
 }
 

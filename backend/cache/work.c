@@ -613,6 +613,8 @@ static int apply(struct cache *c, sqlite3 *db, struct chg *g)
 			new_name = g->arg;
 			rc = run_sql(db, "UPDATE images SET name = ?2 WHERE "
 				     "row = ?1", g->row, g->arg);
+			if (!rc)
+				rc = store_relink(db, g->row);
 		}
 		if (!rc && g->arg2)
 			rc = run_sql(db, "UPDATE images SET description = "

@@ -36,11 +36,8 @@ static int read_log(struct local *l, int64_t *seq, change_cb cb, void *ctx)
 	if (!l->cst) {
 		rc = sqlite3_prepare_v2(l->cdb,
 			"SELECT seq, coalesce(image, 0), region, owner, "
-			"old_name, new_name, peer, origin = ?2, "
-			"coalesce((SELECT s.row FROM shares s WHERE "
-			"s.image = c.image AND s.account = c.peer), 0) "
-			"FROM changes c WHERE seq > ?1 ORDER BY seq", -1,
-			&l->cst, NULL);
+			"old_name, new_name, peer, origin = ?2 FROM changes "
+			"WHERE seq > ?1 ORDER BY seq", -1, &l->cst, NULL);
 		if (rc != SQLITE_OK)
 			return -EIO;
 	}
@@ -58,7 +55,6 @@ static int read_log(struct local *l, int64_t *seq, change_cb cb, void *ctx)
 		c.old_name = (const char *)sqlite3_column_text(l->cst, 4);
 		c.new_name = (const char *)sqlite3_column_text(l->cst, 5);
 		c.peer = (const char *)sqlite3_column_text(l->cst, 6);
-		c.link = sqlite3_column_int64(l->cst, 8);
 		cb(ctx, &c);
 	}
 	rc = local_errno(rc);

@@ -271,9 +271,9 @@ static int log_step(struct local *l, enum query q, int64_t row,
 /*
  * Tell other daemons: image row of owner went from old_name to new_name;
  * and move the times of the folders that show it. A rename also changes
- * the name and the target of each of its share links: one change more
- * for each account it is shared with (peer set), so that the others
- * drop those links and their folders' listings too.
+ * each of its share links (relink): one change more for each account it
+ * is shared with (peer set), so that the other daemons list the new links
+ * in shared/<peer>/ too.
  */
 int local_log_change(struct local *l, int64_t row, const char *region,
 		      const char *owner, const char *old_name,
@@ -825,6 +825,20 @@ static int drop_pending(struct local *l, int64_t row, const char *region,
 }
 
 /*
+ * A renamed image's links are new links: each of its shares gets a new
+ * row, so that a link's row (its inode) never stands for two targets.
+ */
+static int relink(struct local *l, int64_t row)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_RELINK);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	return step_done(st);
+}
+
+/*
  * An edit of my image row (see local_edit); a rename names the name it
  * renames (from, or NULL), and its new name may take the place of my
  * pending image replace, dropped in the same transaction.
@@ -871,6 +885,8 @@ static int edit(struct local *l, int64_t row, const char *from,
 	sqlite3_bind_int(st, 5, !!description);
 	sqlite3_bind_int64(st, 6, time(NULL));
 	rc = step_done(st);
+	if (!rc && name && o.shares)
+		rc = relink(l, row);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
 				      name ? name : o.name, NULL);

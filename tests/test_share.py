@@ -610,44 +610,29 @@ def test_rename_keeps_shares(mount, catalog):
         expect_errno(errno.ENOENT, os.readlink, shared(owner, peer, WEB))
 
 
-def test_rename_of_a_read_link_gives_the_new_target(mount, catalog):
-    """A link whose target the kernel holds (readlink) follows a rename of
-    its image in the mount that renamed it: once a listing shows the new
-    name, readlink gives the new target (its name and target are one: a
-    renamed image's links are new links, with inodes of their own)."""
-    mnt = mount()
-    os.mkdir(shared(mnt, C))
-    share(mnt, C, WEB)
-    assert links_in(mnt, C) == {WEB: rel_target(WEB)}   # in the kernel now
+@pytest.mark.parametrize('where', [
+    'same', pytest.param('other', marks=pytest.mark.local_only)])
+def test_renamed_link_gives_the_new_target(mount, where):
+    """A link whose target the kernel holds (readlink), in the mount that
+    renames its image or in another mount of the owner (two daemons, one
+    catalog): once a listing shows the new name, readlink gives the new
+    target, never the one the kernel kept of the old link (a renamed
+    image's links are new links, with inodes of their own)."""
+    owner = mount()
+    reader = owner if where == 'same' else mount(db=owner.db)
+    os.mkdir(shared(owner, C))
+    share(owner, C, WEB)
+    assert wait_for(lambda: links_in(reader, C) == {WEB: rel_target(WEB)},
+                    VISIBLE), links_in(reader, C)   # in the kernel now
     for old, new in ((WEB, 'web-server-renamed'),
                      ('web-server-renamed', WEB)):
-        os.rename(custom(mnt, old), custom(mnt, new))
-        assert wait_for(lambda: new in os.listdir(shared(mnt, C)),
-                        VISIBLE), listing(shared(mnt, C))
-        assert os.readlink(shared(mnt, C, new)) == rel_target(new)
-        assert links_in(mnt, C) == {new: rel_target(new)}
-        assert os.path.isdir(shared(mnt, C, new))   # the link resolves
-
-
-@pytest.mark.local_only  # two daemons on one catalog file
-def test_rename_seen_by_other_mount_of_owner(mount, catalog):
-    """Another mount of the owner that read a link lists it under the
-    image's new name soon after a rename, and readlink of that name gives
-    the new target, never the one the kernel kept of the old link."""
-    a1 = mount()
-    a2 = mount(db=a1.db)
-    os.mkdir(shared(a1, C))
-    share(a1, C, WEB)
-    assert wait_for(lambda: links_in(a2, C) == {WEB: rel_target(WEB)},
-                    VISIBLE), links_in(a2, C)
-    for old, new in ((WEB, 'web-server-renamed'),
-                     ('web-server-renamed', WEB)):
-        os.rename(custom(a1, old), custom(a1, new))
-        assert wait_for(lambda: new in os.listdir(shared(a2, C)),
-                        VISIBLE), listing(shared(a2, C))
-        assert os.readlink(shared(a2, C, new)) == rel_target(new)
-        assert wait_for(lambda: links_in(a2, C) == {new: rel_target(new)},
-                        VISIBLE), links_in(a2, C)
+        os.rename(custom(owner, old), custom(owner, new))
+        assert wait_for(lambda: new in os.listdir(shared(reader, C)),
+                        VISIBLE), listing(shared(reader, C))
+        assert os.readlink(shared(reader, C, new)) == rel_target(new)
+        assert wait_for(lambda: links_in(reader, C) ==
+                        {new: rel_target(new)}, VISIBLE), links_in(reader, C)
+        assert os.path.isdir(shared(reader, C, new))   # it resolves
 
 
 def test_delete_shared_image_is_ebusy(mount, catalog):

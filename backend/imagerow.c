@@ -66,3 +66,12 @@ int image_from_row(sqlite3_stmt *st, int col, struct image *img)
 	}
 	return 0;
 }
+
+void summary_from_row(sqlite3_stmt *st, struct summary *s)
+{
+	for (int k = 0; k < KIND_COUNT; k++)
+		s->mtime[k] = sqlite3_column_int64(st, k);
+	s->images = sqlite3_column_int(st, KIND_COUNT);
+	s->disk_gb = sqlite3_column_int64(st, KIND_COUNT + 1);
+	s->images_max = sqlite3_column_int(st, KIND_COUNT + 2);
+}

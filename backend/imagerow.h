@@ -21,4 +21,10 @@
 #define IMAGE_ROW_COLUMNS 25
 int image_from_row(sqlite3_stmt *st, int col, struct image *img);
 
+/*
+ * A region's summary from a row of columns, in this order: the newest
+ * mtime of each kind (KIND_COUNT of them), images, disk_gb, images_max.
+ */
+void summary_from_row(sqlite3_stmt *st, struct summary *s);
+
 #endif /* IMAGEFS_IMAGEROW_H */

@@ -461,13 +461,8 @@ static int cache_summary(struct backend *b, const char *region,
 		return -EIO;
 	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		for (int k = 0; k < KIND_COUNT; k++)
-			s->mtime[k] = sqlite3_column_int64(st, k);
-		s->images = sqlite3_column_int(st, 4);
-		s->disk_gb = sqlite3_column_int64(st, 5);
-		s->images_max = sqlite3_column_int(st, 6);
-	}
+	if (rc == SQLITE_ROW)
+		summary_from_row(st, s);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : -EIO;
 }

@@ -755,13 +755,8 @@ int local_summary(struct backend *b, const char *region, struct summary *s)
 		return -EIO;
 	sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
 	rc = local_step_one(st);
-	if (!rc) {
-		for (int k = 0; k < KIND_COUNT; k++)
-			s->mtime[k] = sqlite3_column_int64(st, k);
-		s->images = sqlite3_column_int(st, 4);
-		s->disk_gb = sqlite3_column_int64(st, 5);
-		s->images_max = sqlite3_column_int(st, 6);
-	}
+	if (!rc)
+		summary_from_row(st, s);
 	sqlite3_reset(st);
 	return rc;
 }

@@ -379,24 +379,13 @@ def check_tree(mount, db, env, conn):
 # a kind; each entry goes with its fix. These were found by this test,
 # after issue 11's fixes; each has a reproduction in the report of the
 # branch stress.
-RENAMED_PENDING = ('a pending directory renamed, with a refused write of '
-                   'its info')
 KNOWN = (
-    ('a pending directory renamed after a refused write of its info cannot '
-     'take info (ENOENT) for a while, or takes it without committing',
-     lambda kind: kind.endswith(', ' + RENAMED_PENDING)),
     ('an empty info (touch, cp of an empty file) commits at the FUSE '
      'release, after close(2) returned, and a refusal then is lost',
      lambda kind: kind in (
          'an empty info is committed after close returned',
          'close said a text was stored, the image is still pending, an '
          'empty info, committed at release')),
-    ('an image directory lists without info right after a commit, or with '
-     'it after a refused write, so rm -r fails',
-     lambda kind: kind == 'read-your-writes: an image directory lists '
-     'other files than it holds' or (
-         kind.startswith('unexpected errno: ') and
-         ' at delete delete-' in kind and ', after a listing of ' in kind)),
 )
 
 

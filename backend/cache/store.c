@@ -20,7 +20,7 @@
 #include "cache.h"
 #include "../../mountopts/log.h"
 
-#define CACHE_VERSION 1003	/* PRAGMA user_version of a cache file */
+#define CACHE_VERSION 1004	/* PRAGMA user_version of a cache file */
 #define CACHE_VERSION_FIRST 1000	/* older ones are made again */
 
 /* The columns of an image, in the order of ?1.. of the writes below. */
@@ -52,7 +52,8 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS images_folder ON images "
 	" (region, folder, name);"
 	"CREATE TABLE IF NOT EXISTS shares ("
-	" row INTEGER PRIMARY KEY,"
+	" row INTEGER PRIMARY KEY AUTOINCREMENT," /* a link's inode, never
+						   * reused */
 	" image INTEGER NOT NULL REFERENCES images(row) ON DELETE CASCADE,"
 	" account TEXT NOT NULL,"
 	" UNIQUE (image, account));"

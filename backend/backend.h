@@ -118,9 +118,15 @@ struct peer {
 	int64_t mtime;		/* the newest change between us, 0: none */
 };
 
-/* A share I made: my image <row> shared with <peer>. */
+/*
+ * A share I made: my image <row> shared with <peer>. Its link's target
+ * names the image, so a rename (or an edit of the name) makes new links:
+ * each share of the image gets a new row, in the same change, and a row
+ * (a link's inode) never stands for two targets.
+ */
 struct share {
-	int64_t row;		/* stable share id */
+	int64_t row;		/* share id, stable while the image keeps
+				 * its name */
 	int64_t image;		/* the image's row */
 	char name[NAME_MAX_BYTES + 1];	/* the image's name */
 	int64_t mtime;		/* the image's last change, unix seconds */
@@ -246,12 +252,16 @@ struct backend_ops {
 	/* -EAGAIN when the daily limit of the image's region is reached */
 	int (*check_ops)(struct backend *b, const char *region);
 	/*
-	 * mv: rename my image (pending or committed). replace: my pending
-	 * image called name in the same folder (mv onto an empty directory),
-	 * dropped in the same transaction, or 0
+	 * mv: rename my image (pending or committed) from the name from, by
+	 * which the caller found row, to name. -ENOENT when it is no longer
+	 * called from (renamed meanwhile, by another mount), checked where
+	 * the rename is applied; one that is called name already is no
+	 * change (0). replace: my pending image called name in the same
+	 * folder (mv onto an empty directory), dropped in the same
+	 * transaction, or 0
 	 */
-	int (*rename)(struct backend *b, int64_t row, const char *name,
-		      int64_t replace);
+	int (*rename)(struct backend *b, int64_t row, const char *from,
+		      const char *name, int64_t replace);
 	int (*set_description)(struct backend *b, int64_t row,
 			       const char *description);
 	/*

@@ -32,6 +32,7 @@ struct open_file {
 	int error;		/* a refused write: nothing is committed */
 	int made;		/* its commit made the image: what it writes
 				 * next makes the image again (an amend) */
+	int refused;		/* a close refused its text: no info kept */
 	int lazy;		/* read-only info: render at the first read */
 	int mutable;		/* of an image that can change: no page cache
 				 * kept from one open to the next */
@@ -74,14 +75,39 @@ int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len)
 	return 0;
 }
 
-/* The info of a pending image exists while a writer has it open. */
+/*
+ * Whether open file of keeps its pending image's info: a writer of it
+ * that no close(2) has refused (nothing is kept then, though the release
+ * comes after close returned).
+ */
+static int keeps_info(const struct open_file *of)
+{
+	return of->pending && of->writable && !of->scratch && !of->refused;
+}
+
+/* The info of a pending image exists while a writer keeps it. */
 static struct open_file *pending_writer(struct fs *fs, int64_t row)
 {
 	for (struct open_file *of = fs->open_files; of; of = of->next)
-		if (of->row == row && of->pending && of->writable &&
-		    !of->scratch)
+		if (of->row == row && keeps_info(of))
 			return of;
 	return NULL;
+}
+
+/*
+ * A writer that kept pending image row's info stopped (refused, or gone):
+ * when no other writer keeps it, info is gone, and the kernel's listing of
+ * the directory, which showed it, is dropped before the reply, for the
+ * caller's next listing (rm -r unlinks what it lists).
+ */
+static void info_dropped(struct fs *fs, int64_t row)
+{
+	if (pending_writer(fs, row))
+		return;
+	if (fs->inval_dir_now)
+		fs->inval_dir_now(fs->inval_ctx, mutable_ino(N_IMAGE, row));
+	if (fs->inval_inode)
+		fs->inval_inode(fs->inval_ctx, mutable_ino(N_INFO, row));
 }
 
 int info_attr(struct fs *fs, const struct image *img, struct entry *e)
@@ -98,6 +124,8 @@ int info_attr(struct fs *fs, const struct image *img, struct entry *e)
 	file_entry(fs, e, mutable_ino(N_INFO, img->row), S_IFREG | 0644, 0,
 		   time(NULL));
 	e->mutable = 1;
+	/* gone with the writer: a name the kernel kept would outlive it */
+	e->transient = 1;
 	return 0;
 }
 
@@ -559,12 +587,15 @@ static int unmake(struct fs *fs, struct open_file *of, int rc)
 		failed(fs, of->row, "undo", undo);
 		return rc;
 	}
-	of->pending = 1;
+	/* pending again, and this writer's refused text keeps no info */
+	of->pending = of->refused = 1;
+	info_dropped(fs, of->row);
 	row_changed(fs, of->row);
 	return rc;
 }
 
-int fs_flush(struct fs *fs, struct open_file *of)
+/* The commit of fs_flush. */
+static int flush_text(struct fs *fs, struct open_file *of)
 {
 	int rc;
 
@@ -601,14 +632,31 @@ int fs_flush(struct fs *fs, struct open_file *of)
 	return of->result;
 }
 
+int fs_flush(struct fs *fs, struct open_file *of)
+{
+	int kept = keeps_info(of);
+	int rc = flush_text(fs, of);
+
+	/* a text refused for good: close says so, info is gone now */
+	if (kept && rc && (of->error || of->flushed)) {
+		of->refused = 1;
+		info_dropped(fs, of->row);
+	}
+	return rc;
+}
+
 void fs_release(struct fs *fs, struct open_file *of)
 {
+	int kept = keeps_info(of);
+
 	for (struct open_file **p = &fs->open_files; *p; p = &(*p)->next) {
 		if (*p == of) {
 			*p = of->next;
 			break;
 		}
 	}
+	if (kept)
+		info_dropped(fs, of->row);
 	of_free(of);
 }
 

@@ -32,8 +32,9 @@ int fs_info_text(struct fs *fs, int64_t row, char **text, size_t *len);
 
 /*
  * The attributes of img's info: -ENOENT while the image is marked, and for
- * a pending image unless a writer has it open (its size is then 0: the
- * image has no text yet).
+ * a pending image unless a writer keeps it: one open, that no close(2)
+ * refused (its size is then 0: the image has no text yet; the entry is
+ * transient). A refused close drops the kernel's listing of the directory.
  */
 int info_attr(struct fs *fs, const struct image *img, struct entry *e);
 

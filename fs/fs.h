@@ -82,6 +82,14 @@ struct fs {
 	 * hold forever. Names that can change have short entry timeouts.
 	 */
 	void (*inval_inode)(void *ctx, uint64_t ino);
+	/*
+	 * Drop the kernel's listing of directory ino before the request
+	 * under way replies, and once more later (may be NULL): for a change
+	 * the kernel cannot see and its caller's next call must not miss.
+	 * Directories only: their pages are locked only while a listing is
+	 * copied out, never across a request.
+	 */
+	void (*inval_dir_now)(void *ctx, uint64_t ino);
 	void *inval_ctx;
 };
 
@@ -90,6 +98,11 @@ struct entry {
 	uint64_t ino;
 	struct stat st;
 	int mutable;	/* the name can change: a short entry timeout */
+	/*
+	 * It exists only while an open file keeps it (a pending image's
+	 * info): neither its name nor its attributes are cached.
+	 */
+	int transient;
 };
 
 /* Called per listed entry; return non-zero when no more fit. */

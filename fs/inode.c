@@ -109,6 +109,7 @@ void dir_entry(struct fs *fs, struct entry *e, uint64_t ino, mode_t mode,
 	memset(&e->st, 0, sizeof(e->st));
 	e->ino = ino;
 	e->mutable = 0;
+	e->transient = 0;
 	e->st.st_ino = ino;
 	e->st.st_mode = S_IFDIR | mode;
 	e->st.st_nlink = 2 + subdirs;

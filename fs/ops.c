@@ -83,7 +83,14 @@ static void queue_inode(void *ctx, uint64_t ino)
 	pthread_mutex_unlock(&im->lock);
 }
 
+/* Sent from the request under way (fs.h), then queued to send again. */
+static void inval_dir_now(void *ctx, uint64_t ino)
+{
+	struct imagefs *im = ctx;
 
+	fuse_lowlevel_notify_inval_inode(im->se, ino, 0, 0);
+	queue_inode(ctx, ino);
+}
 
 static int on_change(void *ctx, const struct change *c)
 {
@@ -200,8 +207,9 @@ static void fill_entry(struct imagefs *im, const struct entry *e,
 	ep->ino = e->ino;
 	ep->generation = im->fs.b->generation;
 	ep->attr = e->st;
-	ep->attr_timeout = im->timeout;
-	ep->entry_timeout = e->mutable ? MUTABLE_ENTRY_TIMEOUT : im->timeout;
+	ep->attr_timeout = e->transient ? 0 : im->timeout;
+	ep->entry_timeout = e->transient ? 0 :
+			    e->mutable ? MUTABLE_ENTRY_TIMEOUT : im->timeout;
 }
 
 /*
@@ -418,7 +426,8 @@ static int reply_attr(struct call *c, int rc, const struct entry *e)
 	if (rc)
 		fuse_reply_err(c->req, -rc);
 	else
-		fuse_reply_attr(c->req, &e->st, im_of(c->req)->timeout);
+		fuse_reply_attr(c->req, &e->st,
+				e->transient ? 0 : im_of(c->req)->timeout);
 	return 0;
 }
 
@@ -1204,6 +1213,7 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	if (err)
 		goto out_free;
 	im->fs.inval_inode = queue_inode;
+	im->fs.inval_dir_now = inval_dir_now;
 	im->fs.inval_ctx = im;
 	im->fs.b->wake = wake;
 	im->fs.b->wake_ctx = im;

@@ -266,17 +266,8 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct entry *e)
 			peer_entry(fs, n.region, &p, e);
 		return rc;
 	case N_IMAGE:
-		return image_attr(fs, &n, e);
 	case N_INFO:
-		/*
-		 * The kernel holds a name for an info that is gone (a
-		 * pending image's writer closed, a commit was undone):
-		 * ESTALE makes it walk the path again, looking the name up
-		 * (ENOENT, or a create for O_CREAT), where ENOENT would fail
-		 * an open(O_CREAT) until the name's entry expired.
-		 */
-		rc = image_attr(fs, &n, e);
-		return rc == -ENOENT ? -ESTALE : rc;
+		return image_attr(fs, &n, e);
 	case N_LINK:
 		rc = fs->b->ops->get_share(fs->b, n.id, region, sizeof(region),
 					   peer, sizeof(peer), &s);

@@ -157,6 +157,22 @@ static int share_count(void *ctx, const struct share *s)
 	return 0;
 }
 
+static int share_keep(void *ctx, const struct share *s)
+{
+	*(struct share *)ctx = *s;
+	return 1;
+}
+
+/* The one share of region with peer (row 0: none). */
+static struct share share_with(const char *region, const char *peer)
+{
+	struct share s = { 0 };
+
+	EXPECT_EQ_INT(CALL(b->ops->shares(b, region, peer, 0, share_keep,
+					  &s)), 0);
+	return s;
+}
+
 static int shares_with(const char *region, const char *peer)
 {
 	int n = 0;
@@ -164,6 +180,15 @@ static int shares_with(const char *region, const char *peer)
 	EXPECT_EQ_INT(CALL(b->ops->shares(b, region, peer, 0, share_count, &n)),
 		      0);
 	return n;
+}
+
+/* The operations charged in region today, as usage() says. */
+static int ops_today(const char *region)
+{
+	struct usage u;
+
+	EXPECT_EQ_INT(CALL(b->ops->usage(b, region, &u)), 0);
+	return u.ops;
 }
 
 static int64_t pending(const char *region, const char *name)
@@ -234,7 +259,13 @@ static void test_pending(void)
 	f = folder(GZ, KIND_CUSTOM, NULL, "contract-pending");
 	EXPECT_EQ_INT(f.n, 3);
 	EXPECT_EQ_INT(f.pending, 1);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-renamed", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-pending",
+					  "contract-renamed", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT_EQ_STR(img.name, "contract-renamed");
+	/* the same name renamed again (another mount): it is gone */
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-pending",
+					  "contract-again", 0)), -ENOENT);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-renamed");
 	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "x")), -EINVAL);
@@ -360,15 +391,35 @@ static void test_changes(void)
 {
 	struct found f = folder(GZ, KIND_CUSTOM, NULL, "contract-made");
 	int64_t row = f.img.row;
+	char region[32], peer[32];
+	struct share link, now;
 	struct image img;
+	int before;
 
 	EXPECT(row > 0);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
+					  "contract-moved", 0)), 0);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL, "contract-made").img.row,
 		      0);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL,
 			     "contract-moved").img.row, row);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "build-agent", 0)), -EEXIST);
+	/*
+	 * Two mounts rename contract-made at once: the one that comes second
+	 * renames a name that is gone (ENOENT), and changes nothing; one
+	 * that asks for the name it has now is no change.
+	 */
+	before = ops_today(GZ);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
+					  "contract-second", 0)), -ENOENT);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT_EQ_STR(img.name, "contract-moved");
+	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL,
+			     "contract-second").img.row, 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
+					  "contract-moved", 0)), 0);
+	EXPECT_EQ_INT(ops_today(GZ), before);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved",
+					  "build-agent", 0)), -EEXIST);
 	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "described")), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.description, "described");
@@ -392,6 +443,23 @@ static void test_changes(void)
 	EXPECT_EQ_INT(shares_with(GZ, OTHER), 1);
 	EXPECT(has_peer(GZ, OTHER));
 	EXPECT_EQ_INT(CALL(b->ops->share(b, row, OTHER)), -EEXIST);
+	/* a rename makes new links: a share's row (a link's inode) never
+	 * stands for two names */
+	link = share_with(GZ, OTHER);
+	EXPECT_EQ_INT(link.image, row);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved",
+					  "contract-shared", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
+	EXPECT_EQ_STR(img.shared_with, OTHER);
+	now = share_with(GZ, OTHER);
+	EXPECT_EQ_INT(now.image, row);
+	EXPECT_EQ_STR(now.name, "contract-shared");
+	EXPECT(now.row != link.row);
+	EXPECT_EQ_INT(CALL(b->ops->get_share(b, link.row, region,
+					     sizeof(region), peer,
+					     sizeof(peer), &now)), -ENOENT);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-shared",
+					  "contract-moved", 0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), -EBUSY);
 	EXPECT_EQ_INT(CALL(b->ops->remove_peer(b, GZ, OTHER)), -ENOTEMPTY);
 	EXPECT_EQ_INT(CALL(b->ops->unshare(b, row, OTHER)), 0);
@@ -433,8 +501,8 @@ static void test_copy_and_delete(void)
 	EXPECT(strcmp(img.id, f.img.id));
 	/* another account's image is not mine to change */
 	f = folder(GZ, KIND_SHARED, PEER, "ml-training-base");
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "mine-now", 0)),
-		      -EPERM);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, f.img.name,
+					  "mine-now", 0)), -EPERM);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), -EPERM);
 	f = folder(GZ, KIND_PUBLIC, NULL, "Ubuntu Server 22.04 LTS 64bit");
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), -EPERM);
@@ -449,8 +517,8 @@ static void test_copy_and_delete(void)
 	/* mv onto my pending image: it goes in the same change */
 	f = folder(GZ, KIND_CUSTOM, NULL, "contract-moved");
 	row = pending(GZ, "contract-target");
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "contract-target",
-					  row)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "contract-moved",
+					  "contract-target", row)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), -ENOENT);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, f.img.row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-target");

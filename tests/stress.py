@@ -884,11 +884,12 @@ class Worker(Actor):
                              'returned', rec=rec)
                 return row
         context = {}
-        if obj.moved and obj.refused:
+        if empty:
+            # the release's commit, whatever came before it
+            context['context'] = 'an empty info, committed at release'
+        elif obj.moved and obj.refused:
             context['context'] = ('a pending directory renamed, with a '
                                   'refused write of its info')
-        elif empty:
-            context['context'] = 'an empty info, committed at release'
         self.finding('close said a text was stored, the image is still '
                      'pending', obj, rec=rec, empty=empty, **context)
         return None

@@ -1700,6 +1700,55 @@ def test_other_mount_change_seen_by_the_next_request(mount, seeded_db,
 RACERS = 12                     # threads per mount
 
 
+RENAME_ROUNDS = 100             # races of two renames, about 2 s
+
+
+@pytest.mark.local_only  # two daemons on one catalog file
+def test_two_mounts_rename_one_name_at_once(mount, seeded_db, catalog):
+    """Two mounts of one account rename one image at the same moment, to
+    two names: one renames it, the other is told ENOENT (the name it
+    renames is gone), never both 0. Who wins is timing, so each round is
+    one race: without the check in the rename's own transaction a few
+    rounds of a hundred had both told it was done (tests/contract.c
+    checks the rule itself, deterministically)."""
+    db = seeded_db()
+    conn = catalog(db)
+    prepare(conn, settings={'max_daily_ops': 1000})
+    mounts = (mount(db=db), mount(db=db))
+    name = WEB
+    for i in range(RENAME_ROUNDS):
+        paths = [os.path.join(m, GZ, 'custom') for m in mounts]
+        for p in paths:
+            assert wait_for(lambda: os.path.isdir(os.path.join(p, name)),
+                            VISIBLE_WITHIN), (p, name, listing(p))
+        new = ['%s-%s%d' % (WEB, tag, i) for tag in 'ab']
+        barrier = threading.Barrier(2)
+        results = [None, None]
+
+        def rename(k):
+            barrier.wait()
+            try:
+                os.rename(os.path.join(paths[k], name),
+                          os.path.join(paths[k], new[k]))
+                results[k] = 'ok'
+            except OSError as e:
+                results[k] = ename(e.errno)
+
+        threads = [threading.Thread(target=rename, args=(k,))
+                   for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not [t for t in threads if t.is_alive()], 'a rename hangs'
+        assert sorted(results) == ['ENOENT', 'ok'], (i, results)
+        name = new[results.index('ok')]
+        assert conn.execute("SELECT count(*) FROM images WHERE kind = "
+                            "'custom' AND name = ?", (name,)).fetchone()[
+            0] == 1
+    assert ops_count(conn, GZ) == charged(RENAME_ROUNDS)
+
+
 @pytest.mark.local_only  # checks the catalog file itself
 def test_two_daemons_race(mount, seeded_db, catalog):
     """Both daemons mkdir and commit at once in one region: exactly the

@@ -162,6 +162,81 @@ def test_ftruncate_cuts_only_its_own_text(setup):
     assert ops_count(conn, GZ) == 1
 
 
+# --- a pending image's info: there while a writer keeps it ----------------
+
+def refused_write(info, text='COLOR=blue\n'):
+    """open info, write a text refused at the write(2), close: EINVAL."""
+    w = os.open(info, WRITE, 0o644)
+    try:
+        expect_errno(errno.EINVAL, write_all, w, text)
+    finally:
+        assert close_errno(w) == errno.EINVAL
+
+
+@pytest.mark.parametrize('rename', [False, True])
+def test_info_commits_at_once_after_a_refused_write(setup, rename):
+    """The kernel does not keep the name of a pending info past its writer:
+    once, after a refused write and a rename of the directory, writing
+    info failed with ENOENT until the name expired."""
+    mnt, conn = setup()
+    path = custom(mnt, 'refused-first', BJ)
+    os.mkdir(path)
+    refused_write(os.path.join(path, 'info'))
+    if rename:
+        os.rename(path, custom(mnt, 'then-renamed', BJ))
+        path = custom(mnt, 'then-renamed', BJ)
+    info = os.path.join(path, 'info')
+    write_file(info, source_text('DESCRIPTION=second\n'))
+    name = os.path.basename(path)
+    assert name in committed(conn, BJ) and pending(conn, BJ) == []
+    assert read_info(info)['DESCRIPTION'] == 'second'
+    assert listing(path) == ['info']
+
+
+def test_listing_shows_info_right_after_a_commit(setup):
+    """A listing of the pending directory, kept by the kernel, does not
+    outlive the commit (once it did: rm -r then met ENOTEMPTY)."""
+    mnt, conn = setup()
+    path = custom(mnt, 'listed-then-made', BJ)
+    os.mkdir(path)
+    info = os.path.join(path, 'info')
+    refused_write(info)
+    assert listing(path) == []
+    write_file(info, source_text('DESCRIPTION=made\n'))
+    assert listing(path) == ['info']
+    rm = run(['rm', '-r', path])                # unlink what it lists, rmdir
+    assert rm.returncode == 0, rm.stderr
+    assert not os.path.exists(path)
+    assert 'listed-then-made' not in committed(conn, BJ)
+
+
+@pytest.mark.parametrize('text', ['COLOR=blue\n', 'COLOR=blue'],
+                         ids=['at-write', 'at-close'])
+def test_listing_drops_info_when_close_refuses(setup, text):
+    """A listing made while the writer was open shows info; once close
+    said the text was refused, info is gone from the next listing, though
+    the kernel releases the file later (once rm -r met ENOENT)."""
+    mnt, conn = setup()
+    path = custom(mnt, 'refused-text', BJ)
+    os.mkdir(path)
+    info = os.path.join(path, 'info')
+    w = os.open(info, WRITE, 0o644)
+    try:
+        assert listing(path) == ['info']
+        if text.endswith('\n'):
+            expect_errno(errno.EINVAL, write_all, w, text)
+        else:
+            write_all(w, text)                  # a line checked at close
+        assert listing(path) == ['info']        # still open: still there
+    finally:
+        assert close_errno(w) == errno.EINVAL
+    assert listing(path) == []
+    expect_errno(errno.ENOENT, os.stat, info)
+    rm = run(['rm', '-r', path])
+    assert rm.returncode == 0, rm.stderr
+    assert not os.path.exists(path) and pending(conn, BJ) == []
+
+
 # --- one check of names; every listed name is reachable ---------------------
 
 @pytest.mark.parametrize('name', ['desktop.ini', 'Thumbs.db', 'autorun.inf',

@@ -610,6 +610,31 @@ def test_rename_keeps_shares(mount, catalog):
         expect_errno(errno.ENOENT, os.readlink, shared(owner, peer, WEB))
 
 
+@pytest.mark.parametrize('where', [
+    'same', pytest.param('other', marks=pytest.mark.local_only)])
+def test_renamed_link_gives_the_new_target(mount, where):
+    """A link whose target the kernel holds (readlink), in the mount that
+    renames its image or in another mount of the owner (two daemons, one
+    catalog): once a listing shows the new name, readlink gives the new
+    target, never the one the kernel kept of the old link (a renamed
+    image's links are new links, with inodes of their own)."""
+    owner = mount()
+    reader = owner if where == 'same' else mount(db=owner.db)
+    os.mkdir(shared(owner, C))
+    share(owner, C, WEB)
+    assert wait_for(lambda: links_in(reader, C) == {WEB: rel_target(WEB)},
+                    VISIBLE), links_in(reader, C)   # in the kernel now
+    for old, new in ((WEB, 'web-server-renamed'),
+                     ('web-server-renamed', WEB)):
+        os.rename(custom(owner, old), custom(owner, new))
+        assert wait_for(lambda: new in os.listdir(shared(reader, C)),
+                        VISIBLE), listing(shared(reader, C))
+        assert os.readlink(shared(reader, C, new)) == rel_target(new)
+        assert wait_for(lambda: links_in(reader, C) ==
+                        {new: rel_target(new)}, VISIBLE), links_in(reader, C)
+        assert os.path.isdir(shared(reader, C, new))   # it resolves
+
+
 def test_delete_shared_image_is_ebusy(mount, catalog):
     mnt = mount()
     conn = catalog(mnt.db)

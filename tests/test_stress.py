@@ -379,26 +379,7 @@ def check_tree(mount, db, env, conn):
 # a kind; each entry goes with its fix. These were found by this test,
 # after issue 11's fixes; each has a reproduction in the report of the
 # branch stress.
-RENAMED_PENDING = ('a pending directory renamed, with a refused write of '
-                   'its info')
-KNOWN = (
-    ('a pending directory renamed after a refused write of its info cannot '
-     'take info (ENOENT) for a while, or takes it without committing',
-     lambda kind: kind.endswith(', ' + RENAMED_PENDING)),
-    ('a share link is listed under its image\'s new name but readlink '
-     'gives the old one',
-     lambda kind: kind == 'a share link points to its image by an older '
-     'name'),
-    ('an image directory lists without info right after a commit, or with '
-     'it after a refused write, so rm -r fails',
-     lambda kind: kind == 'read-your-writes: an image directory lists '
-     'other files than it holds' or (
-         kind.startswith('unexpected errno: ') and
-         ' at delete delete-' in kind and ', after a listing of ' in kind)),
-    ('one name renamed through two mounts of one account at once: both are '
-     'told it was done',
-     lambda kind: kind == 'both mounts were told they did it'),
-)
+KNOWN = ()
 
 
 def report(lines):

@@ -1683,8 +1683,9 @@ def test_cache_file_in_xdg_cache_home(mount, tmp_path):
 
 
 def test_cache_rows_are_never_given_again(mount, tmp_path):
-    """An image's inode is not another's after it goes; a cache file of an
-    older version is made anew, with another FUSE generation."""
+    """An image's inode, or a share link's, is not another's after it
+    goes; a cache file of an older version is made anew, with another FUSE
+    generation."""
     where = tmp_path / 'listings.db'
     m = mount_tc(mount, extra_opts=['cache=%s' % where])
     os.mkdir(folder(m, 'custom', 'first'))
@@ -1692,6 +1693,12 @@ def test_cache_rows_are_never_given_again(mount, tmp_path):
     os.rmdir(folder(m, 'custom', 'first'))
     os.mkdir(folder(m, 'custom', 'second'))
     assert os.stat(folder(m, 'custom', 'second')).st_ino != ino
+    op_share(m)
+    link = folder(m, 'shared', OTHER + '/' + WEB)
+    ino = os.lstat(link).st_ino
+    os.unlink(link)
+    os.symlink('../../custom/' + WEB, link)
+    assert os.lstat(link).st_ino != ino
     assert m.unmount() == 0
     conn = sqlite3.connect(os.fspath(where), timeout=10)
     try:
@@ -1707,7 +1714,7 @@ def test_cache_rows_are_never_given_again(mount, tmp_path):
     try:
         assert conn.execute("SELECT value FROM meta WHERE key = "
                             "'cache_id'").fetchone()[0] != old_id
-        assert conn.execute('PRAGMA user_version').fetchone()[0] == 1003
+        assert conn.execute('PRAGMA user_version').fetchone()[0] == 1004
     finally:
         conn.close()
 

@@ -129,6 +129,10 @@ int store_incoming(sqlite3 *db, const struct image *img);
  * caller's transaction. */
 int store_made(sqlite3 *db, int64_t row, const struct image *img,
 	       double now);
+/* My image row was renamed: each of its shares gets a new row, so that a
+ * link's row (its inode) never stands for two targets; in the caller's
+ * transaction. */
+int store_relink(sqlite3 *db, int64_t row);
 /* Make the folder (region, f) what temp.incoming holds (all: every
  * image of it; else only the images listed); the changes go to the feed.
  * In the caller's transaction. */
@@ -163,8 +167,8 @@ int cache_create_pending(struct backend *b, const char *region,
 int cache_commit(struct backend *b, int64_t row, const struct spec *spec);
 int cache_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
-int cache_rename(struct backend *b, int64_t row, const char *name,
-		 int64_t replace);
+int cache_rename(struct backend *b, int64_t row, const char *from,
+		 const char *name, int64_t replace);
 int cache_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description);
 int cache_set_description(struct backend *b, int64_t row,

@@ -20,7 +20,7 @@
 #include "cache.h"
 #include "../../mountopts/log.h"
 
-#define CACHE_VERSION 1003	/* PRAGMA user_version of a cache file */
+#define CACHE_VERSION 1004	/* PRAGMA user_version of a cache file */
 #define CACHE_VERSION_FIRST 1000	/* older ones are made again */
 
 /* The columns of an image, in the order of ?1.. of the writes below. */
@@ -52,7 +52,8 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS images_folder ON images "
 	" (region, folder, name);"
 	"CREATE TABLE IF NOT EXISTS shares ("
-	" row INTEGER PRIMARY KEY,"
+	" row INTEGER PRIMARY KEY AUTOINCREMENT," /* a link's inode, never
+						   * reused */
 	" image INTEGER NOT NULL REFERENCES images(row) ON DELETE CASCADE,"
 	" account TEXT NOT NULL,"
 	" UNIQUE (image, account));"
@@ -409,6 +410,21 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
 	return st;
 }
 
+int store_relink(sqlite3 *db, int64_t row)
+{
+	sqlite3_stmt *st = prepare(db, "INSERT OR REPLACE INTO shares (image, "
+				   "account) SELECT image, account FROM shares "
+				   "WHERE image = ?1 ORDER BY row");
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, row);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Put one incoming image (the row of in) in the file: new or changed. */
 static int merge_one(struct cache *c, sqlite3 *db, sqlite3_stmt *in,
 		     sqlite3_stmt *sel, sqlite3_stmt *ins, sqlite3_stmt *upd)
@@ -444,8 +460,11 @@ static int merge_one(struct cache *c, sqlite3 *db, sqlite3_stmt *in,
 	rc = sqlite3_step(upd);
 	if (rc != SQLITE_DONE)
 		return -EIO;
-	if (sqlite3_changes(db))
-		feed_row(c, db, row, kind, region, owner, old, name);
+	if (!sqlite3_changes(db))
+		return 0;
+	if (strcmp(old, name) && store_relink(db, row))
+		return -EIO;
+	feed_row(c, db, row, kind, region, owner, old, name);
 	return 0;
 }
 

@@ -613,6 +613,8 @@ static int apply(struct cache *c, sqlite3 *db, struct chg *g)
 			new_name = g->arg;
 			rc = run_sql(db, "UPDATE images SET name = ?2 WHERE "
 				     "row = ?1", g->row, g->arg);
+			if (!rc)
+				rc = store_relink(db, g->row);
 		}
 		if (!rc && g->arg2)
 			rc = run_sql(db, "UPDATE images SET description = "
@@ -1195,11 +1197,13 @@ static int replaceable(struct cache *c, const struct target *t,
 
 /*
  * A new name and description (NULL: unchanged, "" clears the description)
- * in one change; the new name may take the place of my pending image
- * replace (or 0). What equals what the image has is no change.
+ * in one change; a rename names the name it renames (from, or NULL), and
+ * the new name may take the place of my pending image replace (or 0).
+ * What equals what the image has is no change (also the retry of a change
+ * that is done).
  */
-static int edit(struct cache *c, int64_t row, const char *name,
-		const char *description, int64_t replace)
+static int edit(struct cache *c, int64_t row, const char *from,
+		const char *name, const char *description, int64_t replace)
 {
 	struct target t;
 	int rc = target_of(c, row, &t);
@@ -1212,6 +1216,8 @@ static int edit(struct cache *c, int64_t row, const char *name,
 		description = NULL;
 	if (!name && !description)
 		return 0;
+	if (from && strcmp(from, t.name))
+		return -ENOENT;		/* renamed meanwhile */
 	if (name)
 		rc = replaceable(c, &t, name, &replace);
 	if (!rc && !t.pending)
@@ -1233,19 +1239,19 @@ static int edit(struct cache *c, int64_t row, const char *name,
 int cache_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description)
 {
-	return edit(to_cache(b), row, name, description, 0);
+	return edit(to_cache(b), row, NULL, name, description, 0);
 }
 
-int cache_rename(struct backend *b, int64_t row, const char *name,
-		 int64_t replace)
+int cache_rename(struct backend *b, int64_t row, const char *from,
+		 const char *name, int64_t replace)
 {
-	return edit(to_cache(b), row, name, NULL, replace);
+	return edit(to_cache(b), row, from, name, NULL, replace);
 }
 
 int cache_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
-	return edit(to_cache(b), row, NULL, description, 0);
+	return edit(to_cache(b), row, NULL, NULL, description, 0);
 }
 
 /* My image goes, its directory with it; rmdir of a pending one. */

@@ -249,6 +249,12 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 			   "mtime = max(mtime, excluded.mtime)",
 	[Q_LOG] = "INSERT INTO changes (image, region, owner, old_name, "
 		  "new_name, peer, origin) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_LOG_LINKS] = "INSERT INTO changes (image, region, owner, "
+			"old_name, new_name, peer, origin) SELECT ?2, ?3, ?4, "
+			"?5, ?6, account, ?8 FROM shares WHERE image = ?2",
+	/* each share of image ?2 again, under a new row (AUTOINCREMENT) */
+	[Q_RELINK] = "INSERT OR REPLACE INTO shares (image, account) SELECT "
+		     "image, account FROM shares WHERE image = ?2 ORDER BY row",
 	[Q_REGION_COPY] = "SELECT copy FROM regions WHERE name = ?2",
 	[Q_INSERT_IMPORT] = "INSERT INTO imports (image, url, sha256, "
 			    "account, uid) VALUES (?2, ?3, ?4, ?1, ?5)",

@@ -68,6 +68,8 @@ enum query {
 	Q_STAMP,
 	Q_STAMP_SHARES,
 	Q_LOG,
+	Q_LOG_LINKS,
+	Q_RELINK,
 	Q_REGION_COPY,
 	Q_INSERT_IMPORT,
 	Q_COPY_REGIONS,
@@ -245,8 +247,8 @@ int local_uncommit(struct backend *b, int64_t row);
 int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int local_check_ops(struct backend *b, const char *region);
-int local_rename(struct backend *b, int64_t row, const char *name,
-		 int64_t replace);
+int local_rename(struct backend *b, int64_t row, const char *from,
+		 const char *name, int64_t replace);
 int local_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description);
 int local_set_description(struct backend *b, int64_t row,

@@ -255,20 +255,14 @@ static int stamp(struct local *l, int64_t row, const char *region,
 	return step_done(st);
 }
 
-/*
- * Tell other daemons: image row of owner went from old_name to new_name;
- * and move the times of the folders that show it.
- */
-int local_log_change(struct local *l, int64_t row, const char *region,
-		      const char *owner, const char *old_name,
-		      const char *new_name, const char *peer)
+/* Run Q_LOG or Q_LOG_LINKS with the arguments of local_log_change. */
+static int log_step(struct local *l, enum query q, int64_t row,
+		    const char *region, const char *owner,
+		    const char *old_name, const char *new_name,
+		    const char *peer)
 {
-	sqlite3_stmt *st;
-	int rc = stamp(l, row, region, owner, peer);
+	sqlite3_stmt *st = local_stmt(l, q);
 
-	if (rc)
-		return rc;
-	st = local_stmt(l, Q_LOG);
 	if (!st)
 		return -EIO;
 	if (row)
@@ -280,6 +274,29 @@ int local_log_change(struct local *l, int64_t row, const char *region,
 	sqlite3_bind_text(st, 7, peer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, l->origin);
 	return step_done(st);
+}
+
+/*
+ * Tell other daemons: image row of owner went from old_name to new_name;
+ * and move the times of the folders that show it. A rename also changes
+ * each of its share links (relink): one change more for each account it
+ * is shared with (peer set), so that the other daemons list the new links
+ * in shared/<peer>/ too.
+ */
+int local_log_change(struct local *l, int64_t row, const char *region,
+		      const char *owner, const char *old_name,
+		      const char *new_name, const char *peer)
+{
+	int rc = stamp(l, row, region, owner, peer);
+
+	if (!rc)
+		rc = log_step(l, Q_LOG, row, region, owner, old_name,
+			      new_name, peer);
+	if (!rc && row && !peer && old_name && new_name &&
+	    strcmp(old_name, new_name))
+		rc = log_step(l, Q_LOG_LINKS, row, region, owner, old_name,
+			      new_name, NULL);
+	return rc;
 }
 
 static int64_t setting(struct local *l, const char *key, int64_t fallback)
@@ -893,11 +910,26 @@ static int drop_pending(struct local *l, int64_t row, const char *region,
 }
 
 /*
- * An edit of my image row (see local_edit); a new name may take the place
- * of my pending image replace, dropped in the same transaction.
+ * A renamed image's links are new links: each of its shares gets a new
+ * row, so that a link's row (its inode) never stands for two targets.
  */
-static int edit(struct local *l, int64_t row, const char *name,
-		const char *description, int64_t replace)
+static int relink(struct local *l, int64_t row)
+{
+	sqlite3_stmt *st = local_stmt(l, Q_RELINK);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 2, row);
+	return step_done(st);
+}
+
+/*
+ * An edit of my image row (see local_edit); a rename names the name it
+ * renames (from, or NULL), and its new name may take the place of my
+ * pending image replace, dropped in the same transaction.
+ */
+static int edit(struct local *l, int64_t row, const char *from,
+		const char *name, const char *description, int64_t replace)
 {
 	struct owned o;
 	sqlite3_stmt *st;
@@ -911,6 +943,11 @@ static int edit(struct local *l, int64_t row, const char *name,
 		description = NULL;
 	if (!name && !description)
 		goto out;	/* no change: nothing charged */
+	if (from && strcmp(from, o.name)) {
+		rc = local_refuse(l, -ENOENT, "%s is called %s now: renamed "
+				  "meanwhile", from, o.name);
+		goto out;
+	}
 	if (name && replace)
 		rc = drop_pending(l, replace, o.region, name);
 	if (!rc && name)
@@ -933,6 +970,8 @@ static int edit(struct local *l, int64_t row, const char *name,
 	sqlite3_bind_int(st, 5, !!description);
 	sqlite3_bind_int64(st, 6, time(NULL));
 	rc = step_done(st);
+	if (!rc && name && o.shares)
+		rc = relink(l, row);
 	if (!rc)
 		rc = local_log_change(l, row, o.region, l->b.account, o.name,
 				      name ? name : o.name, NULL);
@@ -943,19 +982,19 @@ out:
 int local_edit(struct backend *b, int64_t row, const char *name,
 	       const char *description)
 {
-	return edit(to_local(b), row, name, description, 0);
+	return edit(to_local(b), row, NULL, name, description, 0);
 }
 
-int local_rename(struct backend *b, int64_t row, const char *name,
-		 int64_t replace)
+int local_rename(struct backend *b, int64_t row, const char *from,
+		 const char *name, int64_t replace)
 {
-	return edit(to_local(b), row, name, NULL, replace);
+	return edit(to_local(b), row, from, name, NULL, replace);
 }
 
 int local_set_description(struct backend *b, int64_t row,
 			  const char *description)
 {
-	return edit(to_local(b), row, NULL, description, 0);
+	return edit(to_local(b), row, NULL, NULL, description, 0);
 }
 
 /* -EBUSY: my image is shared; name an account and its link. */

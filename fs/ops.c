@@ -1125,8 +1125,11 @@ static struct imagefs *signalled;
 /*
  * End the session, and wake the request loop: a signal that comes between
  * its check of the session and its poll() would otherwise leave it asleep
- * (libfuse's handler only sets the flag; under valgrind, which delivers
- * signals at its own points, half the SIGTERMs were lost so).
+ * (libfuse's handler only sets the flag). When nothing waits the loop
+ * read(2)s /dev/fuse without a poll(), and a signal that comes just before
+ * that read starts cannot end it (under valgrind, which runs a handler and
+ * then starts the syscall, every early SIGTERM was lost so): SIGALRM, a
+ * second later, ends that read with EINTR.
  */
 static void on_signal(int sig)
 {
@@ -1138,24 +1141,36 @@ static void on_signal(int sig)
 		fuse_session_exit(signalled->se);
 		if (write(signalled->wake_fd, &one, sizeof(one)) < 0)
 			(void)0;	/* full: it is awake already */
+		alarm(1);
 	}
 	errno = saved;
 }
 
-/* Take (set 1) or give back (set 0) the signals that end the daemon. */
+/*
+ * Take (set 1) or give back (set 0) the signals that end the daemon; the
+ * SIGALRM of on_signal() is ignored from then on, and cancelled.
+ */
 static int end_signals(struct imagefs *im, int set)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGALRM };
 	struct sigaction sa = { 0 };
+	int rc = 0;
 
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = set ? on_signal : SIG_DFL;
 	signalled = set ? im : NULL;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(*sigs); i++)
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
+		if (!set && sigs[i] == SIGALRM)
+			sa.sa_handler = SIG_IGN;
 		if (sigaction(sigs[i], &sa, NULL))
-			return -1;
+			rc = -1;
+	}
+	if (!set)
+		alarm(0);
 	sa.sa_handler = set ? SIG_IGN : SIG_DFL;
-	return sigaction(SIGPIPE, &sa, NULL);
+	if (sigaction(SIGPIPE, &sa, NULL))
+		rc = -1;
+	return rc;
 }
 
 /*
@@ -1176,6 +1191,7 @@ static void thread_signals(int block, sigset_t *old)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGALRM);
 	pthread_sigmask(SIG_BLOCK, &set, old);
 }
 

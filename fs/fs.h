@@ -64,6 +64,9 @@ struct fs {
 	struct backend *b;
 	struct region regions[FS_MAX_REGIONS];
 	int nregions;
+	/* the times the kernel was last given of the top and each region */
+	int64_t told_root;
+	int64_t told_region[FS_MAX_REGIONS];
 	uid_t uid;
 	gid_t gid;
 	time_t mounted;

@@ -273,12 +273,31 @@ int my_image(struct fs *fs, uint64_t ino, struct image *img)
 	return img->kind == KIND_CUSTOM ? 0 : -EROFS;
 }
 
+/*
+ * After a change of ours in region: the region's time and the top's are
+ * sent again only when they are no longer what the kernel was told (a
+ * dropped time costs each later path walk a GETATTR: default_permissions).
+ */
 void times_changed(struct fs *fs, const char *region)
 {
 	const struct region *r = fs_region(fs, region);
+	struct summary s;
+	int64_t t, *told;
 
 	if (!fs->inval_inode || !r)
 		return;
+	told = &fs->told_region[r - fs->regions];
+	region_summary(fs, r, &s);
+	t = newest(s.mtime, KIND_COUNT);
+	if (!t || t != *told)
+		fs->inval_inode(fs->inval_ctx, ino_make(N_REGION, r->row));
+	if (!t || t > fs->told_root || t < *told)
+		fs->inval_inode(fs->inval_ctx, FS_ROOT_INO);
+}
+
+/* Another's change in region: what it did to the times is not known. */
+static void times_changed_elsewhere(struct fs *fs, const struct region *r)
+{
 	fs->inval_inode(fs->inval_ctx, ino_make(N_REGION, r->row));
 	fs->inval_inode(fs->inval_ctx, FS_ROOT_INO);
 }
@@ -324,7 +343,7 @@ int fs_change(struct fs *fs, const struct change *c)
 
 	if (!r || !fs->inval_inode)
 		return 0;
-	times_changed(fs, c->region);
+	times_changed_elsewhere(fs, r);
 	if (c->kind == KIND_PUBLIC || c->kind == KIND_MARKET) {
 		/* the cloud's own changes: the image and its listing */
 		if (c->image) {

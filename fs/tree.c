@@ -191,10 +191,12 @@ static void region_entry(struct fs *fs, const struct region *r,
 			 struct entry *e)
 {
 	struct summary s;
+	time_t t;
 
 	region_summary(fs, r, &s);
-	dir_entry(fs, e, ino_make(N_REGION, r->row), 0555, KIND_COUNT,
-		  region_time(fs, &s));
+	t = region_time(fs, &s);
+	fs->told_region[r - fs->regions] = t;
+	dir_entry(fs, e, ino_make(N_REGION, r->row), 0555, KIND_COUNT, t);
 }
 
 /* The attributes of an image dir or its info, from the catalog. */
@@ -253,7 +255,8 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct entry *e)
 		return rc;
 	switch (n.type) {
 	case N_ROOT:
-		dir_entry(fs, e, ino, 0555, fs->nregions, root_time(fs));
+		fs->told_root = root_time(fs);
+		dir_entry(fs, e, ino, 0555, fs->nregions, fs->told_root);
 		return 0;
 	case N_REGION:
 		region_entry(fs, n.region, e);

@@ -1604,11 +1604,13 @@ def test_sh_echo_redirect_bad_text_into_pending(setup):
     """A refused text through '>' leaves the image pending: nothing made.
     (The close of the fd that '>' dup2'ed commits the empty text so far,
     and the refused text undoes that: other daemons are told of both in
-    the change log, and the pending row's times are those of the undo.)"""
+    the change log, the pending row's times are those of the undo, and the
+    folder's time is that of the undo too: the listing changed twice, as a
+    directory's mtime moves when a file is created and removed.)"""
     mnt, conn = setup()
     path = os.path.join(mnt, BJ, 'custom', 'not-yet')
     os.mkdir(path)
-    logs = ('changes', 'sqlite_sequence', 'ops', 'images')
+    logs = ('changes', 'sqlite_sequence', 'ops', 'images', 'stamps')
 
     def images():
         return [{k: r[k] for k in r.keys() if k not in ('created', 'mtime')}
@@ -1619,6 +1621,13 @@ def test_sh_echo_redirect_bad_text_into_pending(setup):
     after = snapshot(conn)
     assert {k: v for k, v in after.items() if k not in logs} == \
         {k: v for k, v in before.items() if k not in logs}
+    stamps = {st[:3]: st[3] for st in after['stamps']}
+    for st in before['stamps']:
+        if st[:3] == (BJ, DEMO_ACCOUNT, ''):
+            assert stamps[st[:3]] >= st[3], 'the folder time went back'
+        else:
+            assert stamps[st[:3]] == st[3], 'another folder moved: %r' % (st,)
+    assert len(stamps) == len(before['stamps'])
     assert images() == before_images, 'a refused text made an image'
     if not CLOUD:   # the cloud's pending images are the cache's alone
         assert pending(conn, BJ) == ['not-yet']

@@ -252,27 +252,19 @@ struct backend_ops {
 	/* -EAGAIN when the daily limit of the image's region is reached */
 	int (*check_ops)(struct backend *b, const char *region);
 	/*
-	 * mv: rename my image (pending or committed) from the name from, by
-	 * which the caller found row, to name. -ENOENT when it is no longer
-	 * called from (renamed meanwhile, by another mount), checked where
-	 * the rename is applied; one that is called name already is no
-	 * change (0). replace: my pending image called name in the same
-	 * folder (mv onto an empty directory), dropped in the same
-	 * transaction, or 0
+	 * An edit of my image row (pending or committed): its new name and
+	 * description (NULL: unchanged; "" clears the description), applied
+	 * together in one transaction and charged as one operation, or not
+	 * at all; a pending image takes a name only (-EINVAL). What equals
+	 * what the image has is no change: nothing changed, nothing charged,
+	 * 0. from (mv): the name by which the caller found row; -ENOENT when
+	 * it is no longer called that (renamed meanwhile, by another mount),
+	 * checked where the edit is applied (NULL: not checked). replace: my
+	 * pending image called name in the same folder (mv onto an empty
+	 * directory), dropped in the same transaction, or 0.
 	 */
-	int (*rename)(struct backend *b, int64_t row, const char *from,
-		      const char *name, int64_t replace);
-	int (*set_description)(struct backend *b, int64_t row,
-			       const char *description);
-	/*
-	 * An edit of a committed image's info: its new name and description
-	 * (NULL: unchanged; "" clears the description), applied together in
-	 * one transaction and charged as one operation, or not at all. What
-	 * equals what the image has is no change: nothing changed, nothing
-	 * charged, 0.
-	 */
-	int (*edit)(struct backend *b, int64_t row, const char *name,
-		    const char *description);
+	int (*edit)(struct backend *b, int64_t row, const char *from,
+		    const char *name, const char *description, int64_t replace);
 	/* delete my image and its directory: a committed one (every rule
 	 * of a delete) or a pending one */
 	int (*remove)(struct backend *b, int64_t row);

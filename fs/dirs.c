@@ -244,8 +244,8 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	if (rc)
 		fs_why(fs, rc, "%s: %s", newname, name_rule(rc));
 	else
-		rc = fs->b->ops->rename(fs->b, from.img.row, from.img.name,
-					iname, replace);
+		rc = fs->b->ops->edit(fs->b, from.img.row, from.img.name,
+				      iname, NULL, replace);
 	if (rc)
 		return failed(fs, from.img.row, "rename", rc);
 	row_changed(fs, from.img.row);

@@ -175,7 +175,8 @@ static int edit_apply(struct fs *fs, const struct image *img,
 {
 	if (!name && !description)
 		return 0;
-	return fs->b->ops->edit(fs->b, img->row, name, description);
+	return fs->b->ops->edit(fs->b, img->row, NULL, name, description,
+			      0);
 }
 
 /*

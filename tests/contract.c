@@ -259,16 +259,16 @@ static void test_pending(void)
 	f = folder(GZ, KIND_CUSTOM, NULL, "contract-pending");
 	EXPECT_EQ_INT(f.n, 3);
 	EXPECT_EQ_INT(f.pending, 1);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-pending",
-					  "contract-renamed", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-pending",
+					"contract-renamed", NULL, 0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-renamed");
 	/* the same name renamed again (another mount): it is gone */
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-pending",
-					  "contract-again", 0)), -ENOENT);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-pending",
+					"contract-again", NULL, 0)), -ENOENT);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-renamed");
-	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "x")), -EINVAL);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, NULL, NULL, "x", 0)), -EINVAL);
 	EXPECT_EQ_INT(CALL(b->ops->share(b, row, OTHER)), -EPERM);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), -ENOENT);
@@ -397,8 +397,8 @@ static void test_changes(void)
 	int before;
 
 	EXPECT(row > 0);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
-					  "contract-moved", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-made",
+					"contract-moved", NULL, 0)), 0);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL, "contract-made").img.row,
 		      0);
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL,
@@ -409,29 +409,31 @@ static void test_changes(void)
 	 * that asks for the name it has now is no change.
 	 */
 	before = ops_today(GZ);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
-					  "contract-second", 0)), -ENOENT);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-made",
+					"contract-second", NULL, 0)), -ENOENT);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-moved");
 	EXPECT_EQ_INT(folder(GZ, KIND_CUSTOM, NULL,
 			     "contract-second").img.row, 0);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-made",
-					  "contract-moved", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-made",
+					"contract-moved", NULL, 0)), 0);
 	EXPECT_EQ_INT(ops_today(GZ), before);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved",
-					  "build-agent", 0)), -EEXIST);
-	EXPECT_EQ_INT(CALL(b->ops->set_description(b, row, "described")), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-moved",
+					"build-agent", NULL, 0)), -EEXIST);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, NULL, NULL, "described",
+					0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.description, "described");
 	/* both in one edit; the same again is no change; "" clears */
-	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-edited", "both")),
-		      0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, NULL, "contract-edited",
+					"both", 0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-edited");
 	EXPECT_EQ_STR(img.description, "both");
-	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-edited", "both")),
-		      0);
-	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-moved", "")), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, NULL, "contract-edited",
+					"both", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, NULL, "contract-moved", "",
+					0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-moved");
 	EXPECT_EQ_STR(img.description, "");
@@ -447,8 +449,8 @@ static void test_changes(void)
 	 * stands for two names */
 	link = share_with(GZ, OTHER);
 	EXPECT_EQ_INT(link.image, row);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-moved",
-					  "contract-shared", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-moved",
+					"contract-shared", NULL, 0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), 0);
 	EXPECT_EQ_STR(img.shared_with, OTHER);
 	now = share_with(GZ, OTHER);
@@ -458,8 +460,8 @@ static void test_changes(void)
 	EXPECT_EQ_INT(CALL(b->ops->get_share(b, link.row, region,
 					     sizeof(region), peer,
 					     sizeof(peer), &now)), -ENOENT);
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, row, "contract-shared",
-					  "contract-moved", 0)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, row, "contract-shared",
+					"contract-moved", NULL, 0)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, row)), -EBUSY);
 	EXPECT_EQ_INT(CALL(b->ops->remove_peer(b, GZ, OTHER)), -ENOTEMPTY);
 	EXPECT_EQ_INT(CALL(b->ops->unshare(b, row, OTHER)), 0);
@@ -501,8 +503,8 @@ static void test_copy_and_delete(void)
 	EXPECT(strcmp(img.id, f.img.id));
 	/* another account's image is not mine to change */
 	f = folder(GZ, KIND_SHARED, PEER, "ml-training-base");
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, f.img.name,
-					  "mine-now", 0)), -EPERM);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, f.img.row, f.img.name,
+					"mine-now", NULL, 0)), -EPERM);
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), -EPERM);
 	f = folder(GZ, KIND_PUBLIC, NULL, "Ubuntu Server 22.04 LTS 64bit");
 	EXPECT_EQ_INT(CALL(b->ops->remove(b, f.img.row)), -EPERM);
@@ -517,8 +519,8 @@ static void test_copy_and_delete(void)
 	/* mv onto my pending image: it goes in the same change */
 	f = folder(GZ, KIND_CUSTOM, NULL, "contract-moved");
 	row = pending(GZ, "contract-target");
-	EXPECT_EQ_INT(CALL(b->ops->rename(b, f.img.row, "contract-moved",
-					  "contract-target", row)), 0);
+	EXPECT_EQ_INT(CALL(b->ops->edit(b, f.img.row, "contract-moved",
+					"contract-target", NULL, row)), 0);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, row, &img)), -ENOENT);
 	EXPECT_EQ_INT(CALL(b->ops->get(b, f.img.row, &img)), 0);
 	EXPECT_EQ_STR(img.name, "contract-target");

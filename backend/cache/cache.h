@@ -167,12 +167,8 @@ int cache_create_pending(struct backend *b, const char *region,
 int cache_commit(struct backend *b, int64_t row, const struct spec *spec);
 int cache_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
-int cache_rename(struct backend *b, int64_t row, const char *from,
-		 const char *name, int64_t replace);
-int cache_edit(struct backend *b, int64_t row, const char *name,
-	       const char *description);
-int cache_set_description(struct backend *b, int64_t row,
-			  const char *description);
+int cache_edit(struct backend *b, int64_t row, const char *from,
+	       const char *name, const char *description, int64_t replace);
 int cache_remove(struct backend *b, int64_t row);
 int cache_check_remove(struct backend *b, int64_t row);
 int cache_share(struct backend *b, int64_t row, const char *peer);

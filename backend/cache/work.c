@@ -1196,15 +1196,13 @@ static int replaceable(struct cache *c, const struct target *t,
 }
 
 /*
- * A new name and description (NULL: unchanged, "" clears the description)
- * in one change; a rename names the name it renames (from, or NULL), and
- * the new name may take the place of my pending image replace (or 0).
- * What equals what the image has is no change (also the retry of a change
- * that is done).
+ * See struct backend_ops' edit: one change; what equals what the image
+ * has is no change (also the retry of a change that is done).
  */
-static int edit(struct cache *c, int64_t row, const char *from,
-		const char *name, const char *description, int64_t replace)
+int cache_edit(struct backend *b, int64_t row, const char *from,
+	       const char *name, const char *description, int64_t replace)
 {
+	struct cache *c = to_cache(b);
 	struct target t;
 	int rc = target_of(c, row, &t);
 
@@ -1234,24 +1232,6 @@ static int edit(struct cache *c, int64_t row, const char *from,
 	return rc ? rc : pending_change(c, row, "UPDATE images SET name = ?2, "
 					"mtime = strftime('%s') WHERE row = "
 					"?1", name);
-}
-
-int cache_edit(struct backend *b, int64_t row, const char *name,
-	       const char *description)
-{
-	return edit(to_cache(b), row, NULL, name, description, 0);
-}
-
-int cache_rename(struct backend *b, int64_t row, const char *from,
-		 const char *name, int64_t replace)
-{
-	return edit(to_cache(b), row, from, name, NULL, replace);
-}
-
-int cache_set_description(struct backend *b, int64_t row,
-			  const char *description)
-{
-	return edit(to_cache(b), row, NULL, NULL, description, 0);
 }
 
 /* My image goes, its directory with it; rmdir of a pending one. */

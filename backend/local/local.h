@@ -247,12 +247,8 @@ int local_uncommit(struct backend *b, int64_t row);
 int local_copy(struct backend *b, int64_t row, const char *source_id,
 	       const struct spec *spec);
 int local_check_ops(struct backend *b, const char *region);
-int local_rename(struct backend *b, int64_t row, const char *from,
-		 const char *name, int64_t replace);
-int local_edit(struct backend *b, int64_t row, const char *name,
-	       const char *description);
-int local_set_description(struct backend *b, int64_t row,
-			  const char *description);
+int local_edit(struct backend *b, int64_t row, const char *from,
+	       const char *name, const char *description, int64_t replace);
 int local_remove(struct backend *b, int64_t row);
 int local_check_remove(struct backend *b, int64_t row);
 /* make a committed image in one transaction */

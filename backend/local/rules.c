@@ -923,14 +923,11 @@ static int relink(struct local *l, int64_t row)
 	return step_done(st);
 }
 
-/*
- * An edit of my image row (see local_edit); a rename names the name it
- * renames (from, or NULL), and its new name may take the place of my
- * pending image replace, dropped in the same transaction.
- */
-static int edit(struct local *l, int64_t row, const char *from,
-		const char *name, const char *description, int64_t replace)
+/* An edit of my image row: see struct backend_ops' edit. */
+int local_edit(struct backend *b, int64_t row, const char *from,
+	       const char *name, const char *description, int64_t replace)
 {
+	struct local *l = to_local(b);
 	struct owned o;
 	sqlite3_stmt *st;
 	int rc = begin_owned(l, row, &o, 0, 0);
@@ -977,24 +974,6 @@ static int edit(struct local *l, int64_t row, const char *from,
 				      name ? name : o.name, NULL);
 out:
 	return local_tx_end(l, rc);
-}
-
-int local_edit(struct backend *b, int64_t row, const char *name,
-	       const char *description)
-{
-	return edit(to_local(b), row, NULL, name, description, 0);
-}
-
-int local_rename(struct backend *b, int64_t row, const char *from,
-		 const char *name, int64_t replace)
-{
-	return edit(to_local(b), row, from, name, NULL, replace);
-}
-
-int local_set_description(struct backend *b, int64_t row,
-			  const char *description)
-{
-	return edit(to_local(b), row, NULL, NULL, description, 0);
 }
 
 /* -EBUSY: my image is shared; name an account and its link. */

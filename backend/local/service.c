@@ -191,7 +191,7 @@ static int on_image(struct backend *b, const char *region, const char *id,
 	pthread_mutex_lock(&l->service_lock);
 	rc = row_of(l, region, id, &row);
 	if (!rc && v == V_EDIT)
-		rc = local_edit(b, row, t1, t2);
+		rc = local_edit(b, row, NULL, t1, t2, 0);
 	else if (!rc && v == V_DELETE)
 		rc = local_remove(b, row);
 	else if (!rc && v == V_CHECK_DELETE)

@@ -276,17 +276,12 @@ static int cache_find(struct backend *b, const struct folder *f,
 static int cache_get(struct backend *b, int64_t row, struct image *out)
 {
 	struct cache *c = to_cache(b);
-	sqlite3_stmt *st = cache_stmt(c, C_GET);
-	int known, rc, r;
+	sqlite3_stmt *st;
+	int known, r;
+	int rc = cache_by_row(c, C_GET, row, &st);
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, row);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE ? -ENOENT : -EIO;
-	}
+	if (rc)
+		return rc;
 	rc = image_from_row(st, 0, out);
 	known = sqlite3_column_type(st, IMAGE_ROW_COLUMNS) != SQLITE_NULL;
 	sqlite3_reset(st);
@@ -402,27 +397,22 @@ static int cache_get_share(struct backend *b, int64_t row, char *region,
 			   size_t region_size, char *peer, size_t peer_size,
 			   struct share *out)
 {
-	struct cache *c = to_cache(b);
-	sqlite3_stmt *st = cache_stmt(c, C_GET_SHARE);
-	int rc;
+	sqlite3_stmt *st;
+	int rc = cache_by_row(to_cache(b), C_GET_SHARE, row, &st);
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, row);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->row = sqlite3_column_int64(st, 0);
-		out->image = sqlite3_column_int64(st, 1);
-		snprintf(out->name, sizeof(out->name), "%s",
-			 (const char *)sqlite3_column_text(st, 2));
-		snprintf(region, region_size, "%s",
-			 (const char *)sqlite3_column_text(st, 3));
-		snprintf(peer, peer_size, "%s",
-			 (const char *)sqlite3_column_text(st, 4));
-		out->mtime = sqlite3_column_int64(st, 5);
-	}
+	if (rc)
+		return rc;
+	out->row = sqlite3_column_int64(st, 0);
+	out->image = sqlite3_column_int64(st, 1);
+	snprintf(out->name, sizeof(out->name), "%s",
+		 (const char *)sqlite3_column_text(st, 2));
+	snprintf(region, region_size, "%s",
+		 (const char *)sqlite3_column_text(st, 3));
+	snprintf(peer, peer_size, "%s",
+		 (const char *)sqlite3_column_text(st, 4));
+	out->mtime = sqlite3_column_int64(st, 5);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+	return 0;
 }
 
 static int cache_usage(struct backend *b, const char *region,

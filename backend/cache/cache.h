@@ -122,6 +122,9 @@ int cache_connect(const char *path, sqlite3 **out);
 int cache_schema(sqlite3 *db, uint32_t *generation);
 int cache_exec(sqlite3 *db, const char *sql);
 sqlite3_stmt *cache_stmt(struct cache *c, enum creq q);
+/* query q's row for ?1 = row in *out (the caller resets it), -ENOENT, -EIO */
+int cache_by_row(struct cache *c, enum creq q, int64_t row,
+		 sqlite3_stmt **out);
 /* Keep what a worker fetched in its connection's temp.incoming first. */
 int store_begin_incoming(sqlite3 *db);
 int store_incoming(sqlite3 *db, const struct image *img);

@@ -276,6 +276,24 @@ sqlite3_stmt *cache_stmt(struct cache *c, enum creq q)
 	return st;
 }
 
+int cache_by_row(struct cache *c, enum creq q, int64_t row,
+		 sqlite3_stmt **out)
+{
+	sqlite3_stmt *st = cache_stmt(c, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, row);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = st;
+		return 0;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
 static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);

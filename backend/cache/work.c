@@ -937,32 +937,26 @@ struct target {
 
 static int target_of(struct cache *c, int64_t row, struct target *t)
 {
-	sqlite3_stmt *st = cache_stmt(c, C_ROW);
-	int rc;
+	sqlite3_stmt *st;
+	int rc = cache_by_row(c, C_ROW, row, &st);
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, row);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		snprintf(t->region, sizeof(t->region), "%s",
-			 (const char *)sqlite3_column_text(st, 0));
-		snprintf(t->id, sizeof(t->id), "%s", sqlite3_column_text(st, 1)
-			 ? (const char *)sqlite3_column_text(st, 1) : "");
-		snprintf(t->folder, sizeof(t->folder), "%s",
-			 (const char *)sqlite3_column_text(st, 2));
-		snprintf(t->name, sizeof(t->name), "%s",
-			 (const char *)sqlite3_column_text(st, 3));
-		snprintf(t->state, sizeof(t->state), "%s",
-			 (const char *)sqlite3_column_text(st, 4));
-		t->shares_known = sqlite3_column_type(st, 5) != SQLITE_NULL;
-		snprintf(t->description, sizeof(t->description), "%s",
-			 sqlite3_column_text(st, 6) ?
-			 (const char *)sqlite3_column_text(st, 6) : "");
-	}
+	if (rc)
+		return rc;
+	snprintf(t->region, sizeof(t->region), "%s",
+		 (const char *)sqlite3_column_text(st, 0));
+	snprintf(t->id, sizeof(t->id), "%s", sqlite3_column_text(st, 1)
+		 ? (const char *)sqlite3_column_text(st, 1) : "");
+	snprintf(t->folder, sizeof(t->folder), "%s",
+		 (const char *)sqlite3_column_text(st, 2));
+	snprintf(t->name, sizeof(t->name), "%s",
+		 (const char *)sqlite3_column_text(st, 3));
+	snprintf(t->state, sizeof(t->state), "%s",
+		 (const char *)sqlite3_column_text(st, 4));
+	t->shares_known = sqlite3_column_type(st, 5) != SQLITE_NULL;
+	snprintf(t->description, sizeof(t->description), "%s",
+		 sqlite3_column_text(st, 6) ?
+		 (const char *)sqlite3_column_text(st, 6) : "");
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? -ENOENT : -EIO;
 	t->r = cache_region(c, t->region);
 	t->pending = !t->id[0];
 	if (t->r < 0)

@@ -1395,9 +1395,6 @@ class Findings:
     def __len__(self):
         return sum(self.count.values())
 
-    def kinds(self):
-        return set(self.count)
-
     def summary(self):
         """Lines that say each kind: how many, and examples."""
         lines = []

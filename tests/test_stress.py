@@ -374,14 +374,6 @@ def check_tree(mount, db, env, conn):
     return problems
 
 
-# The kinds of finding (stress.kind_of) that an open, named defect causes:
-# (defect, test of a kind). The test is xfail when every finding is of such
-# a kind; each entry goes with its fix. These were found by this test,
-# after issue 11's fixes; each has a reproduction in the report of the
-# branch stress.
-KNOWN = ()
-
-
 def report(lines):
     text = '\n'.join(lines)
     print(text, flush=True)
@@ -474,11 +466,5 @@ def test_stress(mount, seeded_db, catalog, tmp_path):
     lines += findings.summary()
     text = report(lines)
     if len(findings):
-        known = {kind: [name for name, test in KNOWN if test(kind)]
-                 for kind in findings.kinds()}
-        if all(known.values()):
-            pytest.xfail('only open defects: %s (seed %d)' % (
-                sorted({n for names in known.values() for n in names}),
-                seed))
         pytest.fail('%d violations (replay: STRESS_SEED=%d)\n%s' % (
             len(findings), seed, text), pytrace=False)

@@ -39,6 +39,9 @@ def run(args, env=None):
 def test_local(tmp_path):
     out = run(['local', str(tmp_path / 'catalog.db')])
     assert 'local: 0 calls waited' in out
+    # no index makes SQLite prepare a cached statement again at each new
+    # binding (a partial index's WHERE against a bound kind did)
+    assert 'prepared again' not in out, out
 
 
 def test_cache_over_local(tmp_path):

@@ -31,4 +31,8 @@ imagefs_schema4_sql:
 imagefs_schema5_sql:
 	.incbin "backend/local/schema-5.sql"
 	.byte 0
+	.global imagefs_schema6_sql
+imagefs_schema6_sql:
+	.incbin "backend/local/schema-6.sql"
+	.byte 0
 	.section .note.GNU-stack,"",@progbits

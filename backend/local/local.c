@@ -35,6 +35,7 @@ extern const char imagefs_schema2_sql[];
 extern const char imagefs_schema3_sql[];
 extern const char imagefs_schema4_sql[];
 extern const char imagefs_schema5_sql[];
+extern const char imagefs_schema6_sql[];
 
 /*
  * How an image row is read: the columns of image_from_row(), in order, but
@@ -171,6 +172,8 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_OWN] = "SELECT i.region, i.name, i.state, i.kind = 'custom' AND "
 		  "i.owner = ?1, "
 		  "(SELECT count(*) FROM shares WHERE image = ?2), "
+		  /* its copies under way: index images_copying, whose WHERE
+		   * this term must repeat word for word */
 		  "(SELECT count(*) FROM images c WHERE c.source = "
 		  SOURCE_COPY_SQL("i.id", "i.region") " AND c.state NOT IN "
 		  "('NORMAL', 'IMPORTFAILED', 'PENDING')), i.description, "
@@ -194,6 +197,7 @@ static const char *const sql_text[Q_COUNT_ALL] = {
 	[Q_INSERT_PENDING] = "INSERT INTO images (row, region, kind, owner, "
 			     "name, state, created, mtime) VALUES (?5, ?2, "
 			     "'custom', ?1, ?3, 'PENDING', ?4, ?4)",
+	/* index images_defaults, whose WHERE these terms must include */
 	[Q_DEFAULTS] = "SELECT os_name, os_type, platform, arch, bits, size_gb "
 		       "FROM images WHERE region = ?2 AND kind = 'public' AND "
 		       "platform = 'TencentOS' AND arch = 'x86_64' "
@@ -839,6 +843,7 @@ static const char *const migrations[] = {
 	imagefs_schema3_sql,
 	imagefs_schema4_sql,
 	imagefs_schema5_sql,
+	imagefs_schema6_sql,
 };
 
 #define SCHEMA_VERSION \
@@ -1199,12 +1204,22 @@ out_unlock:
 void local_close(struct backend *b)
 {
 	struct local *l = to_local(b);
+	int again = 0;
 
 	/* the main connection last: only the last one may delete files */
 	local_import_stop(l);
 	local_changes_close(l);
-	for (int q = 0; q < Q_COUNT_ALL; q++)
+	for (int q = 0; q < Q_COUNT_ALL; q++) {
+		if (l->stmts[q])
+			again += sqlite3_stmt_status(l->stmts[q],
+					SQLITE_STMTSTATUS_REPREPARE, 0);
 		sqlite3_finalize(l->stmts[q]);
+	}
+	/* a partial index whose WHERE a query's bound value is compared
+	 * with makes SQLite prepare that query again at each new value */
+	if (again)
+		log_warn("catalog: statements were prepared again %d times",
+			 again);
 	rows_free(l);
 	local_disconnect(l, l->db);
 	pthread_mutex_destroy(&l->service_lock);

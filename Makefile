@@ -194,9 +194,11 @@ build/passthrough_ll: $(wildcard $(PTLL_SRC))
 	fi
 
 # the browsing workloads at 2,000 and 100,000 images, then commit latency
+# on the seed and at 100,000 images
 bench: imagefs build/passthrough_ll
 	scripts/bench
 	scripts/bench-commit
+	scripts/bench-commit 200 100000
 
 install: imagefs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

@@ -348,8 +348,7 @@ static int cache_peers(struct backend *b, const char *region, int64_t after,
 	sqlite3_bind_text(st, 1, region, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, after);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		snprintf(p.uin, sizeof(p.uin), "%s",
-			 (const char *)sqlite3_column_text(st, 0));
+		cache_copy_text(p.uin, sizeof(p.uin), st, 0);
 		p.key = sqlite3_column_int64(st, 1);
 		p.images = sqlite3_column_int(st, 2);
 		p.mtime = sqlite3_column_int64(st, 3);
@@ -383,8 +382,7 @@ static int cache_shares(struct backend *b, const char *region,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		s.row = sqlite3_column_int64(st, 0);
 		s.image = sqlite3_column_int64(st, 1);
-		snprintf(s.name, sizeof(s.name), "%s",
-			 (const char *)sqlite3_column_text(st, 2));
+		cache_copy_text(s.name, sizeof(s.name), st, 2);
 		s.mtime = sqlite3_column_int64(st, 3);
 		if (cb(ctx, &s))
 			break;
@@ -404,12 +402,9 @@ static int cache_get_share(struct backend *b, int64_t row, char *region,
 		return rc;
 	out->row = sqlite3_column_int64(st, 0);
 	out->image = sqlite3_column_int64(st, 1);
-	snprintf(out->name, sizeof(out->name), "%s",
-		 (const char *)sqlite3_column_text(st, 2));
-	snprintf(region, region_size, "%s",
-		 (const char *)sqlite3_column_text(st, 3));
-	snprintf(peer, peer_size, "%s",
-		 (const char *)sqlite3_column_text(st, 4));
+	cache_copy_text(out->name, sizeof(out->name), st, 2);
+	cache_copy_text(region, region_size, st, 3);
+	cache_copy_text(peer, peer_size, st, 4);
 	out->mtime = sqlite3_column_int64(st, 5);
 	sqlite3_reset(st);
 	return 0;

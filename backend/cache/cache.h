@@ -125,6 +125,8 @@ sqlite3_stmt *cache_stmt(struct cache *c, enum creq q);
 /* query q's row for ?1 = row in *out (the caller resets it), -ENOENT, -EIO */
 int cache_by_row(struct cache *c, enum creq q, int64_t row,
 		 sqlite3_stmt **out);
+/* column col of st's row into dst ("" for NULL), cut to size */
+void cache_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 /* Keep what a worker fetched in its connection's temp.incoming first. */
 int store_begin_incoming(sqlite3 *db);
 int store_incoming(sqlite3 *db, const struct image *img);

@@ -294,7 +294,7 @@ int cache_by_row(struct cache *c, enum creq q, int64_t row,
 	return rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
-static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+void cache_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
 	const unsigned char *s = sqlite3_column_text(st, col);
 
@@ -470,7 +470,7 @@ static int merge_one(struct cache *c, sqlite3 *db, sqlite3_stmt *in,
 		return 0;
 	}
 	row = sqlite3_column_int64(sel, 0);
-	copy_text(old, sizeof(old), sel, 1);
+	cache_copy_text(old, sizeof(old), sel, 1);
 	sqlite3_reset(upd);
 	for (int i = 0; i < NCOLS; i++)
 		sqlite3_bind_value(upd, i + 1, sqlite3_column_value(in, i));
@@ -599,12 +599,12 @@ int store_shares(struct cache *c, sqlite3 *db, int64_t row,
 	}
 	if (rc)
 		goto out;
-	copy_text(region, sizeof(region), img, 0);
-	copy_text(owner, sizeof(owner), img, 1);
-	copy_text(name, sizeof(name), img, 2);
+	cache_copy_text(region, sizeof(region), img, 0);
+	cache_copy_text(owner, sizeof(owner), img, 1);
+	cache_copy_text(name, sizeof(name), img, 2);
 	sqlite3_bind_int64(old, 1, row);
 	while (!rc && sqlite3_step(old) == SQLITE_ROW) {
-		copy_text(peer, sizeof(peer), old, 0);
+		cache_copy_text(peer, sizeof(peer), old, 0);
 		if (listed(accounts, peer))
 			continue;
 		sqlite3_reset(del);

@@ -387,8 +387,7 @@ static void run_shares(struct worker *w, int r, int64_t which)
 			break;
 		todo = p;
 		todo[n].row = sqlite3_column_int64(st, 0);
-		snprintf(todo[n].id, sizeof(todo[n].id), "%s",
-			 (const char *)sqlite3_column_text(st, 1));
+		cache_copy_text(todo[n].id, sizeof(todo[n].id), st, 1);
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -942,20 +941,13 @@ static int target_of(struct cache *c, int64_t row, struct target *t)
 
 	if (rc)
 		return rc;
-	snprintf(t->region, sizeof(t->region), "%s",
-		 (const char *)sqlite3_column_text(st, 0));
-	snprintf(t->id, sizeof(t->id), "%s", sqlite3_column_text(st, 1)
-		 ? (const char *)sqlite3_column_text(st, 1) : "");
-	snprintf(t->folder, sizeof(t->folder), "%s",
-		 (const char *)sqlite3_column_text(st, 2));
-	snprintf(t->name, sizeof(t->name), "%s",
-		 (const char *)sqlite3_column_text(st, 3));
-	snprintf(t->state, sizeof(t->state), "%s",
-		 (const char *)sqlite3_column_text(st, 4));
+	cache_copy_text(t->region, sizeof(t->region), st, 0);
+	cache_copy_text(t->id, sizeof(t->id), st, 1);
+	cache_copy_text(t->folder, sizeof(t->folder), st, 2);
+	cache_copy_text(t->name, sizeof(t->name), st, 3);
+	cache_copy_text(t->state, sizeof(t->state), st, 4);
 	t->shares_known = sqlite3_column_type(st, 5) != SQLITE_NULL;
-	snprintf(t->description, sizeof(t->description), "%s",
-		 sqlite3_column_text(st, 6) ?
-		 (const char *)sqlite3_column_text(st, 6) : "");
+	cache_copy_text(t->description, sizeof(t->description), st, 6);
 	sqlite3_reset(st);
 	t->r = cache_region(c, t->region);
 	t->pending = !t->id[0];
@@ -1136,8 +1128,8 @@ static int make(struct cache *c, int64_t row, const char *copy_of,
 	if (st) {
 		sqlite3_bind_text(st, 1, copy_of, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
-			snprintf(g->copy_region, sizeof(g->copy_region), "%s",
-				 (const char *)sqlite3_column_text(st, 0));
+			cache_copy_text(g->copy_region,
+					sizeof(g->copy_region), st, 0);
 			g->spec.copy_region = g->copy_region;
 		}
 		sqlite3_reset(st);

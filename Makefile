@@ -13,7 +13,8 @@ ASM      := backend/local/embed.S
 OBJS     := $(SRCS:%.c=build/%.o) $(ASM:%.S=build/%.o)
 ASAN_OBJS := $(SRCS:%.c=build/asan/%.o) $(ASM:%.S=build/asan/%.o)
 UNIT_LIBS = $(shell pkg-config --libs libcrypto libcurl jansson 2>/dev/null)
-UNIT_SRCS := tests/unit.c fs/names.c fs/info.c fs/spec.c backend/kinds.c \
+UNIT_SRCS := tests/unit.c fs/fills.c fs/names.c fs/info.c fs/spec.c \
+	     backend/kinds.c \
 	     backend/local/imagefmt.c backend/tencentcloud/tc3.c \
 	     backend/tencentcloud/client.c backend/tencentcloud/errors.c \
 	     mountopts/credentials.c mountopts/log.c

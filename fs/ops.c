@@ -23,6 +23,7 @@
 #include <fuse_lowlevel.h>
 
 #include "../mountopts/log.h"
+#include "fills.h"
 #include "fs.h"
 #include "ops.h"
 
@@ -55,6 +56,7 @@ struct imagefs {
 	int kick;		/* run the waiting calls now */
 	int64_t retried;	/* when they last ran, ms */
 	int wake_fd;		/* an eventfd the backend's threads write */
+	struct fills fills;	/* listings the kernel is copying (fills.h) */
 };
 
 static struct imagefs *im_of(fuse_req_t req)
@@ -76,6 +78,7 @@ static void queue_inode(void *ctx, uint64_t ino)
 	if (!iv)
 		return;
 	iv->ino = ino;
+	fills_changed(&im->fills, ino);
 	pthread_mutex_lock(&im->lock);
 	*im->tail = iv;
 	im->tail = &iv->next;
@@ -787,11 +790,16 @@ static int dir_fill(void *ctx, const char *name, const struct entry *e,
 	return 0;
 }
 
-/* A listing that had to wait part-way answers what it has so far. */
+/*
+ * A listing that had to wait part-way answers what it has so far. The
+ * answer that ends a listing first drops what the kernel copied of it when
+ * the directory changed meanwhile (fills.h).
+ */
 static int run_readdir(struct call *c, int final)
 {
 	struct dir_buf d = { .req = c->req, .size = c->size,
 			     .plus = c->flags };
+	struct imagefs *im = im_of(c->req);
 	int rc;
 
 	d.buf = malloc(c->size);
@@ -803,6 +811,10 @@ static int run_readdir(struct call *c, int final)
 		free(d.buf);
 		return reply_rc(c, rc);
 	}
+	if (!c->off)
+		fills_begin(&im->fills, c->ino);
+	if (!d.len && fills_end(&im->fills, c->ino))
+		fuse_lowlevel_notify_inval_inode(im->se, c->ino, 0, 0);
 	fuse_reply_buf(c->req, d.buf, d.len);
 	free(d.buf);
 	return 0;
@@ -1215,6 +1227,7 @@ int imagefs_serve(struct fuse_args *args, const char *mountpoint,
 	im->timeout = p->timeout;
 	pthread_mutex_init(&im->lock, NULL);
 	pthread_cond_init(&im->cond, NULL);
+	fills_init(&im->fills);
 	im->tail = &im->head;
 	im->waiting_tail = &im->waiting;
 	im->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1282,6 +1295,7 @@ out_free:
 		notify(p->notify_pipe, "error\n");
 	if (im->wake_fd >= 0)
 		close(im->wake_fd);
+	fills_destroy(&im->fills);
 	pthread_cond_destroy(&im->cond);
 	pthread_mutex_destroy(&im->lock);
 	free(im);

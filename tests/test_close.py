@@ -11,12 +11,13 @@ clock the test moves (libfaketime) for the day's roll-over.
 """
 import errno
 import os
+import threading
 
 import pytest
 
 from helpers import (drive_tty, ename, expect_errno, listing, parse_info,
                      read_info, run, write_all)
-from conftest import charged
+from conftest import SLOW, charged
 from test_custom import (AGENT, BJ, FAKETIME_LIB, GZ, MAX_OPS, SG, WEB,
                          close_errno, committed, faketime_env, image_id,
                          ops_count, pending, prepare, tool_env)
@@ -26,6 +27,7 @@ from test_custom import (AGENT, BJ, FAKETIME_LIB, GZ, MAX_OPS, SG, WEB,
 pytestmark = pytest.mark.local_only
 
 OK3 = ('success',) * 3      # dup_then_write: the three steps succeeded
+ROUNDS = 200 if SLOW > 1 else 2000     # test_listings_read_meanwhile...
 
 
 @pytest.fixture
@@ -219,6 +221,50 @@ def test_refused_text_after_the_first_flush_leaves_it_pending(two):
     # and it takes a text again
     assert commit_text(a, 'refused', 'DESCRIPTION=again\n') == 'success'
     assert ops_count(conn, BJ) == charged(1)
+
+
+def test_listings_read_meanwhile_show_no_refused_info(two):
+    """Readers list a pending image's directory without pause while a
+    refused text comes and goes: a reader may still be copying into the
+    kernel's cache a listing answered while the writer held info; the
+    writer's own next listing must not show it. So must a scratch file
+    made and unlinked (the kernel notes those changes itself)."""
+    a, b, conn = two()
+    path = custom(a, 'listed')
+    os.mkdir(path)
+    stop = threading.Event()
+    errors = []
+
+    def reader():
+        try:
+            while not stop.is_set():
+                os.listdir(path)
+        except OSError as e:
+            errors.append(ename(e.errno))
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    shown = []
+    try:
+        for k in range(ROUNDS):
+            if k % 4 == 3:
+                scratch = os.path.join(path, '.info.swp')
+                with open(scratch, 'w') as f:
+                    f.write('NAME=x\n')
+                os.unlink(scratch)
+            else:
+                assert commit_text(a, 'listed', 'BOGUS=1\n') == 'EINVAL'
+            got = listing(path)
+            if got:
+                shown.append((k, got))
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert errors == []
+    assert shown == []
+    assert pending(conn, BJ) == ['listed']
 
 
 def test_refused_at_the_last_close_leaves_it_pending(two):

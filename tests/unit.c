@@ -24,6 +24,7 @@
 #include "../mountopts/config.h"
 #include "../mountopts/credentials.h"
 #include "../backend/backend.h"
+#include "../fs/fills.h"
 #include "../fs/info.h"
 #include "../fs/names.h"
 #include "../fs/spec.h"
@@ -57,6 +58,37 @@ static void expect_round_trip(const char *name, const char *id, int dup,
 	EXPECT_EQ_INT(name_parse(out, back, sizeof(back), back_id), 0);
 	EXPECT_EQ_STR(back, name);
 	EXPECT_EQ_STR(back_id, dup ? id : "");
+}
+
+/* fills.h: which end of a listing drops the kernel's copy of it first */
+static void test_fills(void)
+{
+	struct fills f;
+
+	fills_init(&f);
+	/* a listing that nothing changed keeps its pages */
+	fills_begin(&f, 7);
+	EXPECT_EQ_INT(fills_end(&f, 7), 0);
+	/* a change while it is copied drops them, once */
+	fills_begin(&f, 7);
+	fills_changed(&f, 8);
+	fills_changed(&f, 7);
+	EXPECT_EQ_INT(fills_end(&f, 7), 1);
+	/* an end not remembered (seeked, given up, ended twice) drops them */
+	EXPECT_EQ_INT(fills_end(&f, 7), 1);
+	/* a second reader's start keeps the first one's mark */
+	fills_begin(&f, 9);
+	fills_changed(&f, 9);
+	fills_begin(&f, 9);
+	EXPECT_EQ_INT(fills_end(&f, 9), 1);
+	/* more listings than slots: each one given up drops at its end */
+	for (uint64_t ino = 100; ino < 100 + FILLS_MAX + 3; ino++)
+		fills_begin(&f, ino);
+	for (uint64_t ino = 100; ino < 103; ino++)
+		EXPECT_EQ_INT(fills_end(&f, ino), 1);
+	for (uint64_t ino = 103; ino < 100 + FILLS_MAX + 3; ino++)
+		EXPECT_EQ_INT(fills_end(&f, ino), 0);
+	fills_destroy(&f);
 }
 
 static void test_names(void)
@@ -1592,6 +1624,7 @@ static void test_credentials(void)
 
 int main(void)
 {
+	test_fills();
 	test_names();
 	test_name_check();
 	test_description_check();

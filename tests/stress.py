@@ -997,16 +997,13 @@ class Worker(Actor):
             if scratch:
                 # sed -i: a scratch file beside info, renamed onto it
                 tmp = os.path.join(path, 'sed%06x' % self.rng.getrandbits(24))
-                self.write_info(tmp, text, os.O_WRONLY | os.O_CREAT |
-                                os.O_EXCL, 'edit')
                 try:
+                    self.write_info(tmp, text, os.O_WRONLY | os.O_CREAT |
+                                    os.O_EXCL, 'edit')
                     self.step('edit', os.rename, tmp,
                               os.path.join(path, 'info'))
-                except (Failed, Lost):
-                    try:
-                        os.unlink(tmp)
-                    except OSError:
-                        pass
+                except Failed as f:
+                    self.drop_scratch(obj, tmp, f)
                     raise
             else:
                 self.write_info(os.path.join(path, 'info'), text,
@@ -1034,6 +1031,20 @@ class Worker(Actor):
 
     def op_scratch_edit(self):
         self.op_edit(scratch=True)
+
+    def drop_scratch(self, obj, tmp, failed):
+        """sed -i after a refusal: its scratch file goes (ENOENT when it
+        was never made or was dropped, as one over its size)."""
+        try:
+            self.step('unlink scratch', os.unlink, tmp)
+        except Failed as f:
+            if f.errno != errno.ENOENT:
+                self.finding('unexpected errno', obj, op='scratch_edit',
+                             step='unlink scratch', err=ename(f.errno),
+                             after=(failed.step, ename(failed.errno)),
+                             path=tmp)
+        except Lost:
+            pass
 
     def edited(self, obj, name, desc, rec):
         if (name, desc) != (obj.name, obj.desc):

@@ -742,9 +742,15 @@ class Worker(Actor):
         if row is None:
             return False
         ident = row[0]
-        info = self.read_info(os.path.join(self.custom(obj.region),
-                                           entry_of(obj.name), 'info'))
-        if info is None or info.get('ID') != ident:
+        try:
+            info = self.read_info(os.path.join(self.custom(obj.region),
+                                               entry_of(obj.name), 'info'))
+        except Lost:
+            # killed after close said so: the commit is the catalog's,
+            # this operation is recorded, and the read-back that follows
+            # finds the daemon dead (and waits for the remount)
+            info = False
+        if info is not False and (info is None or info.get('ID') != ident):
             self.finding('read-your-writes', after=rec['op'],
                          want={'ID': ident}, got=info or self.read_said,
                          path=os.path.join(obj.region, obj.name))

@@ -7,12 +7,15 @@
  * complete at the read that answers nothing. A reader can still be copying
  * an answer given before a change when the invalidation of that change
  * comes: the pages it drops are not there yet, the stale entries land
- * after it, and the next listing (the writer's own) shows them. So a
- * listing is remembered from the answer at its start to the empty answer
- * at its end; a change of the directory meanwhile marks it; and the read
- * that ends a marked listing, or one not remembered, drops the pages
- * first (its entries are all in them by then), so the kernel reads the
- * directory again next time.
+ * after it, and the next listing (the writer's own) shows them. A change
+ * the kernel asked for (create, unlink, rename) is no safer: the version
+ * of the directory it checks the pages against is the one seen by the
+ * reader that started copying last, not by the one whose entries the
+ * pages hold. So a listing is remembered from the answer at its start to
+ * the empty answer at its end; a change of the directory meanwhile, of
+ * either kind, marks it; and the read that ends a marked listing, or one
+ * not remembered, drops the pages first (its entries are all in them by
+ * then), so the kernel reads the directory again next time.
  */
 #ifndef IMAGEFS_FILLS_H
 #define IMAGEFS_FILLS_H

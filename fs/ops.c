@@ -501,12 +501,27 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	start(&c);
 }
 
+/*
+ * A change the kernel asked for: it notes it in its own cache, but a
+ * listing another reader is still copying does not (fills.h). rc, as is.
+ */
+static int changed(struct call *c, int rc)
+{
+	struct imagefs *im = im_of(c->req);
+
+	if (!rc) {
+		fills_changed(&im->fills, c->ino);
+		fills_changed(&im->fills, c->ino2);
+	}
+	return rc;
+}
+
 static int run_mkdir(struct call *c, int final)
 {
 	struct entry e;
 	int rc = fs_mkdir(call_fs(c), c->ino, c->name, &e);
 
-	return reply_entry(c, give_up(c, rc, final), &e);
+	return reply_entry(c, changed(c, give_up(c, rc, final)), &e);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -524,7 +539,7 @@ static int run_symlink(struct call *c, int final)
 	struct entry e;
 	int rc = fs_symlink(call_fs(c), c->name2, c->ino, c->name, &e);
 
-	return reply_entry(c, give_up(c, rc, final), &e);
+	return reply_entry(c, changed(c, give_up(c, rc, final)), &e);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -557,8 +572,9 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 
 static int run_unlink(struct call *c, int final)
 {
-	return reply_rc(c, give_up(c, fs_unlink(call_fs(c), c->ino, c->name),
-				   final));
+	int rc = fs_unlink(call_fs(c), c->ino, c->name);
+
+	return reply_rc(c, changed(c, give_up(c, rc, final)));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -571,8 +587,9 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static int run_rmdir(struct call *c, int final)
 {
-	return reply_rc(c, give_up(c, fs_rmdir(call_fs(c), c->ino, c->name),
-				   final));
+	int rc = fs_rmdir(call_fs(c), c->ino, c->name);
+
+	return reply_rc(c, changed(c, give_up(c, rc, final)));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -588,7 +605,7 @@ static int run_rename(struct call *c, int final)
 	int rc = fs_rename(call_fs(c), c->ino, c->name, c->ino2, c->name2,
 			   c->flags);
 
-	return reply_rc(c, give_up(c, rc, final));
+	return reply_rc(c, changed(c, give_up(c, rc, final)));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -622,7 +639,7 @@ static int run_create(struct call *c, int final)
 	int rc = fs_create(call_fs(c), c->ino, c->name, c->fi.flags, &e,
 			   &of);
 
-	rc = give_up(c, rc, final);
+	rc = changed(c, give_up(c, rc, final));
 	if (rc)
 		return reply_rc(c, rc);
 	fill_entry(im_of(c->req), &e, &ep);
